@@ -1,0 +1,36 @@
+// What every sensor backend (eBPF, ptrace, procfs) produces: event drafts without identity or sequence,
+// which the agent attributes to a job and the uplink numbers.
+import type { EventBodies, EventKind } from '../../proto/types.js';
+
+/** An observation, before job attribution and enrichment. */
+export type SensorEvent = {
+  [K in EventKind]: {
+    kind: K;
+    tsNs: number;
+    pid: number;
+    ppid?: number;
+    uid?: number;
+    comm?: string;
+    exe?: string;
+  } & { [P in K]: EventBodies[K] };
+}[EventKind];
+
+export interface SensorStatus {
+  sensor: 'ebpf' | 'ptrace' | 'procfs';
+  capabilities: string[];
+  blindSpots: string[];
+  drops: number;
+  running: boolean;
+  message?: string;
+}
+
+export interface Sensor {
+  /** Resolves once the probes are attached (events from then on are seen). */
+  start(): Promise<void>;
+  onEvent(cb: (ev: SensorEvent) => void): void;
+  /** Gaps: the sensor died and was restarted, or its queue overflowed. */
+  onLoss(cb: (count: number, reason: string) => void): void;
+  status(): SensorStatus;
+  /** Stops the probes after draining what the kernel already produced. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,169 @@
+// Encodes and decodes websocket frames and events (proto/runwarden.proto); decode failures become typed errors.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
+import { RwError } from './errors.js';
+import { EVENT_KINDS } from './types.js';
+import type { EventKind, Frame, RawEvent, RwEvent } from './types.js';
+
+const PROTO_PATH = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../proto/runwarden.proto' : './runwarden.proto', import.meta.url));
+const root = protobuf.parse(readFileSync(PROTO_PATH, 'utf8'), { keepCase: false }).root;
+const FrameT = root.lookupType('runwarden.v1.Frame');
+const EventT = root.lookupType('runwarden.v1.Event');
+const BatchT = root.lookupType('runwarden.v1.Batch');
+
+const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: false, oneofs: true, arrays: false };
+
+/** Frame field numbers (wire walk below must agree with the .proto). */
+const FRAME_BATCH_FIELD = 3;
+const BATCH_ID_FIELD = 1;
+const BATCH_EVENTS_FIELD = 2;
+
+export const PROTO_PATH_ON_DISK = PROTO_PATH;
+
+function toWire(ev: RwEvent): Record<string, unknown> {
+  const { kind, ...rest } = ev as RwEvent & Record<string, unknown>;
+  void kind;
+  return rest;
+}
+
+export function encodeEvent(ev: RwEvent): Uint8Array {
+  return EventT.encode(EventT.fromObject(toWire(ev))).finish();
+}
+
+export function encodeFrame(frame: Frame): Uint8Array {
+  let obj: Record<string, unknown>;
+  switch (frame.type) {
+    case 'batch':
+      obj = { batch: { batchId: frame.batch.batchId, events: frame.batch.events.map(toWire) } };
+      break;
+    case 'hello': obj = { hello: frame.hello }; break;
+    case 'welcome': obj = { welcome: frame.welcome }; break;
+    case 'ack': obj = { ack: frame.ack }; break;
+    case 'reject': obj = { reject: frame.reject }; break;
+  }
+  return FrameT.encode(FrameT.fromObject(obj)).finish();
+}
+
+/** Encode a batch frame from events already encoded (the spool keeps encoded events). */
+export function encodeBatchFrameRaw(batchId: number, events: readonly Uint8Array[]): Uint8Array {
+  const w = protobuf.Writer.create();
+  w.uint32((FRAME_BATCH_FIELD << 3) | 2).fork();
+  w.uint32((BATCH_ID_FIELD << 3) | 0).uint64(batchId);
+  for (const e of events) w.uint32((BATCH_EVENTS_FIELD << 3) | 2).bytes(e);
+  w.ldelim();
+  return w.finish();
+}
+
+function wrap(e: unknown, what: string): RwError {
+  if (e instanceof RwError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  // protobufjs raises RangeError("index out of range: …") when a length runs past the end.
+  const truncated = e instanceof RangeError || /index out of range/.test(msg);
+  return new RwError(truncated ? 'PROTO_ERR_TRUNCATED' : 'PROTO_ERR_MALFORMED', `${what}: ${msg}`, { cause: e });
+}
+
+/** Checks the contract that protobuf itself cannot: identity, sequence, exactly one body. */
+export function validateEvent(ev: RwEvent): void {
+  if (!ev.agentId) throw new RwError('PROTO_ERR_INVALID', 'event without agent_id');
+  if (!ev.bootId) throw new RwError('PROTO_ERR_INVALID', 'event without boot_id', { details: { agentId: ev.agentId } });
+  if (!Number.isSafeInteger(ev.seq) || ev.seq < 1) {
+    throw new RwError('PROTO_ERR_INVALID', `event seq must be a positive integer, got ${String(ev.seq)}`);
+  }
+  if (!(EVENT_KINDS as readonly string[]).includes(ev.kind)) {
+    throw new RwError('PROTO_ERR_INVALID', `event ${ev.seq} has no body`);
+  }
+}
+
+function fromObject(obj: Record<string, unknown>): RwEvent {
+  const kind = obj.body as EventKind | undefined;
+  delete obj.body;
+  const ev = { ...obj, kind } as unknown as RwEvent;
+  ev.seq = (ev.seq ?? 0) as number;
+  ev.tsNs = (ev.tsNs ?? 0) as number;
+  validateEvent(ev);
+  return ev;
+}
+
+export function decodeEvent(bytes: Uint8Array): RwEvent {
+  let msg: protobuf.Message;
+  try {
+    msg = EventT.decode(bytes);
+  } catch (e) {
+    throw wrap(e, 'event');
+  }
+  return fromObject(EventT.toObject(msg, TO_OBJECT));
+}
+
+export interface DecodeLimits { maxFrameBytes: number; maxBatchEvents: number }
+
+/**
+ * Decode one frame. Batches are walked by hand so that every event keeps the exact bytes it
+ * arrived as (unknown fields included): those bytes are what the audit chain stores.
+ */
+export function decodeFrame(bytes: Uint8Array, limits: DecodeLimits): { frame: Frame; raw?: RawEvent[] } {
+  if (bytes.length > limits.maxFrameBytes) {
+    throw new RwError('PROTO_ERR_TOO_LARGE', `frame of ${bytes.length} bytes exceeds ${limits.maxFrameBytes}`);
+  }
+  if (bytes.length === 0) throw new RwError('PROTO_ERR_INVALID', 'empty frame');
+  const batch = tryDecodeBatch(bytes, limits);
+  if (batch) return batch;
+  let obj: Record<string, unknown>;
+  try {
+    obj = FrameT.toObject(FrameT.decode(bytes), TO_OBJECT);
+  } catch (e) {
+    throw wrap(e, 'frame');
+  }
+  switch (obj.body) {
+    case 'hello': {
+      const h = obj.hello as Frame & { agentId?: string; bootId?: string };
+      if (!h.agentId || !h.bootId) throw new RwError('PROTO_ERR_INVALID', 'hello without agent_id or boot_id');
+      return { frame: { type: 'hello', hello: obj.hello as never } };
+    }
+    case 'welcome': return { frame: { type: 'welcome', welcome: obj.welcome as never } };
+    case 'ack': {
+      const a = obj.ack as { batchId?: number };
+      return { frame: { type: 'ack', ack: { ...(obj.ack as object), batchId: a.batchId ?? 0 } } };
+    }
+    case 'reject': return { frame: { type: 'reject', reject: obj.reject as never } };
+    default: throw new RwError('PROTO_ERR_INVALID', 'frame has no body');
+  }
+}
+
+function tryDecodeBatch(bytes: Uint8Array, limits: DecodeLimits): { frame: Frame; raw: RawEvent[] } | undefined {
+  const r = protobuf.Reader.create(bytes);
+  let batchBytes: Uint8Array | undefined;
+  try {
+    while (r.pos < r.len) {
+      const tag = r.uint32();
+      if (tag >>> 3 === FRAME_BATCH_FIELD && (tag & 7) === 2) batchBytes = r.bytes();
+      else if (tag >>> 3 >= 1 && tag >>> 3 <= 5 && tag >>> 3 !== FRAME_BATCH_FIELD) return undefined; // another body
+      else r.skipType(tag & 7);
+    }
+  } catch (e) {
+    throw wrap(e, 'frame');
+  }
+  if (!batchBytes) return undefined;
+  const b = protobuf.Reader.create(batchBytes);
+  let batchId = 0;
+  const raw: RawEvent[] = [];
+  try {
+    while (b.pos < b.len) {
+      const tag = b.uint32();
+      const field = tag >>> 3;
+      if (field === BATCH_ID_FIELD && (tag & 7) === 0) batchId = Number(b.uint64().toString());
+      else if (field === BATCH_EVENTS_FIELD && (tag & 7) === 2) {
+        if (raw.length >= limits.maxBatchEvents) {
+          throw new RwError('PROTO_ERR_TOO_LARGE', `batch holds more than ${limits.maxBatchEvents} events`);
+        }
+        const evBytes = b.bytes();
+        raw.push({ event: decodeEvent(evBytes), bytes: evBytes });
+      } else b.skipType(tag & 7);
+    }
+  } catch (e) {
+    throw wrap(e, 'batch');
+  }
+  const events = raw.map((x) => x.event);
+  void BatchT;
+  return { frame: { type: 'batch', batch: { batchId, events } }, raw };
+}
