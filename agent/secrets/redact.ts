@@ -22,7 +22,7 @@ export interface Redactor {
   end(): Buffer;
   /** Bytes currently held back (bounded by the longest pattern). */
   readonly heldBytes: number;
-  /** Occurrences replaced so far (overlapping matches count once). */
+  /** Marks written so far (overlapping matches count once). */
   readonly redactions: number;
 }
 
@@ -41,12 +41,14 @@ export function createRedactor(secrets: readonly ScanSecret[], options: Redactor
   let redactions = 0;
 
   function addRange(start: number, end: number): void {
-    // Ends arrive in non-decreasing order, so only the tail of the list can overlap.
+    // Ends arrive in non-decreasing order, so only the tail of the list can overlap. Ranges that merely
+    // touch stay apart: the first may already be emitted when the second is found, and output must not
+    // depend on how the input was chunked.
     let s = start;
     let e = end;
     for (;;) {
       const last = ranges[ranges.length - 1];
-      if (!last || last[1] < s) break;
+      if (!last || last[1] <= s) break;
       s = Math.min(s, last[0]);
       e = Math.max(e, last[1]);
       ranges.pop();
