@@ -4,14 +4,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../cli/config.js';
-import type { RawEvent } from '../proto/types.js';
 import { createAuth } from './auth.js';
 import { createIngestConnection, createSeqHighWater } from './ingest.js';
 import { createMetrics } from './metrics.js';
 import type { Metrics } from './metrics.js';
 import { startServer } from './server.js';
 import type { ApiHandler } from './server.js';
-import type { Store } from './store-types.js';
+import type { Store, StoredEvent } from './store-types.js';
 
 export interface StoreOpener {
   (path: string, opts: { stateDir: string; logger?: Logger }): Store;
@@ -25,7 +24,8 @@ export interface CollectorOptions {
   makeApiHandler?: (store: Store) => ApiHandler;
   /** Defaults to collector/store.ts. Tests and other stores (PostgreSQL) pass their own. */
   openStore?: StoreOpener;
-  onCommitted?: (events: readonly RawEvent[], ids: readonly number[]) => void;
+  /** Synchronously after each commit, before the Ack: newly stored events in order (detection). */
+  onCommitted?: (stored: StoredEvent[]) => void;
   version?: string;
   /** Seconds to wait for agents to close their streams on shutdown. */
   closeGraceMillis?: number;

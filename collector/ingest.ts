@@ -6,7 +6,7 @@ import type { RwError } from '../proto/errors.js';
 import type { RawEvent } from '../proto/types.js';
 import type { Auth } from './auth.js';
 import type { Metrics, RejectReason } from './metrics.js';
-import type { Store } from './store-types.js';
+import type { Store, StoredEvent } from './store-types.js';
 
 /** RFC 6455 §7.4.1 close codes used by the collector. */
 export const CLOSE = Object.freeze({
@@ -35,8 +35,8 @@ export interface IngestDeps {
   monoSeconds: () => number;
   /** Highest seq seen per agent boot, shared by all connections, to count gaps as losses. */
   seqHighWater: SeqHighWater;
-  /** Called after each committed batch (detection hooks in later). */
-  onCommitted?: (events: readonly RawEvent[], ids: readonly number[]) => void;
+  /** Called after each commit and before its Ack, with the newly stored events in order (no duplicates). */
+  onCommitted?: (stored: StoredEvent[]) => void;
 }
 
 export interface IngestConnection {
@@ -66,6 +66,17 @@ export function createSeqHighWater(maxKeys = 10_000): SeqHighWater {
       return h === undefined ? 0 : seq - h - 1;
     },
   };
+}
+
+/**
+ * Pairs row ids with events. AppendResult.ids omits duplicates without saying which inputs they were,
+ * so a batch that was partly a redelivery is read back from the store (rare: only after reconnects).
+ */
+function storedEvents(store: Store, raw: readonly RawEvent[], ids: readonly number[]): StoredEvent[] {
+  if (ids.length === raw.length) return ids.map((id, i) => ({ id, event: (raw[i] as RawEvent).event }));
+  const wanted = new Set(ids);
+  const lo = Math.min(...ids);
+  return store.queryEvents({ afterId: lo - 1, limit: Math.max(...ids) - lo + 1 }).filter((r) => wanted.has(r.id));
 }
 
 function reasonOf(e: RwError): { reason: RejectReason; code: number } {
@@ -136,8 +147,15 @@ export function createIngestConnection(transport: FrameTransport, granted: strin
       if (r.event.kind === 'dropped') lost += r.event.dropped.count ?? 0;
     }
     if (lost > 0) deps.metrics.losses(lost);
+    if (deps.onCommitted && result.ids.length > 0) {
+      try {
+        deps.onCommitted(storedEvents(deps.store, raw, result.ids));
+      } catch (e) {
+        // Detection is downstream of the audit log: the batch is committed, so it is still acked.
+        log.error({ err: e, agentId, batchId }, 'onCommitted hook failed');
+      }
+    }
     transport.send(encodeFrame({ type: 'ack', ack: { batchId, stored: result.stored, duplicates: result.duplicates } }));
-    if (deps.onCommitted && result.ids.length > 0) deps.onCommitted(raw, result.ids);
   }
 
   return {

@@ -18,10 +18,10 @@ for (const [name, attempt, random, want] of cases) {
   t.equal(backoffDelay(p, attempt, random), want, name);
 }
 
-t.test('max below min behaves as min', async (t) => {
+void t.test('max below min behaves as min', async (t) => {
   t.equal(backoffDelay({ minMillis: 500, maxMillis: 10 }, 5, 1), 500);
 });
 
-t.test('factor 3', async (t) => {
+void t.test('factor 3', async (t) => {
   t.equal(backoffDelay({ minMillis: 10, maxMillis: 1000, factor: 3 }, 2, 1), 90);
 });

@@ -40,7 +40,7 @@ async function hello(c: Client, agentId: string): Promise<Frame> {
   return c.next();
 }
 
-t.test('ingest protocol and failure paths', async (t) => {
+void t.test('ingest protocol and failure paths', async (t) => {
   const dir = t.testdir();
   const store = createMemoryStore();
   const sink = logSink();
@@ -130,7 +130,7 @@ t.test('ingest protocol and failure paths', async (t) => {
   await good.closed;
 });
 
-t.test('seq gaps and dropped reports count as losses', async (t) => {
+void t.test('seq gaps and dropped reports count as losses', async (t) => {
   const store = createMemoryStore();
   const col = await startCollector({ config: collectorConfig(t.testdir()), logger: logSink().logger, openStore: () => store });
   t.teardown(() => col.close());
@@ -144,7 +144,7 @@ t.test('seq gaps and dropped reports count as losses', async (t) => {
   c.ws.close();
 });
 
-t.test('close is idempotent, checkpoints and closes the store', async (t) => {
+void t.test('close is idempotent, checkpoints and closes the store', async (t) => {
   const store = createMemoryStore();
   const col = await startCollector({ config: collectorConfig(t.testdir()), logger: logSink().logger, openStore: () => store });
   const c = await client(col.url, TOKEN);
@@ -156,10 +156,31 @@ t.test('close is idempotent, checkpoints and closes the store', async (t) => {
   await col.close();
 });
 
-t.test('an unreadable TLS certificate is a typed error naming the key', async (t) => {
+void t.test('an unreadable TLS certificate is a typed error naming the key', async (t) => {
   const dir = t.testdir();
   const store = createMemoryStore();
   await t.rejects(startCollector({ config: collectorConfig(dir, { tlsCert: `${dir}/missing.pem`, tlsKey: `${dir}/missing.key` }), logger: logSink().logger, openStore: () => store }),
     { code: 'COLLECTOR_ERR_TLS', details: { key: 'collector.tlsCert' } });
   t.ok(store.closed, 'store closed again when the server cannot start');
+});
+
+void t.test('onCommitted sees newly stored events, in order, before the ack', async (t) => {
+  const store = createMemoryStore();
+  const seen: Array<{ id: number; seq: number }> = [];
+  let acked = 0;
+  const col = await startCollector({
+    config: collectorConfig(t.testdir()), logger: logSink().logger, openStore: () => store,
+    onCommitted: (rows) => { t.equal(acked, seen.length === 0 ? 0 : 1, 'hook runs before the ack'); for (const r of rows) seen.push({ id: r.id, seq: r.event.seq }); },
+  });
+  t.teardown(() => col.close());
+  const c = await client(col.url, TOKEN);
+  await hello(c, 'o');
+  c.ws.send(encodeBatchFrameRaw(1, [1, 2].map((s) => encodeEvent(ev('o', s)))));
+  await c.next();
+  acked = 1;
+  // partly a redelivery: only 3 is new
+  c.ws.send(encodeBatchFrameRaw(2, [2, 3].map((s) => encodeEvent(ev('o', s)))));
+  await c.next();
+  t.same(seen, [{ id: 1, seq: 1 }, { id: 2, seq: 2 }, { id: 3, seq: 3 }]);
+  c.ws.close();
 });
