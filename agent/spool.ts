@@ -56,7 +56,7 @@ function scan(buf: Buffer): { offsets: number[]; valid: number } {
 
 export function openSpool(opts: SpoolOptions): Spool {
   const dir = opts.dir;
-  const segMax = opts.segmentMaxBytes ?? Math.max(64 * 1024, Math.min(4 * 1024 * 1024, Math.floor(opts.maxBytes / 8)));
+  const segMax = opts.segmentMaxBytes ?? Math.max(1024, Math.min(4 * 1024 * 1024, Math.floor(opts.maxBytes / 8)));
   const fail = (what: string, e: unknown): never => {
     throw new RwError('AGENT_ERR_SPOOL', `${what}: ${(e as Error).message}`, { cause: e, details: { dir } });
   };
@@ -94,6 +94,7 @@ export function openSpool(opts: SpoolOptions): Spool {
   const openWriteSegment = (): void => {
     if (fd >= 0) {
       try { fsyncSync(fd); closeSync(fd); } catch (e) { fail('cannot close spool segment', e); }
+      fd = -1;
     }
     try { fd = openSync(join(dir, segName(writeId)), 'wx', 0o600); } catch (e) { fail('cannot create spool segment', e); }
     writeSeg = { id: writeId, size: 0, offsets: undefined, count: 0 };
@@ -184,8 +185,15 @@ export function openSpool(opts: SpoolOptions): Spool {
       }
       while (segments.length > 0) {
         const s = segments[0] as Segment;
-        const done = s.id < cursor.segment || (s.id === cursor.segment && s !== writeSeg && cursor.record >= s.count);
+        const done = s.id < cursor.segment || (s.id === cursor.segment && cursor.record >= s.count);
         if (!done) break;
+        if (s === writeSeg) {
+          // Fully acked open segment: close it so its space returns now, not at the next roll.
+          try { closeSync(fd); } catch (e) { fail('cannot close spool segment', e); }
+          fd = -1;
+          writeSeg = undefined;
+          writeRecords = [];
+        }
         segments.shift();
         total -= s.size;
         if (cache?.id === s.id) cache = undefined;

@@ -114,7 +114,7 @@ export function createUplink(opts: UplinkOptions): Uplink {
   let oldestUnsentAt: number | undefined;   // ms (monotonic) when the first unsent record was spooled
   let flushing = 0;
   let maxBatchEvents = lim.batchMaxEvents;
-  let lastRefusal = '';
+  const refusals = new Set<string>();
   const waiters: { target: SpoolCursor; resolve: (ok: boolean) => void; timer: NodeJS.Timeout }[] = [];
 
   const mono = (): number => performance.now();
@@ -204,7 +204,11 @@ export function createUplink(opts: UplinkOptions): Uplink {
     spool.ack(head.end);
     st.acked += head.count;
     st.duplicatesAcked += duplicates;
-    if (drops.size > 0) scheduleWrite();
+    if (drops.size > 0) {
+      writePending();
+      // A flush waits for the drop report too: "flushed" must mean the collector knows of every loss.
+      if (drops.size === 0) for (const w of waiters) w.target = spool.end();
+    }
     settleWaiters();
     pump();
   }
@@ -236,7 +240,7 @@ export function createUplink(opts: UplinkOptions): Uplink {
         ready = true;
         attempt = 0;
         st.connects++;
-        lastRefusal = '';
+        refusals.clear();
         if (frame.welcome.maxBatchEvents) maxBatchEvents = Math.min(lim.batchMaxEvents, frame.welcome.maxBatchEvents);
         log.info({ url: opts.url, pending: spool.countAfter(spool.acked()) }, 'connected to collector');
         pump();
@@ -246,11 +250,13 @@ export function createUplink(opts: UplinkOptions): Uplink {
         log.warn({ code: frame.reject.code, message: frame.reject.message }, 'collector rejected the stream');
       }
     });
+    let httpRefused = false;
     sock.on('unexpected-response', (_req, res) => {
+      httpRefused = true;
       refused(`HTTP ${res.statusCode ?? 0}`);
       sock.terminate();
     });
-    sock.on('error', (e) => { refused((e as NodeJS.ErrnoException).code ?? e.message); });
+    sock.on('error', (e) => { if (!httpRefused) refused((e as NodeJS.ErrnoException).code ?? e.message); });
     sock.on('close', (code) => {
       if (sock !== ws) return;
       ws = undefined;
@@ -268,8 +274,8 @@ export function createUplink(opts: UplinkOptions): Uplink {
 
   /** Logged once per kind of refusal until the next successful connect: an outage is one line, not thousands. */
   function refused(why: string): void {
-    if (why === lastRefusal) return;
-    lastRefusal = why;
+    if (refusals.has(why) || refusals.size >= 16) return;
+    refusals.add(why);
     log.warn({ why, url: opts.url }, 'collector unavailable; events stay spooled');
   }
 
