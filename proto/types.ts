@@ -11,6 +11,9 @@ export interface ProcessExec {
   argvTruncated?: boolean;
   memfd?: boolean;
   ancestry?: string[];
+  stdin?: string;
+  stdout?: string;
+  stdinPeerComm?: string;
 }
 export interface ProcessFork { childPid?: number }
 export interface ProcessExit { code?: number; signal?: number; lifetimeNs?: number }
@@ -36,6 +39,7 @@ export interface FileWrite {
   contentSha256?: string;
   pathClass?: string;
   contentHint?: string;
+  newPathClass?: string;
 }
 export interface SensitiveRead {
   path?: string;
