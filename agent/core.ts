@@ -169,6 +169,15 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     ancestry: (pid: number) => o.attribution.ancestry(pid, 16).map((a) => a.comm ?? String(a.pid)),
     domainOf: (pid: number, ip: string) => o.attribution.domainFor(pid, ip),
     fdTarget: readFdTarget,
+    pipeWriter(pid: number, view: JobView, pipe: string): string | undefined {
+      // The writer is usually the reader's sibling, started just before it: look at the job's live
+      // members, nearest pids first, and stop at the first whose stdout is the same pipe.
+      const members = o.attribution.members(view.jobId).filter((p) => p !== pid).sort((a, b) => Math.abs(a - pid) - Math.abs(b - pid));
+      for (const m of members.slice(0, 64)) {
+        if (readFdTarget(m, 1) === pipe) return readComm(m);
+      }
+      return undefined;
+    },
     target: targetInfo,
     wroteExecutable(view: JobView, path: string): boolean {
       return jobs.get(view.jobId)?.executables.has(path) ?? false;

@@ -14,6 +14,7 @@ export interface ProcessExec {
   stdin?: string;
   stdout?: string;
   exeWrittenByJob?: boolean;
+  stdinPeerComm?: string;
 }
 export interface ProcessFork { childPid?: number }
 export interface ProcessExit { code?: number; signal?: number; lifetimeNs?: number }
@@ -41,6 +42,7 @@ export interface FileWrite {
   contentSha256?: string;
   pathClass?: string;
   contentHint?: string;
+  newPathClass?: string;
 }
 export interface SensitiveRead {
   path?: string;
