@@ -58,9 +58,15 @@ export interface JobWatchResult {
   summary: Partial<ReportSummary>;
 }
 export interface JobWatch {
-  /** Called right after the command is spawned; resolves once watching has begun. */
-  start(rootPid: number): Promise<void>;
-  /** Called after the command exits and its output is drained; flushes and returns the outcome. */
+  /** Before the command is spawned: sensors attached, collector up (bpftrace needs ~1 s; attacks take less). */
+  prepare(): Promise<void>;
+  /** Lets a sensor wrap the command (the ptrace sensor runs it under strace). */
+  wrapArgv?(argv: readonly string[]): string[];
+  /** Right after spawn, synchronously: the job root. */
+  attach(rootPid: number): void;
+  /** Raw job output, before redaction (the secret scanner looks at it). */
+  onOutput?(chunk: Buffer, stream: 'stdout' | 'stderr'): void;
+  /** After the command exits and its output is drained: flush and return the outcome. */
   stop(end: { exitCode: number }): Promise<JobWatchResult>;
 }
 

@@ -54,7 +54,8 @@ function scrub(argv: readonly string[], secrets: Map<string, string>): string[] 
 
 function noWatch(): JobWatch {
   return {
-    start: async () => undefined,
+    prepare: async () => undefined,
+    attach: () => undefined,
     stop: async (): Promise<JobWatchResult> => ({
       findings: [],
       summary: { sensor: 'none', blindSpots: ['no sensor attached: process, network and file activity outside the workspace not observed'] },
@@ -135,16 +136,25 @@ export async function main(args: string[], io: CliIo, deps: RunDeps = {}): Promi
   for (const [k, v] of Object.entries(io.env)) if (v !== undefined) env[k] = v;
   const out = writeStream('stdout');
   const err = writeStream('stderr');
+  await watch.prepare();
+  const wrap = deps.wrapOutput;
   const running = runCommand({
-    argv: p.rest,
+    argv: watch.wrapArgv?.(p.rest) ?? p.rest,
     cwd: io.cwd,
     env,
     usePty: io.stdoutIsTTY,
     onOutput: (chunk, stream) => (stream === 'stdout' ? out(chunk) : err(chunk)),
-    ...(deps.wrapOutput ? { wrapOutput: (s: OutputStream) => (deps.wrapOutput as NonNullable<RunDeps['wrapOutput']>)(s, { job, config }) } : {}),
+    // The watch sees raw bytes (secret scanning); the terminal sees them after the redaction transform.
+    wrapOutput: (s: OutputStream): OutputTransform => {
+      const inner = wrap?.(s, { job, config });
+      return {
+        push: (c) => { watch.onOutput?.(c, s); return inner ? inner.push(c) : c; },
+        end: () => (inner ? inner.end() : Buffer.alloc(0)),
+      };
+    },
   });
   job.start.rootPid = running.pid;
-  await watch.start(running.pid);
+  watch.attach(running.pid);
   const exit = await running.done;
   const endedMs = Date.now();
   const result = await watch.stop({ exitCode: exit.exitCode });

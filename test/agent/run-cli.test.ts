@@ -1,7 +1,7 @@
 // `runwarden run` end to end: the real CLI (built dist) spawned on pipes and under a real pty.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pty from 'node-pty';
@@ -206,9 +206,14 @@ t.test('in-process seam: a JobWatch with findings drives --fail-on (exit 3) and 
   const errs: string[] = [];
   const io = { out: () => undefined, err: (s: string) => { errs.push(s); }, env: { PATH: process.env.PATH }, cwd: dir, version: 't', stdoutIsTTY: false };
   let startedWith = 0;
+  let prepared = false;
+  const raw: string[] = [];
   const deps = {
     createWatch: () => ({
-      start: async (pid: number) => { startedWith = pid; },
+      prepare: async () => { prepared = true; },
+      wrapArgv: (argv: readonly string[]) => ['sh', '-c', 'echo wrapped; exec "$@"', 'sh', ...argv],
+      attach: (pid: number) => { t.ok(prepared, 'prepared before spawn'); startedWith = pid; },
+      onOutput: (c: Buffer) => { raw.push(c.toString()); },
       stop: async () => ({
         findings: [{ ruleId: 'proc-mem-read', severity: 'critical' as const, title: 'runner memory read', tags: ['CICD-SEC-4', 'T1003'], evidence: [{ agentId: 'a', bootId: 'b', seq: 3, kind: 'read', pid: 9, summary: 'open /proc/1/mem' }] }],
         summary: { sensor: 'ebpf', processes: 4, egress: [{ dst: '127.7.7.7:443', domain: 'webhook.site', count: 2, allowed: false }] },
@@ -219,14 +224,14 @@ t.test('in-process seam: a JobWatch with findings drives --fail-on (exit 3) and 
   const code = await main(['--report', report, '--fail-on', 'high', '--', 'true'], io, deps);
   t.equal(code, 3);
   t.ok(startedWith > 0);
+  t.equal(raw.join(''), 'wrapped\n', 'the watch saw the raw output of the wrapped command');
   const rep = JSON.parse(readFileSync(report, 'utf8')) as { summary: { sensor: string; processes: number } };
   t.ok(validate(rep), JSON.stringify(validate.errors));
   t.equal(rep.summary.sensor, 'ebpf');
   t.equal(rep.summary.processes, 4);
   t.match(errs.join(''), /CRITICAL +proc-mem-read +runner memory read/);
   const below = await main(['--fail-on', 'critical', '--', 'sh', '-c', 'exit 4'], io, {
-    createWatch: () => ({ start: async () => undefined, stop: async () => ({ findings: [{ ruleId: 'x', severity: 'high' as const, title: 'x', tags: [], evidence: [] }], summary: {} }) }),
+    createWatch: () => ({ prepare: async () => undefined, attach: () => undefined, stop: async () => ({ findings: [{ ruleId: 'x', severity: 'high' as const, title: 'x', tags: [], evidence: [] }], summary: {} }) }),
   });
   t.equal(below, 4, 'below the threshold: the command\'s status');
-  writeFileSync(join(dir, 'unused'), '');
 });
