@@ -4,8 +4,8 @@ import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
-export const CONFIG_HASH_LIMITS = Object.freeze({ maxFiles: 256, maxFileBytes: 1024 * 1024, maxDirEntries: 512 });
-export type ConfigHashLimits = typeof CONFIG_HASH_LIMITS;
+export interface ConfigHashLimits { maxFiles: number; maxFileBytes: number; maxDirEntries: number }
+export const CONFIG_HASH_LIMITS: Readonly<ConfigHashLimits> = Object.freeze({ maxFiles: 256, maxFileBytes: 1024 * 1024, maxDirEntries: 512 });
 
 /** Single files, relative to the workspace root. */
 const FILES = [

@@ -8,7 +8,15 @@ import { lstat, readlink } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { watch } from 'chokidar';
 
-export const INTEGRITY_LIMITS = Object.freeze({
+export interface IntegrityLimits {
+  maxTrackedFiles: number;
+  maxTotalBytes: number;
+  maxFileBytes: number;
+  maxGitOutputBytes: number;
+  maxListed: number;
+  maxWatchRecords: number;
+}
+export const INTEGRITY_LIMITS: Readonly<IntegrityLimits> = Object.freeze({
   maxTrackedFiles: 20_000,
   maxTotalBytes: 512 * 1024 * 1024,
   maxFileBytes: 64 * 1024 * 1024,
@@ -16,7 +24,6 @@ export const INTEGRITY_LIMITS = Object.freeze({
   maxListed: 1_000,
   maxWatchRecords: 10_000,
 });
-export type IntegrityLimits = typeof INTEGRITY_LIMITS;
 
 export interface TrackedSnapshot {
   workspace: string;

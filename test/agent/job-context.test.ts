@@ -149,7 +149,7 @@ const cases: Case[] = [
 ];
 
 for (const c of cases) {
-  t.test(c.name, async (t) => {
+  void t.test(c.name, async (t) => {
     const reads: string[] = [];
     const ctx = jobContextFromEnv(c.env, (p) => {
       reads.push(p);
@@ -167,7 +167,7 @@ for (const c of cases) {
   });
 }
 
-t.test('normalizeRepoUrl', async (t) => {
+void t.test('normalizeRepoUrl', async (t) => {
   const table: Array<[string, string]> = [
     ['git@github.com:acme/widget.git', 'github.com/acme/widget'],
     ['https://github.com/Acme/Widget.git', 'github.com/acme/widget'],

@@ -47,7 +47,7 @@ function childrenOf(pid: number): number[] {
   return kids;
 }
 
-t.test('exit status is the command\'s', async (t) => {
+void t.test('exit status is the command\'s', async (t) => {
   const dir = t.testdir();
   const r = await runCli(['run', '--', 'sh', '-c', 'echo out; echo err >&2; exit 7'], { cwd: dir });
   t.equal(r.code, 7);
@@ -56,7 +56,7 @@ t.test('exit status is the command\'s', async (t) => {
   t.match(r.stderr, /runwarden: job local:\d+ \(generic manual, trusted\) exit 7/);
 });
 
-t.test('usage and config errors exit 2', async (t) => {
+void t.test('usage and config errors exit 2', async (t) => {
   const dir = t.testdir({ 'bad.yaml': 'network:\n  trusted: [nonsense]\nbogus: 1\n' });
   const noCmd = await runCli(['run'], { cwd: dir });
   t.equal(noCmd.code, 2);
@@ -75,7 +75,7 @@ t.test('usage and config errors exit 2', async (t) => {
   t.equal(notFound.code, 127);
 });
 
-t.test('SIGTERM to runwarden is forwarded to the command: exit 143', async (t) => {
+void t.test('SIGTERM to runwarden is forwarded to the command: exit 143', async (t) => {
   const dir = t.testdir();
   let rwPid = 0;
   const done = runCli(['run', '--', 'sleep', '30'], { cwd: dir, onSpawn: (p) => { rwPid = p; } });
@@ -93,7 +93,7 @@ t.test('SIGTERM to runwarden is forwarded to the command: exit 143', async (t) =
   t.throws(() => process.kill(sleeper as number, 0), 'command is gone');
 });
 
-t.test('50 MB of output: every byte delivered', async (t) => {
+void t.test('50 MB of output: every byte delivered', async (t) => {
   const dir = t.testdir();
   const size = 50 * 1024 * 1024;
   const t0 = Date.now();
@@ -103,7 +103,7 @@ t.test('50 MB of output: every byte delivered', async (t) => {
   t.comment(`50 MB through runwarden run in ${Date.now() - t0} ms`);
 });
 
-t.test('in a pty: colours survive, the caller\'s width is seen, exit status kept', async (t) => {
+void t.test('in a pty: colours survive, the caller\'s width is seen, exit status kept', async (t) => {
   const dir = t.testdir();
   const p = pty.spawn(process.execPath, [CLI, 'run', '--', 'sh', '-c', 'printf "\\033[31mred\\033[0m\\n"; tput cols; test -t 0 && test -t 1 && echo both-tty; exit 5'], {
     name: 'xterm-256color', cols: 133, rows: 41, cwd: dir, env: { ...baseEnv(), TERM: 'xterm-256color' },
@@ -117,7 +117,7 @@ t.test('in a pty: colours survive, the caller\'s width is seen, exit status kept
   t.match(out, /both-tty/, 'the command runs on a terminal');
 });
 
-t.test('in a pty: a resize of the caller reaches the command', async (t) => {
+void t.test('in a pty: a resize of the caller reaches the command', async (t) => {
   const dir = t.testdir();
   const p = pty.spawn(process.execPath, [CLI, 'run', '--', 'sh', '-c', 'trap "stty size; exit 0" WINCH; echo ready; while :; do sleep 0.05; done'], {
     name: 'xterm', cols: 80, rows: 24, cwd: dir, env: { ...baseEnv(), TERM: 'xterm' },
@@ -131,7 +131,7 @@ t.test('in a pty: a resize of the caller reaches the command', async (t) => {
   t.match(out, /33 101/);
 });
 
-t.test('in a pty: keystrokes reach the command (raw mode forwarding)', async (t) => {
+void t.test('in a pty: keystrokes reach the command (raw mode forwarding)', async (t) => {
   const dir = t.testdir();
   const p = pty.spawn(process.execPath, [CLI, 'run', '--', 'sh', '-c', 'echo ready; read line; echo "got:$line"'], {
     name: 'xterm', cols: 80, rows: 24, cwd: dir, env: { ...baseEnv(), TERM: 'xterm' },
@@ -145,7 +145,7 @@ t.test('in a pty: keystrokes reach the command (raw mode forwarding)', async (t)
   t.match(out, /got:hello/);
 });
 
-t.test('GitHub job: report validates against the schema, step summary gets Markdown', async (t) => {
+void t.test('GitHub job: report validates against the schema, step summary gets Markdown', async (t) => {
   const dir = t.testdir({
     ws: {
       '.github': { workflows: { 'ci.yml': 'on: push\njobs: {}\n' } },
@@ -200,7 +200,7 @@ t.test('GitHub job: report validates against the schema, step summary gets Markd
   t.notOk(md.includes(secret));
 });
 
-t.test('in-process seam: a JobWatch with findings drives --fail-on (exit 3) and the report', async (t) => {
+void t.test('in-process seam: a JobWatch with findings drives --fail-on (exit 3) and the report', async (t) => {
   const { main } = await import('../../cli/commands/run.js');
   const dir = t.testdir();
   const errs: string[] = [];
