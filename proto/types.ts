@@ -85,6 +85,8 @@ export interface JobStart {
   headRepo?: string;
   baseRef?: string;
   prNumber?: number;
+  trustReason?: string;
+  refProtected?: boolean;
 }
 export interface Survivor { pid?: number; comm?: string; argv?: string[]; ancestry?: number[] }
 export interface JobEnd { exitCode?: number; survivors?: Survivor[]; durationNs?: number }
