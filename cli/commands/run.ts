@@ -2,7 +2,7 @@
 // job context, config hashes and workspace integrity around one wrapped command, then the report.
 // Sensors, the embedded collector and the rules plug in through `JobWatch` (deps.createWatch).
 import { appendFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { runCommand } from '../../agent/command-runner.js';
 import type { OutputStream, OutputTransform } from '../../agent/command-runner.js';
 import { hashConfigFiles } from '../../agent/config-hashes.js';
@@ -11,6 +11,13 @@ import type { JobContext } from '../../agent/job-context.js';
 import { buildReport, failOnMet, markdownSummary, parseSeverity, terminalSummary } from '../../agent/report.js';
 import type { JobWatch, JobWatchResult } from '../../agent/report.js';
 import { diffTracked, snapshotTracked, watchWorkspace } from '../../agent/workspace-integrity.js';
+import type { TrackedSnapshot } from '../../agent/workspace-integrity.js';
+import type { JobPaths } from '../../agent/job-paths.js';
+import { createRunWatch } from '../../agent/job-watch.js';
+import { chooseSensor } from '../../agent/sensor-choice.js';
+import { discoverSecrets } from '../../agent/secrets/discover.js';
+import { createRedactor } from '../../agent/secrets/redact.js';
+import { createLogger } from '../logger.js';
 import type { TrackedDiff, WorkspaceWatcher } from '../../agent/workspace-integrity.js';
 import { RwError } from '../../proto/errors.js';
 import { parseArgs, str } from '../args.js';
@@ -29,17 +36,9 @@ const SPEC = { report: 'string', db: 'string', config: 'string', collector: 'str
 const WATCHER_READY_MAX_MILLIS = 3_000;
 const MAX_EVENT_PAYLOAD_BYTES = 32 * 1024 * 1024;
 
-// Interim secret-name discovery (DESIGN.md "Secrets", name patterns only) until the secrets module is wired
-// through JobWatch; values are used only to scrub the report's `command`, never stored.
-const SECRET_NAME = /TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_KEY|^AWS_|_KEY$|_PAT$/i;
-
 function secretEnv(env: CliIo['env'], config: Readonly<Config>): Map<string, string> {
-  const named = new Set(config.secrets.names);
   const out = new Map<string, string>();
-  for (const [k, v] of Object.entries(env)) {
-    if (!v || v.length < 6) continue;
-    if (named.has(k) || SECRET_NAME.test(k)) out.set(k, v);
-  }
+  for (const d of discoverSecrets(env, { names: config.secrets.names, patterns: config.secrets.patterns })) out.set(d.name, d.value);
   return out;
 }
 
@@ -49,6 +48,39 @@ function scrub(argv: readonly string[], secrets: Map<string, string>): string[] 
     let s = a;
     for (const [name, value] of pairs) if (s.includes(value)) s = s.split(value).join(`[redacted:${name}]`);
     return s;
+  });
+}
+
+/** What each path is to this job, from the provider's environment (see agent/job-paths.ts). */
+function jobPaths(env: CliIo['env'], workspace: string, snapshot: TrackedSnapshot | undefined): JobPaths {
+  const files = [env.GITHUB_OUTPUT, env.GITHUB_STEP_SUMMARY, env.GITHUB_STATE].filter((x): x is string => !!x);
+  return {
+    workspace,
+    ...(env.HOME ? { home: env.HOME } : {}),
+    ...(env.RUNNER_TEMP ? { runnerTemp: env.RUNNER_TEMP } : {}),
+    ...(env.RUNNER_TOOL_CACHE ? { toolCache: env.RUNNER_TOOL_CACHE } : {}),
+    ...(env.GITHUB_ENV ? { envFile: env.GITHUB_ENV } : {}),
+    ...(env.GITHUB_PATH ? { pathFile: env.GITHUB_PATH } : {}),
+    outputFiles: files,
+    ...(snapshot ? { tracked: new Set(snapshot.files.keys()) } : {}),
+  };
+}
+
+/** Live redaction of the wrapped command's output: secret values and their encodings become `***`. */
+function redactingTransform(secrets: Map<string, string>): OutputTransform {
+  if (secrets.size === 0) return { push: (c) => c, end: () => Buffer.alloc(0) };
+  const r = createRedactor([...secrets].map(([name, value]) => ({ name, value })));
+  return { push: (c) => r.push(c), end: () => r.end() };
+}
+
+/** Sensors + embedded collector + rules, logging to a file beside the audit DB. */
+function defaultWatch(ctx: { job: JobContext; config: Readonly<Config>; dbPath: string; collectorUrl: string | undefined }, io: CliIo, paths: JobPaths): JobWatch {
+  mkdirSync(dirname(ctx.dbPath), { recursive: true, mode: 0o700 });
+  const logger = createLogger({ level: ctx.config.log.level, destination: join(dirname(ctx.dbPath), 'runwarden.log'), base: { jobId: ctx.job.jobId } });
+  return createRunWatch({
+    config: ctx.config, logger, jobId: ctx.job.jobId, start: ctx.job.start, env: io.env, paths, dbPath: ctx.dbPath,
+    collectorUrl: ctx.collectorUrl, token: ctx.config.agent.token || undefined,
+    createSensor: (req) => chooseSensor({ ...req, ...(paths.home ? { homes: [paths.home] } : {}), ...(paths.workspace ? { workspace: paths.workspace } : {}) }),
   });
 }
 
@@ -131,13 +163,15 @@ export async function main(args: string[], io: CliIo, deps: RunDeps = {}): Promi
   clearTimeout(readyTimer);
   if (!readyInTime) { await watcher.close(); watcher = undefined; }
 
-  const watch = deps.createWatch?.({ job, config, dbPath, collectorUrl: collectorUrl ?? (config.agent.collectorUrl || undefined) }) ?? noWatch();
+  const watchCtx = { job, config, dbPath, collectorUrl: collectorUrl ?? (config.agent.collectorUrl || undefined) };
+  const paths = jobPaths(io.env, workspace, snapshot);
+  const watch = deps.createWatch ? deps.createWatch(watchCtx) : defaultWatch(watchCtx, io, paths);
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(io.env)) if (v !== undefined) env[k] = v;
   const out = writeStream('stdout');
   const err = writeStream('stderr');
   await watch.prepare();
-  const wrap = deps.wrapOutput;
+  const wrap = deps.wrapOutput ?? ((): OutputTransform => redactingTransform(secrets));
   const running = runCommand({
     argv: watch.wrapArgv?.(p.rest) ?? p.rest,
     cwd: io.cwd,
