@@ -84,7 +84,7 @@ function defaultWatch(ctx: { job: JobContext; config: Readonly<Config>; dbPath: 
   });
 }
 
-function noWatch(): JobWatch {
+export function noWatch(): JobWatch {
   return {
     prepare: async () => undefined,
     attach: () => undefined,
