@@ -11,6 +11,9 @@ export interface ProcessExec {
   argvTruncated?: boolean;
   memfd?: boolean;
   ancestry?: string[];
+  stdin?: string;
+  stdout?: string;
+  exeWrittenByJob?: boolean;
 }
 export interface ProcessFork { childPid?: number }
 export interface ProcessExit { code?: number; signal?: number; lifetimeNs?: number }
@@ -24,6 +27,8 @@ export interface NetConnect {
   domain?: string;
   result?: number;
   trusted?: boolean;
+  resolver?: boolean;
+  allowed?: boolean;
 }
 export interface DnsQuery { name?: string; qtype?: number; answers?: string[]; rcode?: number; server?: string }
 export type FileOp = 'OP_UNSPECIFIED' | 'OPEN_WRITE' | 'CREATE' | 'RENAME' | 'UNLINK' | 'CHMOD' | 'TRUNCATE';
