@@ -21,15 +21,16 @@ import type { SensorEvent } from './sensors/types.js';
 
 /** What the core needs from process-tree attribution (agent/attribution.ts provides it). */
 export interface Attribution {
-  addJob(jobId: string, rootPid: number): void;
-  removeJob(jobId: string): void;
+  registerJob(jobId: string, rootPid: number): void;
+  unregisterJob(jobId: string): void;
+  /** Feeds every sensor event (fork/exec/exit keep the tree, DNS answers name addresses). */
   observe(ev: SensorEvent): void;
   jobOf(pid: number): string | undefined;
-  /** comm of the parents, nearest first. */
-  ancestry(pid: number): string[];
-  domainOf(pid: number, ip: string): string | undefined;
+  /** Parents, nearest first. */
+  ancestry(pid: number, max?: number): { pid: number; comm?: string }[];
+  domainFor(pid: number, ip: string): string | undefined;
   /** Pids attributed to the job that have not exited. */
-  liveMembers(jobId: string): number[];
+  members(jobId: string): number[];
 }
 
 export const CORE_LIMITS = Object.freeze({
@@ -165,9 +166,18 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       const job = jobs.get(view.jobId);
       return job ? heldSecrets(pid, job) : [];
     },
-    ancestry: (pid: number) => o.attribution.ancestry(pid),
-    domainOf: (pid: number, ip: string) => o.attribution.domainOf(pid, ip),
+    ancestry: (pid: number) => o.attribution.ancestry(pid, 16).map((a) => a.comm ?? String(a.pid)),
+    domainOf: (pid: number, ip: string) => o.attribution.domainFor(pid, ip),
     fdTarget: readFdTarget,
+    pipeWriter(pid: number, view: JobView, pipe: string): string | undefined {
+      // The writer is usually the reader's sibling, started just before it: look at the job's live
+      // members, nearest pids first, and stop at the first whose stdout is the same pipe.
+      const members = o.attribution.members(view.jobId).filter((p) => p !== pid).sort((a, b) => Math.abs(a - pid) - Math.abs(b - pid));
+      for (const m of members.slice(0, 64)) {
+        if (readFdTarget(m, 1) === pipe) return readComm(m);
+      }
+      return undefined;
+    },
     target: targetInfo,
     wroteExecutable(view: JobView, path: string): boolean {
       return jobs.get(view.jobId)?.executables.has(path) ?? false;
@@ -193,14 +203,14 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       };
       rebuildScanners(job);
       jobs.set(jobId, job);
-      if (rootPid > 0) o.attribution.addJob(jobId, rootPid);
+      if (rootPid > 0) o.attribution.registerJob(jobId, rootPid);
       const body: JobStart = { ...start, secretNames: [...job.view.secretNames].sort(), rootPid };
       emit({ kind: 'jobStart', jobStart: body, tsNs: job.startNs, host: o.host, jobId, pid: rootPid, secretNames: [] });
       log.info({ jobId, secrets: body.secretNames?.length ?? 0, rootPid }, 'job started');
     },
 
     setRoot(jobId, rootPid) {
-      o.attribution.addJob(jobId, rootPid);
+      o.attribution.registerJob(jobId, rootPid);
     },
 
     onSensorEvent(ev) {
@@ -279,7 +289,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
         });
       }
       // Processes of the job still alive: persistence on a reused runner.
-      const survivors = o.attribution.liveMembers(jobId).filter((pid) => readStat(pid) && readStat(pid)?.state !== 'Z');
+      const survivors = o.attribution.members(jobId).filter((pid) => readStat(pid) && readStat(pid)?.state !== 'Z');
       const list = survivors.slice(0, 64).map((pid) => ({
         pid, comm: readComm(pid) ?? '', argv: (readCmdline(pid) ?? []).slice(0, 16).map((a) => job.secrets.reduce((acc, s) => acc.split(s.value).join('***'), a)),
       }));
@@ -287,7 +297,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
         kind: 'jobEnd', tsNs: o.nowNs(), host: o.host, jobId, pid: job.start.rootPid ?? 0, secretNames: [],
         jobEnd: { exitCode, survivors: list, durationNs: o.nowNs() - job.startNs },
       });
-      o.attribution.removeJob(jobId);
+      o.attribution.unregisterJob(jobId);
       // Values leave memory with the job.
       job.secrets.length = 0;
       job.scanner = undefined;

@@ -29,6 +29,8 @@ export interface EnrichSources {
   /** The name this process (or its job) resolved to `ip`. */
   domainOf(pid: number, ip: string): string | undefined;
   fdTarget(pid: number, fd: number): string | undefined;
+  /** comm of another process of the job whose stdout is `pipe` (e.g. curl for `curl … | sh`). */
+  pipeWriter(pid: number, job: JobView, pipe: string): string | undefined;
   target(pid: number, readerJob: JobView | undefined): TargetInfo;
   /** Paths executable by the job that the job itself wrote. */
   wroteExecutable(job: JobView, path: string): boolean;
@@ -37,6 +39,15 @@ export interface EnrichSources {
 }
 
 const PROC_PID = /^\/proc\/(\d+)\//;
+
+/** The kind of what a descriptor points at, from its /proc/<pid>/fd link. */
+export function fdKind(target: string): string {
+  if (target.startsWith('pipe:')) return 'pipe';
+  if (target.startsWith('socket:')) return 'socket';
+  if (target === '/dev/null') return 'null';
+  if (target.startsWith('/dev/pts/') || target.startsWith('/dev/tty') || target === '/dev/console') return 'tty';
+  return 'file';
+}
 
 export function enrich(ev: SensorEvent, src: EnrichSources, host: string): EventDraft | undefined {
   const job = src.jobOf(ev.pid);
@@ -51,8 +62,12 @@ export function enrich(ev: SensorEvent, src: EnrichSources, host: string): Event
       if (job) {
         const stdin = src.fdTarget(ev.pid, 0);
         const stdout = src.fdTarget(ev.pid, 1);
-        if (stdin) exec.stdin = stdin;
-        if (stdout) exec.stdout = stdout;
+        if (stdin) exec.stdin = fdKind(stdin);
+        if (stdout) exec.stdout = fdKind(stdout);
+        if (stdin && exec.stdin === 'pipe') {
+          const writer = src.pipeWriter(ev.pid, job, stdin);
+          if (writer) exec.stdinPeerComm = writer;
+        }
         const exe = ev.exe ?? ev.exec.argv?.[0] ?? '';
         if (exe && src.wroteExecutable(job, exe)) exec.exeWrittenByJob = true;
         if (exe.startsWith('/memfd:') || exe.endsWith(' (deleted)')) exec.memfd = true;
