@@ -134,6 +134,7 @@ function storeOn(db: Db, key: CheckpointKey | undefined, log: Logger | undefined
   };
 
   const appendTx = db.transaction((events: readonly RawEvent[], receivedNs: number): AppendResult => {
+    const recvNs = Math.trunc(receivedNs);
     let { id, hash: prev } = headOf('events');
     const ids: number[] = [];
     let duplicates = 0;
@@ -150,7 +151,7 @@ function storeOn(db: Db, key: CheckpointKey | undefined, log: Logger | undefined
       values[2] = ev.bootId;
       values[3] = ev.seq;
       values[4] = ev.tsNs;
-      values[5] = receivedNs;
+      values[5] = recvNs;
       values[6] = kindName(kind);
       values[7] = orNull(ev.host);
       values[8] = orNull(ev.jobId);
@@ -172,7 +173,7 @@ function storeOn(db: Db, key: CheckpointKey | undefined, log: Logger | undefined
       prev = hash;
       ids.push(id);
       if (ev.seq > max + 1) {
-        insertLoss.run(ev.agentId, ev.bootId, max + 1, ev.seq - 1, receivedNs);
+        insertLoss.run(ev.agentId, ev.bootId, max + 1, ev.seq - 1, recvNs);
         gaps.push({ agentId: ev.agentId, bootId: ev.bootId, fromSeq: max + 1, toSeq: ev.seq - 1 });
       } else if (ev.seq < max) {
         fillGap(ev.agentId, ev.bootId, ev.seq);
@@ -372,6 +373,8 @@ export function openAuditReader(path: string): AuditReader {
     throw new RwError('COLLECTOR_ERR_STORE', `cannot open audit database ${path}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
   db.defaultSafeIntegers(true);
+  // One read transaction: every table is read from the same snapshot while a collector keeps appending.
+  db.exec('BEGIN');
   const select = (t: ChainedTable): Statement =>
     db.prepare(`SELECT ${CHAIN_COLUMNS[t].join(', ')}, prev_hash, hash FROM ${t} ORDER BY id`).raw(true);
   return {
@@ -394,6 +397,10 @@ export function openAuditReader(path: string): AuditReader {
       const r = db.prepare(`SELECT hash FROM ${t === 'events' ? 'events' : 'findings'} WHERE id = ?`).pluck().get(id) as Buffer | undefined;
       return r;
     },
-    close() { if (db.open) db.close(); },
+    close() {
+      if (!db.open) return;
+      if (db.inTransaction) db.exec('ROLLBACK');
+      db.close();
+    },
   };
 }
