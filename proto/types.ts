@@ -13,6 +13,7 @@ export interface ProcessExec {
   ancestry?: string[];
   stdin?: string;
   stdout?: string;
+  exeWrittenByJob?: boolean;
   stdinPeerComm?: string;
 }
 export interface ProcessFork { childPid?: number }
@@ -27,6 +28,8 @@ export interface NetConnect {
   domain?: string;
   result?: number;
   trusted?: boolean;
+  resolver?: boolean;
+  allowed?: boolean;
 }
 export interface DnsQuery { name?: string; qtype?: number; answers?: string[]; rcode?: number; server?: string }
 export type FileOp = 'OP_UNSPECIFIED' | 'OPEN_WRITE' | 'CREATE' | 'RENAME' | 'UNLINK' | 'CHMOD' | 'TRUNCATE';

@@ -1,8 +1,8 @@
 // proto/codec.ts: round trips of every event kind, and typed errors for bad bytes.
 import t from 'tap';
-import { decodeEvent, decodeFrame, encodeBatchFrameRaw, encodeEvent, encodeFrame } from '../proto/codec.js';
-import { isRwError } from '../proto/errors.js';
-import type { RwEvent } from '../proto/types.js';
+import { decodeEvent, decodeFrame, encodeBatchFrameRaw, encodeEvent, encodeFrame } from '../../proto/codec.js';
+import { isRwError } from '../../proto/errors.js';
+import type { RwEvent } from '../../proto/types.js';
 
 const limits = { maxFrameBytes: 1 << 20, maxBatchEvents: 1000 };
 const ev = (seq: number): RwEvent => ({ agentId: 'a1', bootId: 'b1', seq, tsNs: 1764000000123456800, pid: 42, kind: 'exec', exec: { argv: ['/bin/true', 'x'] } });

@@ -1,0 +1,315 @@
+// The agent's heart, shared by the daemon and `runwarden run`: sensor events → job attribution →
+// enrichment → secret scanning → uplink, plus job start/end bookkeeping (survivors, written files,
+// runner command files). No sockets here: the uplink and the sensor come in as parts.
+import { readFileSync, statSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { JobStart, SecretExposure } from '../proto/types.js';
+import { enrich } from './enrich.js';
+import type { EventDraft, JobView, TargetInfo } from './enrich.js';
+import type { JobPaths } from './job-paths.js';
+import type { NetPolicy } from './netmatch.js';
+import { readCmdline, readComm, readEnviron, readFdTarget, readStat } from './procfs-read.js';
+import { envFileHint, parseEnvFile, parsePathFile } from './runner-files.js';
+import { discoverSecrets } from './secrets/discover.js';
+import type { DiscoveredSecret } from './secrets/discover.js';
+import { createExposureReporter, createDnsScanner, scanArgv, scanDnsName } from './secrets/exposure.js';
+import type { ExposureReporter } from './secrets/exposure.js';
+import { scanFile } from './secrets/file-scan.js';
+import { createScanner } from './secrets/scanner.js';
+import type { Exposure, Scanner } from './secrets/scanner.js';
+import type { SensorEvent } from './sensors/types.js';
+
+/** What the core needs from process-tree attribution (agent/attribution.ts provides it). */
+export interface Attribution {
+  registerJob(jobId: string, rootPid: number): void;
+  unregisterJob(jobId: string): void;
+  /** Feeds every sensor event (fork/exec/exit keep the tree, DNS answers name addresses). */
+  observe(ev: SensorEvent): void;
+  jobOf(pid: number): string | undefined;
+  /** Parents, nearest first. */
+  ancestry(pid: number, max?: number): { pid: number; comm?: string }[];
+  domainFor(pid: number, ip: string): string | undefined;
+  /** Pids attributed to the job that have not exited. */
+  members(jobId: string): number[];
+}
+
+export const CORE_LIMITS = Object.freeze({
+  maxFilesScannedPerJob: 256,
+  maxFileScanBytes: 4 * 1024 * 1024,
+  maxWrittenPathsPerJob: 20_000,
+  maxHeldCache: 65_536,
+});
+
+export interface CoreOptions {
+  host: string;
+  policy: NetPolicy;
+  resolvers: ReadonlySet<string>;
+  attribution: Attribution;
+  enqueue: (draft: EventDraft) => void;
+  installKey: Uint8Array;
+  secretsConfig: { names: readonly string[]; patterns: readonly string[] };
+  logger: Logger;
+  nowNs: () => number;
+}
+
+interface JobState {
+  view: JobView;
+  start: JobStart;
+  startNs: number;
+  secrets: DiscoveredSecret[];
+  scanner: Scanner | undefined;
+  dnsScanner: Scanner | undefined;
+  reporter: ExposureReporter | undefined;
+  written: Map<string, number>;   // path → last writer pid
+  executables: Set<string>;       // paths written or chmod'ed by the job
+  held: Map<number, string[]>;    // pid → secret names in its environment
+  envFilesAtStart: Map<string, string>;
+}
+
+export interface JobEndResult { survivors: number; exposures: number }
+
+export interface AgentCore {
+  startJob(jobId: string, start: JobStart, rootPid: number, env: Readonly<Record<string, string | undefined>>, paths: JobPaths): void;
+  /** The root pid is known only after spawn in wrapped mode. */
+  setRoot(jobId: string, rootPid: number): void;
+  onSensorEvent(ev: SensorEvent): void;
+  /** Job output (wrapped mode's pty/pipes, or runner step logs). */
+  onOutput(jobId: string, chunk: Uint8Array, location: string): void;
+  endJob(jobId: string, exitCode: number): Promise<JobEndResult>;
+  secretsOf(jobId: string): readonly DiscoveredSecret[];
+}
+
+function readText(path: string | undefined): string {
+  if (!path) return '';
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+export function createAgentCore(o: CoreOptions): AgentCore {
+  const jobs = new Map<string, JobState>();
+  const log = o.logger;
+
+  function emit(draft: EventDraft): void {
+    o.enqueue(draft);
+  }
+
+  function exposureEvents(job: JobState, hits: readonly Exposure[], pid: number): void {
+    if (!job.reporter) return;
+    for (const h of hits) {
+      const secret: SecretExposure = job.reporter.toEvent(h);
+      emit({ kind: 'secret', secret, tsNs: o.nowNs(), host: o.host, jobId: job.view.jobId, pid, secretNames: [h.secretName] });
+    }
+  }
+
+  function rebuildScanners(job: JobState): void {
+    const list = job.secrets.map((s) => ({ name: s.name, value: s.value }));
+    job.scanner = list.length ? createScanner(list) : undefined;
+    job.dnsScanner = list.length ? createDnsScanner(list) : undefined;
+    job.reporter = list.length ? createExposureReporter(list, o.installKey) : undefined;
+    job.view = { ...job.view, secretNames: new Set(job.secrets.map((s) => s.name)) };
+  }
+
+  /** Reads a process's environment once: which job secrets it holds, and secrets the job did not declare. */
+  function heldSecrets(pid: number, job: JobState, ppid?: number): string[] {
+    const cached = job.held.get(pid);
+    if (cached) return cached;
+    const env = readEnviron(pid);
+    let names: string[];
+    if (env) {
+      const known = new Map(job.secrets.map((s) => [s.value, s.name]));
+      const found = new Set<string>();
+      for (const [k, v] of env) {
+        const byValue = known.get(v);
+        if (byValue) found.add(byValue);
+        else if (job.view.secretNames.has(k)) found.add(k);
+      }
+      // A step can bring secrets the job start did not see (host mode: each step's env).
+      const fresh = discoverSecrets(Object.fromEntries(env), o.secretsConfig).filter((s) => !known.has(s.value) && !job.view.secretNames.has(s.name));
+      if (fresh.length) {
+        job.secrets.push(...fresh);
+        rebuildScanners(job);
+        for (const s of fresh) found.add(s.name);
+      }
+      names = [...found].sort();
+    } else {
+      names = (ppid !== undefined ? job.held.get(ppid) : undefined) ?? [...job.view.secretNames].sort();
+    }
+    if (job.held.size >= CORE_LIMITS.maxHeldCache) job.held.delete(job.held.keys().next().value as number);
+    job.held.set(pid, names);
+    return names;
+  }
+
+  function targetInfo(pid: number, readerJob: JobView | undefined): TargetInfo {
+    const argv0 = readCmdline(pid)?.[0];
+    const comm = argv0 ? (argv0.split('/').pop() ?? argv0) : readComm(pid);
+    const env = readEnviron(pid);
+    const names: string[] = [];
+    if (env) {
+      const job = readerJob ? jobs.get(readerJob.jobId) : undefined;
+      const values = new Map(job?.secrets.map((s) => [s.value, s.name]) ?? []);
+      for (const [k, v] of env) if (values.has(v) || readerJob?.secretNames.has(k)) names.push(values.get(v) ?? k);
+      for (const s of discoverSecrets(Object.fromEntries(env), o.secretsConfig)) if (!names.includes(s.name)) names.push(s.name);
+    }
+    const inJob = readerJob !== undefined && o.attribution.jobOf(pid) === readerJob.jobId;
+    return { ...(comm ? { comm } : {}), secretNames: names.sort(), inJob };
+  }
+
+  const sources = {
+    jobOf(pid: number): JobView | undefined {
+      const id = o.attribution.jobOf(pid);
+      return id === undefined ? undefined : jobs.get(id)?.view;
+    },
+    heldSecrets(pid: number, view: JobView): string[] {
+      const job = jobs.get(view.jobId);
+      return job ? heldSecrets(pid, job) : [];
+    },
+    ancestry: (pid: number) => o.attribution.ancestry(pid, 16).map((a) => a.comm ?? String(a.pid)),
+    domainOf: (pid: number, ip: string) => o.attribution.domainFor(pid, ip),
+    fdTarget: readFdTarget,
+    pipeWriter(pid: number, view: JobView, pipe: string): string | undefined {
+      // The writer is usually the reader's sibling, started just before it: look at the job's live
+      // members, nearest pids first, and stop at the first whose stdout is the same pipe.
+      const members = o.attribution.members(view.jobId).filter((p) => p !== pid).sort((a, b) => Math.abs(a - pid) - Math.abs(b - pid));
+      for (const m of members.slice(0, 64)) {
+        if (readFdTarget(m, 1) === pipe) return readComm(m);
+      }
+      return undefined;
+    },
+    target: targetInfo,
+    wroteExecutable(view: JobView, path: string): boolean {
+      return jobs.get(view.jobId)?.executables.has(path) ?? false;
+    },
+    resolvers: o.resolvers,
+    policy: o.policy,
+  };
+
+  function noteWrite(job: JobState, pid: number, path: string, op: string | undefined, mode: number | undefined): void {
+    if (job.written.size < CORE_LIMITS.maxWrittenPathsPerJob || job.written.has(path)) job.written.set(path, pid);
+    if (op === 'CHMOD' && mode !== undefined && (mode & 0o111) !== 0) job.executables.add(path);
+    else if (op !== 'UNLINK') job.executables.add(path);
+  }
+
+  return {
+    startJob(jobId, start, rootPid, env, paths) {
+      const secrets = discoverSecrets(env, o.secretsConfig);
+      const job: JobState = {
+        view: { jobId, paths, secretNames: new Set() },
+        start, startNs: o.nowNs(), secrets, scanner: undefined, dnsScanner: undefined, reporter: undefined,
+        written: new Map(), executables: new Set(), held: new Map(),
+        envFilesAtStart: new Map([paths.envFile, paths.pathFile].filter((p): p is string => !!p).map((p) => [p, readText(p)])),
+      };
+      rebuildScanners(job);
+      jobs.set(jobId, job);
+      if (rootPid > 0) o.attribution.registerJob(jobId, rootPid);
+      const body: JobStart = { ...start, secretNames: [...job.view.secretNames].sort(), rootPid };
+      emit({ kind: 'jobStart', jobStart: body, tsNs: job.startNs, host: o.host, jobId, pid: rootPid, secretNames: [] });
+      log.info({ jobId, secrets: body.secretNames?.length ?? 0, rootPid }, 'job started');
+    },
+
+    setRoot(jobId, rootPid) {
+      o.attribution.registerJob(jobId, rootPid);
+    },
+
+    onSensorEvent(ev) {
+      o.attribution.observe(ev);
+      const draft = enrich(ev, sources, o.host);
+      if (!draft) return;
+      const job = draft.jobId ? jobs.get(draft.jobId) : undefined;
+      if (!job) {
+        // Host events outside any job matter only when they touch a job (reads of a worker's memory
+        // are attributed to the reader's job above); everything else stays on the host.
+        emit(draft);
+        return;
+      }
+      if (draft.kind === 'exec') {
+        job.held.delete(draft.pid ?? 0);
+        draft.secretNames = heldSecrets(draft.pid ?? 0, job, draft.ppid);
+      }
+      emit(draft);
+      switch (draft.kind) {
+        case 'exec':
+          if (job.scanner && draft.exec.argv) exposureEvents(job, scanArgv(job.scanner, draft.exec.argv, `argv:${draft.comm || draft.exec.argv[0]}`), draft.pid ?? 0);
+          break;
+        case 'dns':
+          if (job.dnsScanner && draft.dns.name) exposureEvents(job, scanDnsName(job.dnsScanner, draft.dns.name), draft.pid ?? 0);
+          break;
+        case 'file':
+          if (draft.file.path) noteWrite(job, draft.pid ?? 0, draft.file.newPath || draft.file.path, draft.file.op, draft.file.mode);
+          break;
+        default:
+          break;
+      }
+    },
+
+    onOutput(jobId, chunk, location) {
+      const job = jobs.get(jobId);
+      if (!job?.scanner) return;
+      exposureEvents(job, job.scanner.scan(chunk, 'LOG', location), job.start.rootPid ?? 0);
+    },
+
+    async endJob(jobId, exitCode) {
+      const job = jobs.get(jobId);
+      if (!job) return { survivors: 0, exposures: 0 };
+      let exposures = 0;
+      if (job.scanner) {
+        const tail = job.scanner.end();
+        exposureEvents(job, tail, job.start.rootPid ?? 0);
+        exposures += tail.length;
+      }
+      // Written files: secrets baked into artifacts, configs, caches.
+      let scanned = 0;
+      for (const [path, pid] of job.written) {
+        if (!job.scanner || scanned >= CORE_LIMITS.maxFilesScannedPerJob) break;
+        try {
+          if (!statSync(path).isFile()) continue;
+        } catch {
+          continue;
+        }
+        scanned++;
+        const r = await scanFile(job.scanner, path, { maxBytes: CORE_LIMITS.maxFileScanBytes }).catch(() => undefined);
+        if (r?.exposures.length) {
+          exposureEvents(job, r.exposures, pid);
+          exposures += r.exposures.length;
+        }
+      }
+      // Runner command files: what later steps will load (content, not just the write).
+      for (const [path, before] of job.envFilesAtStart) {
+        const now = readText(path);
+        if (now === before) continue;
+        const added = now.startsWith(before) ? now.slice(before.length) : now;
+        const isEnv = path === job.view.paths.envFile;
+        const redact = (s: string): string => job.secrets.reduce((acc, sec) => acc.split(sec.value).join('***'), s);
+        const hint = isEnv ? envFileHint(parseEnvFile(added), redact) : parsePathFile(added).map(redact).join('\n');
+        emit({
+          kind: 'file', tsNs: o.nowNs(), host: o.host, jobId, pid: job.written.get(path) ?? 0, secretNames: [],
+          file: { op: 'OPEN_WRITE', path, count: 1, pathClass: isEnv ? 'runner-env-file' : 'runner-path-file', contentHint: hint },
+        });
+      }
+      // Processes of the job still alive: persistence on a reused runner.
+      const survivors = o.attribution.members(jobId).filter((pid) => readStat(pid) && readStat(pid)?.state !== 'Z');
+      const list = survivors.slice(0, 64).map((pid) => ({
+        pid, comm: readComm(pid) ?? '', argv: (readCmdline(pid) ?? []).slice(0, 16).map((a) => job.secrets.reduce((acc, s) => acc.split(s.value).join('***'), a)),
+      }));
+      emit({
+        kind: 'jobEnd', tsNs: o.nowNs(), host: o.host, jobId, pid: job.start.rootPid ?? 0, secretNames: [],
+        jobEnd: { exitCode, survivors: list, durationNs: o.nowNs() - job.startNs },
+      });
+      o.attribution.unregisterJob(jobId);
+      // Values leave memory with the job.
+      job.secrets.length = 0;
+      job.scanner = undefined;
+      job.dnsScanner = undefined;
+      job.reporter = undefined;
+      jobs.delete(jobId);
+      log.info({ jobId, exitCode, survivors: survivors.length, exposures }, 'job ended');
+      return { survivors: survivors.length, exposures };
+    },
+
+    secretsOf(jobId) {
+      return jobs.get(jobId)?.secrets ?? [];
+    },
+  };
+}

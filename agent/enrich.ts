@@ -1,0 +1,124 @@
+// Turns a sensor observation into an event draft for a job: attribution, which secrets the process holds,
+// path classes, the target of memory/environment reads, egress flags. Decisions only: everything the
+// kernel or /proc must tell comes in through `EnrichSources`.
+import type { RwEvent } from '../proto/types.js';
+import type { SensorEvent } from './sensors/types.js';
+import { classifyPath } from './job-paths.js';
+import type { JobPaths } from './job-paths.js';
+import { destinationAllowed, ipInNets } from './netmatch.js';
+import type { NetPolicy } from './netmatch.js';
+
+/** An event ready for the uplink: everything but agent id, boot id and sequence. */
+export type EventDraft = RwEvent extends infer E ? (E extends RwEvent ? Omit<E, 'agentId' | 'bootId' | 'seq'> : never) : never;
+
+export interface JobView {
+  jobId: string;
+  paths: JobPaths;
+  secretNames: ReadonlySet<string>;
+}
+
+export interface TargetInfo { comm?: string; secretNames: string[]; inJob: boolean }
+
+export interface EnrichSources {
+  /** The job a pid belongs to (by ancestry), if any. */
+  jobOf(pid: number): JobView | undefined;
+  /** Names of the job's secrets present in the process's environment (cached per pid). */
+  heldSecrets(pid: number, job: JobView): string[];
+  /** comm of the parents, nearest first. */
+  ancestry(pid: number): string[];
+  /** The name this process (or its job) resolved to `ip`. */
+  domainOf(pid: number, ip: string): string | undefined;
+  fdTarget(pid: number, fd: number): string | undefined;
+  /** comm of another process of the job whose stdout is `pipe` (e.g. curl for `curl … | sh`). */
+  pipeWriter(pid: number, job: JobView, pipe: string): string | undefined;
+  target(pid: number, readerJob: JobView | undefined): TargetInfo;
+  /** Paths executable by the job that the job itself wrote. */
+  wroteExecutable(job: JobView, path: string): boolean;
+  resolvers: ReadonlySet<string>;
+  policy: NetPolicy;
+}
+
+const PROC_PID = /^\/proc\/(\d+)\//;
+
+/** The kind of what a descriptor points at, from its /proc/<pid>/fd link. */
+export function fdKind(target: string): string {
+  if (target.startsWith('pipe:')) return 'pipe';
+  if (target.startsWith('socket:')) return 'socket';
+  if (target === '/dev/null') return 'null';
+  if (target.startsWith('/dev/pts/') || target.startsWith('/dev/tty') || target === '/dev/console') return 'tty';
+  return 'file';
+}
+
+export function enrich(ev: SensorEvent, src: EnrichSources, host: string): EventDraft | undefined {
+  const job = src.jobOf(ev.pid);
+  const base = {
+    tsNs: ev.tsNs, host, jobId: job?.jobId ?? '', pid: ev.pid, ppid: ev.ppid ?? 0, uid: ev.uid ?? 0,
+    comm: ev.comm ?? '', exe: ev.exe ?? '',
+    secretNames: job ? src.heldSecrets(ev.pid, job) : [],
+  };
+  switch (ev.kind) {
+    case 'exec': {
+      const exec = { ...ev.exec, ancestry: src.ancestry(ev.pid) };
+      if (job) {
+        const stdin = src.fdTarget(ev.pid, 0);
+        const stdout = src.fdTarget(ev.pid, 1);
+        if (stdin) exec.stdin = fdKind(stdin);
+        if (stdout) exec.stdout = fdKind(stdout);
+        if (stdin && exec.stdin === 'pipe') {
+          const writer = src.pipeWriter(ev.pid, job, stdin);
+          if (writer) exec.stdinPeerComm = writer;
+        }
+        const exe = ev.exe ?? ev.exec.argv?.[0] ?? '';
+        if (exe && src.wroteExecutable(job, exe)) exec.exeWrittenByJob = true;
+        if (exe.startsWith('/memfd:') || exe.endsWith(' (deleted)')) exec.memfd = true;
+      }
+      return { ...base, kind: 'exec', exec };
+    }
+    case 'net': {
+      const net = { ...ev.net };
+      const ip = net.dstIp ?? '';
+      if (net.family === 'INET' || net.family === 'INET6') {
+        if (!net.domain) {
+          const d = src.domainOf(ev.pid, ip);
+          if (d) net.domain = d;
+        }
+        net.trusted = ipInNets(ip, src.policy.trusted);
+        net.allowed = destinationAllowed(ip, net.domain, src.policy);
+        if (net.dstPort === 53 && src.resolvers.has(ip)) net.resolver = true;
+      }
+      return { ...base, kind: 'net', net };
+    }
+    case 'file': {
+      const file = { ...ev.file };
+      if (job && file.path) file.pathClass = classifyPath(file.newPath || file.path, job.paths);
+      return { ...base, kind: 'file', file };
+    }
+    case 'read': {
+      const read = { ...ev.read };
+      const path = read.path ?? '';
+      read.pathClass = classifyPath(path, job?.paths ?? {});
+      const m = PROC_PID.exec(path);
+      if (m) {
+        const target = Number(m[1]);
+        if (target === ev.pid) return undefined; // a process reading its own /proc entries
+        const info = src.target(target, job);
+        read.targetPid = target;
+        if (info.comm) read.targetComm = info.comm;
+        read.targetSecretNames = info.secretNames;
+      }
+      return { ...base, kind: 'read', read };
+    }
+    case 'access': {
+      const access = { ...ev.access };
+      if (access.targetPid) {
+        const info = src.target(access.targetPid, job);
+        if (info.comm) access.targetComm = info.comm;
+        access.targetSecretNames = info.secretNames;
+        access.targetInJob = info.inJob;
+      }
+      return { ...base, kind: 'access', access };
+    }
+    default:
+      return { ...base, kind: ev.kind, [ev.kind]: (ev as Record<string, unknown>)[ev.kind] } as EventDraft;
+  }
+}

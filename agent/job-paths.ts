@@ -1,0 +1,87 @@
+// Classifies a path by what it is to a job (workspace source, CI definition, runner command file, tool
+// cache, shell rc, credential file, …): the vocabulary the rules match on. Pure.
+import { posix } from 'node:path';
+
+export interface JobPaths {
+  workspace?: string;
+  home?: string;
+  runnerTemp?: string;
+  toolCache?: string;
+  envFile?: string;        // $GITHUB_ENV
+  pathFile?: string;       // $GITHUB_PATH
+  outputFiles?: string[];  // $GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY, $GITHUB_STATE
+  runnerRoot?: string;     // the runner's install dir (has _work/_actions, .credentials, .runner)
+  tracked?: ReadonlySet<string>; // workspace-relative paths tracked by git
+}
+
+export type PathClass =
+  | 'ci-config' | 'workspace-tracked' | 'workspace' | 'runner-env-file' | 'runner-path-file' | 'runner-output-file'
+  | 'tool-cache' | 'runner-actions' | 'runner-secret' | 'home-rc' | 'ssh-authorized-keys' | 'credential-file' | 'ssh-key'
+  | 'cron' | 'systemd-unit' | 'ld-preload' | 'sudoers' | 'resolver-config' | 'agent-config'
+  | 'proc-mem' | 'proc-maps' | 'proc-environ' | 'tmp' | 'home' | 'system' | 'other';
+
+const CI_CONFIG = [/^\.github\/workflows\/[^/]+$/, /^\.github\/actions\//, /^\.gitlab-ci\.yml$/, /^\.gitlab\/ci\//, /^Jenkinsfile$/, /^\.buildkite\//, /^azure-pipelines\.ya?ml$/, /^\.circleci\//, /^bitbucket-pipelines\.yml$/];
+const HOME_RC = ['.bashrc', '.bash_profile', '.bash_login', '.profile', '.zshrc', '.zprofile', '.zshenv', '.bash_logout', '.config/fish/config.fish'];
+const CREDENTIALS = ['.aws/credentials', '.aws/config', '.npmrc', '.pypirc', '.docker/config.json', '.git-credentials', '.kube/config', '.netrc', '.config/gh/hosts.yml', '.config/gcloud/credentials.db', '.config/gcloud/application_default_credentials.json', '.azure/accessTokens.json', '.gem/credentials', '.m2/settings.xml', '.gradle/gradle.properties', '.cargo/credentials', '.cargo/credentials.toml', '.terraform.d/credentials.tfrc.json'];
+
+function under(path: string, dir: string | undefined): string | undefined {
+  if (!dir) return undefined;
+  const d = dir.endsWith('/') ? dir : dir + '/';
+  return path.startsWith(d) ? path.slice(d.length) : path === dir ? '' : undefined;
+}
+
+export function classifyPath(rawPath: string, jp: JobPaths): PathClass {
+  const path = posix.normalize(rawPath);
+  const proc = /^\/proc\/(\d+|self|thread-self)\/(?:task\/\d+\/)?(mem|maps|environ|smaps)$/.exec(path);
+  if (proc) return proc[2] === 'mem' ? 'proc-mem' : proc[2] === 'environ' ? 'proc-environ' : 'proc-maps';
+  if (path === jp.envFile) return 'runner-env-file';
+  if (path === jp.pathFile) return 'runner-path-file';
+  if (jp.outputFiles?.includes(path)) return 'runner-output-file';
+  const ws = under(path, jp.workspace);
+  if (ws !== undefined) {
+    if (CI_CONFIG.some((r) => r.test(ws))) return 'ci-config';
+    if (jp.tracked?.has(ws)) return 'workspace-tracked';
+    return 'workspace';
+  }
+  if (under(path, jp.toolCache) !== undefined) return 'tool-cache';
+  const rr = under(path, jp.runnerRoot);
+  if (rr !== undefined) {
+    if (/^_work\/_actions\//.test(rr) || /^_work\/_tool\//.test(rr)) return rr.startsWith('_work/_tool/') ? 'tool-cache' : 'runner-actions';
+    if (/^\.(credentials|credentials_rsaparams|runner)$/.test(rr)) return 'runner-secret';
+  }
+  const h = under(path, jp.home);
+  if (h !== undefined) {
+    if (HOME_RC.includes(h)) return 'home-rc';
+    if (h === '.ssh/authorized_keys' || h === '.ssh/authorized_keys2') return 'ssh-authorized-keys';
+    if (/^\.ssh\/id_[^/]+$/.test(h) && !h.endsWith('.pub')) return 'ssh-key';
+    if (CREDENTIALS.includes(h)) return 'credential-file';
+    if (/^\.config\/systemd\/user\//.test(h)) return 'systemd-unit';
+    return 'home';
+  }
+  if (path === '/etc/ld.so.preload') return 'ld-preload';
+  if (path === '/etc/sudoers' || path.startsWith('/etc/sudoers.d/')) return 'sudoers';
+  if (path === '/etc/resolv.conf' || path === '/etc/hosts' || path === '/etc/nsswitch.conf') return 'resolver-config';
+  if (/^\/(etc|var\/spool)\/cron/.test(path) || path === '/etc/crontab' || path.startsWith('/var/spool/cron/')) return 'cron';
+  if (/^\/(etc|lib|usr\/lib)\/systemd\/(system|user)\//.test(path)) return 'systemd-unit';
+  if (path.startsWith('/etc/runwarden/') || path.startsWith('/var/lib/runwarden/')) return 'agent-config';
+  if (/^\/root\/\.ssh\/authorized_keys2?$/.test(path)) return 'ssh-authorized-keys';
+  if (/^\/(root|home\/[^/]+)\/\.(bashrc|profile|bash_profile|zshrc)$/.test(path)) return 'home-rc';
+  if (path.startsWith('/tmp/') || path.startsWith('/var/tmp/') || path.startsWith('/dev/shm/') || under(path, jp.runnerTemp) !== undefined) return 'tmp';
+  if (/^\/(etc|usr|bin|sbin|lib|lib64|boot|opt)\//.test(path)) return 'system';
+  return 'other';
+}
+
+/** Path prefixes whose READS are sensitive for this job (rendered into the in-kernel filter). */
+export function sensitiveReadPrefixes(jp: JobPaths): string[] {
+  const out: string[] = [];
+  if (jp.home) {
+    const h = jp.home.endsWith('/') ? jp.home : jp.home + '/';
+    for (const c of CREDENTIALS) out.push(h + c);
+    out.push(h + '.ssh/id_');
+  }
+  if (jp.runnerRoot) {
+    const r = jp.runnerRoot.endsWith('/') ? jp.runnerRoot : jp.runnerRoot + '/';
+    out.push(r + '.credentials', r + '.runner');
+  }
+  return out;
+}

@@ -1,0 +1,235 @@
+// The agent's durable queue: segment files of length-prefixed encoded events, a persisted ack cursor,
+// bounded by maxBytes. What does not fit is refused (the caller counts it); nothing is lost silently.
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { RwError } from '../proto/errors.js';
+
+/** Position in the spool: record index inside a segment. Everything before it is acked. */
+export interface SpoolCursor { segment: number; record: number }
+
+export interface SpoolOptions {
+  dir: string;
+  maxBytes: number;
+  /** A segment is closed once it reaches this size; acked segments are deleted whole. */
+  segmentMaxBytes?: number;
+  /** fsync each appended batch (survives power loss, not only process death). */
+  fsyncEachAppend?: boolean;
+}
+
+export interface Spool {
+  /** Appends a prefix of `records` that fits; returns how many were written. One write() per call. */
+  append(records: readonly Uint8Array[]): number;
+  /** Up to maxRecords (at least one if any) records after `from`, within maxBytes. */
+  read(from: SpoolCursor, maxRecords: number, maxBytes: number): { records: Uint8Array[]; next: SpoolCursor };
+  /** Everything before `to` is delivered: persist the cursor, delete whole segments before it. */
+  ack(to: SpoolCursor): void;
+  acked(): SpoolCursor;
+  /** The cursor just past the last record written. */
+  end(): SpoolCursor;
+  /** Records after `from`. */
+  countAfter(from: SpoolCursor): number;
+  bytes(): number;
+  fits(recordBytes: number): boolean;
+  close(): void;
+}
+
+const HEADER = 4;
+const SEG_RE = /^(\d{12})\.seg$/;
+const CURSOR_FILE = 'cursor.json';
+
+interface Segment { id: number; size: number; offsets: number[] | undefined; count: number }
+
+const segName = (id: number): string => `${String(id).padStart(12, '0')}.seg`;
+
+/** Offsets of whole records in `buf`; the first byte past the last whole record is `valid`. */
+function scan(buf: Buffer): { offsets: number[]; valid: number } {
+  const offsets: number[] = [];
+  let p = 0;
+  while (p + HEADER <= buf.length) {
+    const len = buf.readUInt32LE(p);
+    if (p + HEADER + len > buf.length) break;
+    offsets.push(p);
+    p += HEADER + len;
+  }
+  return { offsets, valid: p };
+}
+
+export function openSpool(opts: SpoolOptions): Spool {
+  const dir = opts.dir;
+  const segMax = opts.segmentMaxBytes ?? Math.max(1024, Math.min(4 * 1024 * 1024, Math.floor(opts.maxBytes / 8)));
+  const fail = (what: string, e: unknown): never => {
+    throw new RwError('AGENT_ERR_SPOOL', `${what}: ${(e as Error).message}`, { cause: e, details: { dir } });
+  };
+  try { mkdirSync(dir, { recursive: true, mode: 0o700 }); } catch (e) { fail(`cannot create spool dir ${dir}`, e); }
+
+  let cursor: SpoolCursor = { segment: 0, record: 0 };
+  try {
+    const c = JSON.parse(readFileSync(join(dir, CURSOR_FILE), 'utf8')) as SpoolCursor;
+    if (Number.isSafeInteger(c.segment) && Number.isSafeInteger(c.record)) cursor = c;
+  } catch { /* no cursor yet: everything on disk is unacked */ }
+
+  const segments: Segment[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const m = SEG_RE.exec(name);
+    if (!m) continue;
+    const id = Number(m[1]);
+    const path = join(dir, name);
+    if (id < cursor.segment) { unlinkSync(path); continue; }
+    const buf = readFileSync(path);
+    const { offsets, valid } = scan(buf);
+    // A torn tail is a batch the previous process was killed while writing: never acked, never sent whole.
+    if (valid < buf.length) truncateSync(path, valid);
+    segments.push({ id, size: valid, offsets, count: offsets.length });
+  }
+
+  let writeId = (segments.at(-1)?.id ?? cursor.segment) + 1;
+  let fd = -1;
+  let writeSeg: Segment | undefined;
+  /** Records of the segment being written, kept so the sender does not re-read what it just wrote. */
+  let writeRecords: Uint8Array[] = [];
+  let cache: { id: number; buf: Buffer; offsets: number[] } | undefined;
+  let total = segments.reduce((n, s) => n + s.size, 0);
+  let closed = false;
+
+  const openWriteSegment = (): void => {
+    if (fd >= 0) {
+      try { fsyncSync(fd); closeSync(fd); } catch (e) { fail('cannot close spool segment', e); }
+      fd = -1;
+    }
+    try { fd = openSync(join(dir, segName(writeId)), 'wx', 0o600); } catch (e) { fail('cannot create spool segment', e); }
+    writeSeg = { id: writeId, size: 0, offsets: undefined, count: 0 };
+    writeRecords = [];
+    segments.push(writeSeg);
+    writeId++;
+  };
+
+  const recordsOf = (seg: Segment): { get: (i: number) => Uint8Array } => {
+    if (seg === writeSeg) return { get: (i) => writeRecords[i] as Uint8Array };
+    if (cache?.id !== seg.id) {
+      let buf: Buffer;
+      try { buf = readFileSync(join(dir, segName(seg.id))); } catch (e) { return fail('cannot read spool segment', e); }
+      cache = { id: seg.id, buf, offsets: seg.offsets ?? scan(buf).offsets };
+    }
+    const c = cache;
+    return {
+      get: (i) => {
+        const off = c.offsets[i] as number;
+        const len = c.buf.readUInt32LE(off);
+        return c.buf.subarray(off + HEADER, off + HEADER + len);
+      },
+    };
+  };
+
+  const spool: Spool = {
+    append(records) {
+      if (closed) throw new RwError('AGENT_ERR_SPOOL', 'spool is closed');
+      let n = 0;
+      let bytes = 0;
+      for (const r of records) {
+        if (total + bytes + HEADER + r.length > opts.maxBytes) break;
+        bytes += HEADER + r.length;
+        n++;
+      }
+      if (n === 0) return 0;
+      if (!writeSeg || writeSeg.size >= segMax) openWriteSegment();
+      const buf = Buffer.allocUnsafe(bytes);
+      let p = 0;
+      for (let i = 0; i < n; i++) {
+        const r = records[i] as Uint8Array;
+        buf.writeUInt32LE(r.length, p);
+        buf.set(r, p + HEADER);
+        p += HEADER + r.length;
+      }
+      try {
+        writeSync(fd, buf);
+        if (opts.fsyncEachAppend) fsyncSync(fd);
+      } catch (e) {
+        fail('cannot append to spool', e);
+      }
+      const seg = writeSeg as Segment;
+      for (let i = 0; i < n; i++) writeRecords.push(records[i] as Uint8Array);
+      seg.size += bytes;
+      seg.count += n;
+      total += bytes;
+      return n;
+    },
+    read(from, maxRecords, maxBytes) {
+      const out: Uint8Array[] = [];
+      let at = { ...from };
+      let bytes = 0;
+      for (const seg of segments) {
+        if (seg.id < at.segment) continue;
+        if (seg.id > at.segment) at = { segment: seg.id, record: 0 };
+        if (at.record >= seg.count) continue;
+        const recs = recordsOf(seg);
+        while (at.record < seg.count && out.length < maxRecords) {
+          const r = recs.get(at.record);
+          if (out.length > 0 && bytes + r.length > maxBytes) return { records: out, next: at };
+          out.push(r);
+          bytes += r.length;
+          at = { segment: seg.id, record: at.record + 1 };
+        }
+        if (out.length >= maxRecords) break;
+      }
+      return { records: out, next: at };
+    },
+    ack(to) {
+      if (closed) return;
+      cursor = { ...to };
+      try {
+        const tmp = join(dir, CURSOR_FILE + '.tmp');
+        writeFileSync(tmp, JSON.stringify(cursor));
+        renameSync(tmp, join(dir, CURSOR_FILE));
+      } catch (e) {
+        fail('cannot persist spool cursor', e);
+      }
+      while (segments.length > 0) {
+        const s = segments[0] as Segment;
+        const done = s.id < cursor.segment || (s.id === cursor.segment && cursor.record >= s.count);
+        if (!done) break;
+        if (s === writeSeg) {
+          // Fully acked open segment: close it so its space returns now, not at the next roll.
+          try { closeSync(fd); } catch (e) { fail('cannot close spool segment', e); }
+          fd = -1;
+          writeSeg = undefined;
+          writeRecords = [];
+        }
+        segments.shift();
+        total -= s.size;
+        if (cache?.id === s.id) cache = undefined;
+        try { unlinkSync(join(dir, segName(s.id))); } catch (e) { fail('cannot delete acked segment', e); }
+      }
+    },
+    acked: () => ({ ...cursor }),
+    end: () => {
+      const last = segments.at(-1);
+      return last ? { segment: last.id, record: last.count } : { ...cursor };
+    },
+    countAfter(from) {
+      let n = 0;
+      for (const s of segments) {
+        if (s.id > from.segment) n += s.count;
+        else if (s.id === from.segment) n += Math.max(0, s.count - from.record);
+      }
+      return n;
+    },
+    bytes: () => total,
+    fits: (recordBytes) => total + HEADER + recordBytes <= opts.maxBytes,
+    close() {
+      if (closed) return;
+      closed = true;
+      if (fd >= 0) {
+        try { fsyncSync(fd); closeSync(fd); } catch { /* best effort at shutdown */ }
+        fd = -1;
+      }
+    },
+  };
+  return spool;
+}
+
+/** Size on disk of the spool directory's segments (tests, status). */
+export function spoolDiskBytes(dir: string): number {
+  let n = 0;
+  for (const name of readdirSync(dir)) if (SEG_RE.test(name)) n += statSync(join(dir, name)).size;
+  return n;
+}

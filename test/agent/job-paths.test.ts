@@ -1,0 +1,49 @@
+// agent/job-paths.ts: the path vocabulary rules rely on.
+import t from 'tap';
+import { classifyPath, sensitiveReadPrefixes } from '../../agent/job-paths.js';
+import type { JobPaths } from '../../agent/job-paths.js';
+
+const jp: JobPaths = {
+  workspace: '/w/ws', home: '/w/home', runnerTemp: '/w/rt', toolCache: '/w/tools', envFile: '/w/rt/fc/set_env',
+  pathFile: '/w/rt/fc/add_path', outputFiles: ['/w/rt/fc/step_summary'], runnerRoot: '/opt/runner',
+  tracked: new Set(['src/util.c', 'Makefile', '.github/workflows/ci.yml']),
+};
+const cases: [string, string][] = [
+  ['/w/ws/.github/workflows/ci.yml', 'ci-config'],
+  ['/w/ws/.github/workflows/new.yml', 'ci-config'],
+  ['/w/ws/src/util.c', 'workspace-tracked'],
+  ['/w/ws/src/../src/util.c', 'workspace-tracked'],
+  ['/w/ws/build/util.o', 'workspace'],
+  ['/w/rt/fc/set_env', 'runner-env-file'],
+  ['/w/rt/fc/add_path', 'runner-path-file'],
+  ['/w/rt/fc/step_summary', 'runner-output-file'],
+  ['/w/tools/Python/3.12.1/x64/lib/site.py', 'tool-cache'],
+  ['/opt/runner/_work/_actions/actions/checkout/v4/dist/index.js', 'runner-actions'],
+  ['/opt/runner/.credentials', 'runner-secret'],
+  ['/w/home/.bashrc', 'home-rc'],
+  ['/w/home/.ssh/authorized_keys', 'ssh-authorized-keys'],
+  ['/w/home/.ssh/id_ed25519', 'ssh-key'],
+  ['/w/home/.ssh/id_ed25519.pub', 'home'],
+  ['/w/home/.aws/credentials', 'credential-file'],
+  ['/w/home/.npmrc', 'credential-file'],
+  ['/proc/123/mem', 'proc-mem'],
+  ['/proc/123/environ', 'proc-environ'],
+  ['/proc/self/maps', 'proc-maps'],
+  ['/etc/ld.so.preload', 'ld-preload'],
+  ['/etc/sudoers.d/ci', 'sudoers'],
+  ['/etc/cron.d/x', 'cron'],
+  ['/etc/systemd/system/x.service', 'systemd-unit'],
+  ['/etc/resolv.conf', 'resolver-config'],
+  ['/tmp/xmrig', 'tmp'],
+  ['/w/rt/x', 'tmp'],
+  ['/usr/local/bin/x', 'system'],
+  ['/srv/data', 'other'],
+];
+for (const [p, want] of cases) t.test(p, async (t) => { t.equal(classifyPath(p, jp), want); });
+
+t.test('sensitive read prefixes cover the credential files', async (t) => {
+  const pre = sensitiveReadPrefixes(jp);
+  for (const f of ['/w/home/.aws/credentials', '/w/home/.npmrc', '/w/home/.git-credentials', '/w/home/.ssh/id_rsa', '/opt/runner/.credentials']) {
+    t.ok(pre.some((p) => f.startsWith(p)), f);
+  }
+});
