@@ -51,13 +51,15 @@ export interface SensitiveRead {
   targetComm?: string;
   targetSecretNames?: string[];
 }
-export type AccessKind = 'KIND_UNSPECIFIED' | 'PTRACE_ATTACH' | 'PTRACE_SEIZE' | 'VM_READV' | 'VM_WRITEV' | 'PROC_MEM_OPEN';
+export type AccessKind = 'KIND_UNSPECIFIED' | 'PTRACE_ATTACH' | 'PTRACE_SEIZE' | 'VM_READV' | 'VM_WRITEV' | 'PROC_MEM_OPEN'
+  | 'SETID_ROOT' | 'BPF_PROG_LOAD' | 'MODULE_LOAD';
 export interface ProcessAccess {
   kind?: AccessKind;
   targetPid?: number;
   targetComm?: string;
   targetSecretNames?: string[];
   targetInJob?: boolean;
+  detail?: string;
 }
 export type SecretChannel = 'CHANNEL_UNSPECIFIED' | 'LOG' | 'FILE' | 'ARGV' | 'ENV_INHERIT' | 'EGRESS' | 'DNS';
 export interface SecretExposure {
@@ -85,6 +87,8 @@ export interface JobStart {
   headRepo?: string;
   baseRef?: string;
   prNumber?: number;
+  trustReason?: string;
+  refProtected?: boolean;
 }
 export interface Survivor { pid?: number; comm?: string; argv?: string[]; ancestry?: number[] }
 export interface JobEnd { exitCode?: number; survivors?: Survivor[]; durationNs?: number }

@@ -33,4 +33,9 @@ export interface Sensor {
   status(): SensorStatus;
   /** Stops the probes after draining what the kernel already produced. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Present on sensors that see only one command's tree (ptrace): the argv to spawn instead of `argv`.
+   * start() then resolves at once and events flow once the wrapped command runs.
+   */
+  wrap?(argv: string[]): string[];
 }

@@ -1,0 +1,236 @@
+// Watches one wrapped job for `runwarden run`: sensors attached before the command starts, the agent
+// core, an uplink to a collector (embedded, on loopback, unless --collector is given), and at the end the
+// findings and the summary for the report.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from '../cli/config.js';
+import { startCollector } from '../collector/daemon.js';
+import type { Collector } from '../collector/daemon.js';
+import { createDetection } from '../collector/detection.js';
+import { loadRulePackOrThrow } from '../collector/rules/pack.js';
+import { createEngine } from '../collector/rules/engine.js';
+import type { StoredEvent } from '../collector/store-types.js';
+import type { JobStart } from '../proto/types.js';
+import { createAgentCore } from './core.js';
+import type { AgentCore, Attribution } from './core.js';
+import { loadIdentity } from './identity.js';
+import { sensitiveReadPrefixes } from './job-paths.js';
+import type { JobPaths } from './job-paths.js';
+import { netPolicy } from './netmatch.js';
+import type { EgressSummary, JobWatch, JobWatchResult, ReportFinding } from './report.js';
+import { loadOrCreateInstallKey } from './secrets/install-key.js';
+import type { Sensor, SensorStatus } from './sensors/types.js';
+import { createUplink } from './uplink.js';
+import type { Uplink } from './uplink.js';
+
+export interface SensorRequest {
+  backend: Config['agent']['sensor'];
+  sensitivePrefixes: string[];
+  logger: Logger;
+  /** Never report these pids (the agent itself and its collector). */
+  ignorePids: number[];
+}
+
+export interface RunWatchOptions {
+  config: Readonly<Config>;
+  logger: Logger;
+  jobId: string;
+  start: JobStart;
+  env: Readonly<Record<string, string | undefined>>;
+  paths: JobPaths;
+  dbPath: string;
+  collectorUrl?: string | undefined;
+  token?: string | undefined;
+  createSensor: (req: SensorRequest) => Promise<{ sensor: Sensor; attribution: Attribution }>;
+  nowNs?: () => number;
+}
+
+export const RUN_WATCH_LIMITS = Object.freeze({
+  flushDeadlineMillis: 15_000,
+  /** After the command exits, how long the sensor may take to deliver what the kernel already saw. */
+  drainMillis: 300,
+});
+
+/** Attribution when no sensor runs: nothing belongs to the job but what the core is told directly. */
+function nullAttribution(): Attribution {
+  return {
+    registerJob: () => undefined, unregisterJob: () => undefined, observe: () => undefined, jobOf: () => undefined,
+    ancestry: () => [], domainFor: () => undefined, members: () => [],
+  };
+}
+
+function resolvers(): Set<string> {
+  try {
+    return new Set(readFileSync('/etc/resolv.conf', 'utf8').split('\n').map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1]).filter((x): x is string => !!x));
+  } catch {
+    return new Set();
+  }
+}
+
+function egressOf(events: readonly StoredEvent[]): EgressSummary[] {
+  const by = new Map<string, EgressSummary>();
+  for (const { event: e } of events) {
+    if (e.kind !== 'net' || e.net.resolver || e.net.family === 'UNIX') continue;
+    const dst = `${e.net.dstIp ?? ''}:${e.net.dstPort ?? 0}`;
+    const cur = by.get(dst);
+    if (cur) { cur.count++; continue; }
+    by.set(dst, {
+      dst, count: 1, proto: e.net.proto === 'UDP' ? 'udp' : 'tcp', allowed: Boolean(e.net.allowed || e.net.trusted),
+      ...(e.net.domain ? { domain: e.net.domain } : {}),
+    });
+  }
+  return [...by.values()];
+}
+
+export function createRunWatch(o: RunWatchOptions): JobWatch {
+  const nowNs = o.nowNs ?? ((): number => Date.now() * 1e6);
+  const log = o.logger.child({ jobId: o.jobId });
+  const stateDir = dirname(o.dbPath);
+  let collector: Collector | undefined;
+  let uplink: Uplink | undefined;
+  let sensor: Sensor | undefined;
+  let core: AgentCore | undefined;
+  let status: SensorStatus | undefined;
+
+  async function prepare(): Promise<void> {
+      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      const identity = loadIdentity(stateDir);
+      let url = o.collectorUrl;
+      let token = o.token ?? o.config.agent.token;
+      if (!url) {
+        // Embedded collector: loopback only, a token made for this run alone.
+        token = randomBytes(24).toString('base64url');
+        const sha256 = createHash('sha256').update(token).digest('hex');
+        const cfg = {
+          ...o.config,
+          collector: {
+            ...o.config.collector, host: '127.0.0.1', port: 0, db: o.dbPath, stateDir: join(stateDir, 'collector'),
+            tokens: [{ agentId: identity.agentId, sha256 }], tlsCert: '', tlsKey: '',
+          },
+        } as Config;
+        const rules = loadRulePackOrThrow(o.config.rules.paths);
+        const engine = createEngine({ rules, trustedCidrs: o.config.network.trusted, allowList: o.config.network.allow });
+        let onCommitted: (s: StoredEvent[]) => void = () => {};
+        collector = await startCollector({ config: cfg, logger: o.logger.child({ component: 'collector' }), onCommitted: (s) => onCommitted(s) });
+        const detection = createDetection({ engine, store: collector.store, logger: o.logger });
+        onCommitted = (s) => detection.onCommitted(s);
+        url = collector.url;
+      }
+      uplink = createUplink({
+        url, token, spoolDir: join(stateDir, 'spool'), agentId: identity.agentId, bootId: identity.bootId,
+        host: hostname(), logger: o.logger, version: '0.1.0',
+      });
+      uplink.start();
+      const installKey = await loadOrCreateInstallKey(stateDir);
+      // A sensor that cannot start must not fail the build: the job still runs, the secret scanning of its
+      // output still works, and the report says loudly what was not seen.
+      let made: { sensor: Sensor; attribution: Attribution } | undefined;
+      let sensorError: string | undefined;
+      try {
+        made = await o.createSensor({
+          backend: o.config.agent.sensor,
+          sensitivePrefixes: o.config.agent.sensitivePaths.slice(),
+          logger: o.logger.child({ component: 'sensor' }),
+          ignorePids: [process.pid],
+        });
+        await made.sensor.start();
+      } catch (err) {
+        sensorError = (err as Error).message;
+        log.error({ err }, 'sensor failed to start; the job runs unwatched by the kernel sensors');
+        await made?.sensor.close().catch(() => undefined);
+        made = undefined;
+      }
+      sensor = made?.sensor;
+      const up = uplink;
+      core = createAgentCore({
+        host: hostname(), policy: netPolicy(o.config.network.trusted, o.config.network.allow), resolvers: resolvers(),
+        attribution: made?.attribution ?? nullAttribution(), enqueue: (d) => { up.enqueue(d); }, installKey,
+        secretsConfig: { names: o.config.secrets.names, patterns: o.config.secrets.patterns }, logger: log, nowNs,
+      });
+      const c = core;
+      if (sensor) {
+        sensor.onEvent((ev) => c.onSensorEvent(ev));
+        sensor.onLoss((count, reason) => {
+          up.enqueue({ kind: 'dropped', dropped: { count, reason }, tsNs: nowNs(), host: hostname(), jobId: o.jobId, pid: 0 });
+        });
+        status = sensor.status();
+      } else {
+        status = {
+          sensor: 'procfs', running: false, capabilities: [], drops: 0, message: sensorError ?? 'no sensor',
+          blindSpots: [`NO KERNEL SENSOR: ${sensorError ?? 'unavailable'}; processes, connections, file writes and reads are not observed`],
+        };
+      }
+      up.enqueue({
+        kind: 'status', tsNs: nowNs(), host: hostname(), jobId: o.jobId, pid: process.pid,
+        status: { sensor: sensor ? status.sensor : 'none', capabilities: status.capabilities, blindSpots: status.blindSpots, drops: status.drops, version: '0.1.0', ...(status.message ? { message: status.message } : {}) },
+      });
+      core.startJob(o.jobId, o.start, 0, o.env, o.paths);
+  }
+
+  return {
+    async prepare() {
+      try {
+        await prepare();
+      } catch (err) {
+        // Leave nothing running behind a failed start, or the process would never exit.
+        await sensor?.close().catch(() => undefined);
+        await uplink?.close().catch(() => undefined);
+        await collector?.close().catch(() => undefined);
+        throw err;
+      }
+    },
+
+    wrapArgv(argv) {
+      return sensor?.wrap ? sensor.wrap([...argv]) : [...argv];
+    },
+
+    attach(rootPid) {
+      core?.setRoot(o.jobId, rootPid);
+    },
+
+    onOutput(chunk, stream) {
+      core?.onOutput(o.jobId, chunk, stream);
+    },
+
+    async stop({ exitCode }): Promise<JobWatchResult> {
+      await new Promise((r) => setTimeout(r, RUN_WATCH_LIMITS.drainMillis));
+      // End the job while the sensor still runs (survivors are read from the live tree), then stop it.
+      await core?.endJob(o.jobId, exitCode);
+      status = sensor?.status() ?? status;
+      await sensor?.close();
+      const flushed = (await uplink?.flush(RUN_WATCH_LIMITS.flushDeadlineMillis)) ?? false;
+      if (!flushed) log.warn({ pending: uplink?.stats().pending }, 'not every event reached the collector before the deadline; they stay spooled');
+      await uplink?.close();
+      let findings: ReportFinding[] = [];
+      let summary: JobWatchResult['summary'] = {
+        sensor: sensor ? (status?.sensor ?? 'none') : 'none', blindSpots: status?.blindSpots ?? [], drops: status?.drops ?? 0,
+      };
+      if (collector) {
+        const store = collector.store;
+        findings = store.queryFindings({ jobId: o.jobId }).map((f) => ({
+          ruleId: f.ruleId, severity: f.severity, title: f.title, tags: f.tags, explanation: f.explanation, evidence: f.evidence,
+        }));
+        const events = store.queryEvents({ jobId: o.jobId, kinds: ['exec', 'net', 'file', 'dropped'] });
+        const files = new Set<string>();
+        let drops = summary.drops ?? 0;
+        for (const { event: e } of events) {
+          if (e.kind === 'file' && e.file.path) files.add(e.file.newPath || e.file.path);
+          if (e.kind === 'dropped') drops += e.dropped.count ?? 0;
+        }
+        summary = {
+          ...summary, drops,
+          processes: events.filter((e) => e.event.kind === 'exec').length,
+          egress: egressOf(events),
+          filesWritten: files.size,
+        };
+        await collector.close();
+      } else {
+        summary.blindSpots = [...(summary.blindSpots ?? []), 'remote collector: findings are in the collector, not in this report'];
+      }
+      return { findings, summary };
+    },
+  };
+}

@@ -1,0 +1,375 @@
+// Turns bpftrace `-f json` lines of our script (bpftrace-script.ts) into SensorEvents. Pure: time comes in as
+// arguments, state (exec argv chunks, connect results, DNS queries, renames) is bounded and flushed by age.
+import type { AccessKind, FileOp } from '../../proto/types.js';
+import type { SensorEvent } from './types.js';
+import { answerAddresses, parseDns } from '../dns-parse.js';
+import { parseProcPath, sensitiveClass, writeClass } from '../path-class.js';
+import type { PathContext } from '../path-class.js';
+
+export interface DecoderOptions {
+  /** wall-clock ns = kernel monotonic ns (bpftrace `nsecs`) + this offset. */
+  wallOffsetNs: bigint;
+  argvChunkBytes: number;
+  argvChunks: number;
+  pathContext: PathContext;
+  /** Pids whose events are dropped (the agent, bpftrace). */
+  ignorePids: ReadonlySet<number>;
+  /** How long a record waits for its completion (argv chunks, connect result, DNS answer), ns. */
+  execWaitNs: number;
+  connectWaitNs: number;
+  dnsWaitNs: number;
+  /** Pending records of each kind kept at most; beyond, the oldest is emitted incomplete. */
+  maxPending: number;
+}
+
+export const DECODER_DEFAULTS = Object.freeze({
+  argvChunkBytes: 192, argvChunks: 4, execWaitNs: 200e6, connectWaitNs: 1e9, dnsWaitNs: 5e9, maxPending: 4096,
+});
+
+export interface DecodeResult {
+  events: SensorEvent[];
+  /** Kernel-side losses announced by bpftrace. */
+  lost: number;
+  /** Every probe is attached (the script's BEGIN line; `attached_probes` comes before load errors). */
+  attached: boolean;
+  malformed: boolean;
+}
+
+export interface BpftraceDecoder {
+  push(line: string, nowMonoNs: bigint): DecodeResult;
+  /** Emits what waited longer than its limit (all of it with `all`). */
+  flush(nowMonoNs: bigint, all?: boolean): SensorEvent[];
+  pending(): number;
+}
+
+// Paths whose write-opens are noise: the null device, terminals, the process's own /proc entries.
+const WRITE_NOISE = /^(\/dev\/(null|zero|full|tty\d*|ptmx|pts\/\d+)|\/proc\/(self|thread-self)\/)/;
+const FD_EXEC = /^\/(dev\/fd|proc\/(self|\d+)\/fd)\/\d+$/;
+
+interface PendingExec { at: bigint; ev: Extract<SensorEvent, { kind: 'exec' }>; len: number; chunks: Map<number, Buffer> }
+interface PendingConnect { at: bigint; ev: Extract<SensorEvent, { kind: 'net' }> }
+interface PendingDns { at: bigint; ev: Extract<SensorEvent, { kind: 'dns' }> }
+interface PendingRename { at: bigint; ev: Extract<SensorEvent, { kind: 'file' }> }
+interface PacketHead { at: bigint; tsMono: bigint; pid: number; saddr: string; sport: number; daddr: string; dport: number }
+
+/** Decodes bpftrace's %r rendering: printable bytes as is, others as \xNN. */
+export function unescapeR(s: string): Buffer {
+  const out: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === '\\' && s[i + 1] === 'x' && /^[0-9a-fA-F]{2}$/.test(s.slice(i + 2, i + 4))) {
+      out.push(parseInt(s.slice(i + 2, i + 4), 16));
+      i += 3;
+    } else {
+      const code = s.charCodeAt(i);
+      if (code < 0x80) out.push(code);
+      else for (const b of Buffer.from(s[i]!, 'utf8')) out.push(b);
+    }
+  }
+  return Buffer.from(out);
+}
+
+/** IPv4 text of a u32 read little-endian from network-order bytes. */
+export function ipv4FromLe(n: number): string {
+  return `${n & 0xff}.${(n >>> 8) & 0xff}.${(n >>> 16) & 0xff}.${(n >>> 24) & 0xff}`;
+}
+
+/** Splits the NUL-separated argv area (the last argument may be cut when the area was truncated). */
+export function splitArgv(bytes: Buffer): string[] {
+  const parts = bytes.toString('utf8').split('\0');
+  if (parts.length && parts[parts.length - 1] === '') parts.pop();
+  return parts;
+}
+
+type Map1<V> = Map<string | number, V>;
+
+function evict<V extends { at: bigint }>(m: Map1<V>, max: number, emit: (v: V) => void): void {
+  while (m.size > max) {
+    const first = m.keys().next();
+    if (first.done) return;
+    const v = m.get(first.value)!;
+    m.delete(first.value);
+    emit(v);
+  }
+}
+
+export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<DecoderOptions, 'wallOffsetNs'>): BpftraceDecoder {
+  const o: DecoderOptions = { ...DECODER_DEFAULTS, pathContext: {}, ignorePids: new Set(), ...options };
+  const execs: Map1<PendingExec> = new Map();
+  const connects: Map1<PendingConnect> = new Map();
+  const dnsQueries: Map1<PendingDns> = new Map();
+  const renames: Map1<PendingRename> = new Map();
+  const heads: Map1<PacketHead> = new Map();
+  const memfdPids = new Map<number, true>();
+  const wall = (mono: string | bigint): number => Number(BigInt(mono) + o.wallOffsetNs);
+
+  function finishExec(p: PendingExec): SensorEvent {
+    const cap = o.argvChunkBytes * o.argvChunks;
+    const parts: Buffer[] = [];
+    let expect = 0;
+    let missing = false;
+    for (let off = 0; off < Math.min(p.len, cap); off += o.argvChunkBytes) {
+      const c = p.chunks.get(off);
+      if (!c) { missing = true; break; }
+      parts.push(c);
+      expect = off + c.length;
+    }
+    const truncated = missing || p.len > cap || expect < p.len;
+    p.ev.exec.argv = splitArgv(Buffer.concat(parts));
+    if (truncated) p.ev.exec.argvTruncated = true;
+    return p.ev;
+  }
+
+  function dnsFromPacket(head: PacketHead, payload: Buffer, now: bigint, out: SensorEvent[]): void {
+    const r = parseDns(payload);
+    if (!r.ok) return;
+    const m = r.message;
+    const q = m.questions[0];
+    if (!m.response) {
+      if (!q) return;
+      const key = `${m.id}:${head.sport}`;
+      dnsQueries.delete(key);
+      dnsQueries.set(key, {
+        at: now,
+        ev: { kind: 'dns', tsNs: wall(head.tsMono), pid: head.pid, dns: { name: q.name, qtype: q.qtype, server: head.daddr } },
+      });
+      evict(dnsQueries, o.maxPending, (v) => out.push(v.ev));
+      return;
+    }
+    const key = `${m.id}:${head.dport}`;
+    const pend = dnsQueries.get(key);
+    if (!pend) return; // answer to a query we did not see: its asker is unknown
+    dnsQueries.delete(key);
+    pend.ev.dns.answers = answerAddresses(m);
+    pend.ev.dns.rcode = m.rcode;
+    out.push(pend.ev);
+  }
+
+  function push(line: string, now: bigint): DecodeResult {
+    const res: DecodeResult = { events: [], lost: 0, attached: false, malformed: false };
+    let obj: { type?: string; data?: unknown };
+    try { obj = JSON.parse(line) as typeof obj; } catch { res.malformed = true; return res; }
+    if (obj.type === 'lost_events') {
+      const d = obj.data as { events?: number } | undefined;
+      res.lost = Number(d?.events ?? 0);
+      return res;
+    }
+    if (obj.type === 'map') {
+      const wc = (obj.data as Record<string, Record<string, number>> | undefined)?.['@wc'];
+      if (wc) {
+        for (const [k, n] of Object.entries(wc)) {
+          const comma = k.indexOf(',');
+          const pid = Number(k.slice(0, comma));
+          const path = k.slice(comma + 1);
+          if (!pid || o.ignorePids.has(pid) || path === '' || WRITE_NOISE.test(path)) continue;
+          res.events.push({ kind: 'file', tsNs: wall(now), pid, file: { op: 'OPEN_WRITE', path, count: n, pathClass: writeClass(path, o.pathContext) } });
+        }
+      }
+      return res;
+    }
+    if (obj.type !== 'printf' || typeof obj.data !== 'string') return res;
+    const text = obj.data.endsWith('\n') ? obj.data.slice(0, -1) : obj.data;
+    const f = text.split('\t');
+    const tag = f[0];
+    const num = (i: number): number => Number(f[i]);
+    const rest = (i: number): string => f.slice(i).join('\t');
+    // Common header of most records: tag ts pid uid comm.
+    const base = () => ({ tsNs: wall(f[1]!), pid: num(2), uid: num(3), comm: f[4] });
+    try {
+      switch (tag) {
+        case 'H': res.attached = true; return res; // BEGIN runs once every probe is loaded and attached
+        case 'E': {
+          // E ts pid ppid uid comm argvLen filename
+          const pid = num(2);
+          const prev = execs.get(pid);
+          if (prev) { execs.delete(pid); res.events.push(finishExec(prev)); }
+          if (o.ignorePids.has(pid)) return res;
+          const filename = rest(7);
+          const ev: Extract<SensorEvent, { kind: 'exec' }> = {
+            kind: 'exec', tsNs: wall(f[1]!), pid, ppid: num(3), uid: num(4), comm: f[5], exe: filename, exec: {},
+          };
+          // fexecve/execveat(AT_EMPTY_PATH) of a memfd shows as /dev/fd/N; memfd_create by this pid makes it certain.
+          if (FD_EXEC.test(filename) || filename.startsWith('/memfd:') || (memfdPids.has(pid) && filename.includes('/fd/'))) ev.exec.memfd = true;
+          const len = num(6);
+          const p: PendingExec = { at: now, ev, len, chunks: new Map() };
+          if (len <= 0) { res.events.push(finishExec(p)); return res; }
+          execs.set(pid, p);
+          evict(execs, o.maxPending, (v) => res.events.push(finishExec(v)));
+          return res;
+        }
+        case 'A': {
+          const pid = num(1);
+          const p = execs.get(pid);
+          if (!p) return res;
+          p.chunks.set(num(2), unescapeR(rest(3)));
+          const have = p.chunks.size * o.argvChunkBytes;
+          if (have >= Math.min(p.len, o.argvChunkBytes * o.argvChunks)) { execs.delete(pid); res.events.push(finishExec(p)); }
+          return res;
+        }
+        case 'F': {
+          if (o.ignorePids.has(num(2))) return res;
+          res.events.push({ kind: 'fork', ...base(), fork: { childPid: num(5) } });
+          return res;
+        }
+        case 'X': {
+          const pid = num(2);
+          const p = execs.get(pid);
+          if (p) { execs.delete(pid); res.events.push(finishExec(p)); }
+          memfdPids.delete(pid);
+          const st = num(5);
+          const exit: { code?: number; signal?: number } = {};
+          if ((st & 0x7f) !== 0) exit.signal = st & 0x7f; else exit.code = (st >> 8) & 0xff;
+          res.events.push({ kind: 'exit', ...base(), exit });
+          return res;
+        }
+        case 'C': {
+          // C ts tid pid uid comm family port addr
+          const tid = num(2);
+          const pid = num(3);
+          if (o.ignorePids.has(pid)) return res;
+          const fam = num(6);
+          const addr = rest(8);
+          const net: Extract<SensorEvent, { kind: 'net' }>['net'] = fam === 1
+            ? { family: 'UNIX', dstIp: addr === '' ? '@' : addr }
+            : { family: fam === 10 ? 'INET6' : 'INET', dstIp: addr, dstPort: num(7) };
+          const prev = connects.get(tid);
+          if (prev) { connects.delete(tid); res.events.push(prev.ev); }
+          connects.set(tid, { at: now, ev: { kind: 'net', tsNs: wall(f[1]!), pid, uid: num(4), comm: f[5], net } });
+          evict(connects, o.maxPending, (v) => res.events.push(v.ev));
+          return res;
+        }
+        case 'R': {
+          const p = connects.get(num(1));
+          if (!p) return res;
+          connects.delete(num(1));
+          p.ev.net.result = num(2);
+          res.events.push(p.ev);
+          return res;
+        }
+        case 'Q': {
+          // Q ts pid skb dir saddr sport daddr dport
+          heads.set(f[3]!, { at: now, tsMono: BigInt(f[1]!), pid: num(2), saddr: ipv4FromLe(num(5)), sport: num(6), daddr: ipv4FromLe(num(7)), dport: num(8) });
+          evict(heads, o.maxPending, () => undefined);
+          return res;
+        }
+        case 'q': {
+          const h = heads.get(f[1]!);
+          if (!h) return res;
+          heads.delete(f[1]!);
+          dnsFromPacket(h, unescapeR(rest(2)), now, res.events);
+          return res;
+        }
+        case 'W': {
+          // W ts pid uid comm op flags path
+          const pid = num(2);
+          const path = rest(7);
+          if (o.ignorePids.has(pid) || path === '' || WRITE_NOISE.test(path)) return res;
+          const flags = num(6);
+          const op: FileOp = f[5] === 'c' || (f[5] === 'o' && (flags & 0xc0) === 0xc0) ? 'CREATE' : f[5] === 't' ? 'TRUNCATE' : 'OPEN_WRITE';
+          const file: Extract<SensorEvent, { kind: 'file' }>['file'] = { op, path, count: 1, pathClass: writeClass(path, o.pathContext) };
+          if (f[5] === 'c') file.mode = flags;
+          res.events.push({ kind: 'file', ...base(), file });
+          return res;
+        }
+        case 'N': {
+          // N ts pid uid comm tid oldPath
+          if (o.ignorePids.has(num(2))) return res;
+          const tid = num(5);
+          renames.set(tid, { at: now, ev: { kind: 'file', ...base(), file: { op: 'RENAME', path: rest(6), count: 1 } } });
+          evict(renames, o.maxPending, (v) => res.events.push(v.ev));
+          return res;
+        }
+        case 'n': {
+          const p = renames.get(num(1));
+          if (!p) return res;
+          renames.delete(num(1));
+          p.ev.file.newPath = rest(2);
+          p.ev.file.pathClass = writeClass(p.ev.file.newPath, o.pathContext);
+          res.events.push(p.ev);
+          return res;
+        }
+        case 'U': {
+          if (o.ignorePids.has(num(2))) return res;
+          const path = rest(5);
+          res.events.push({ kind: 'file', ...base(), file: { op: 'UNLINK', path, count: 1, pathClass: writeClass(path, o.pathContext) } });
+          return res;
+        }
+        case 'M': {
+          if (o.ignorePids.has(num(2))) return res;
+          const path = rest(6);
+          res.events.push({ kind: 'file', ...base(), file: { op: 'CHMOD', path, mode: num(5), count: 1, pathClass: writeClass(path, o.pathContext) } });
+          return res;
+        }
+        case 'S': {
+          const pid = num(2);
+          if (o.ignorePids.has(pid)) return res;
+          const path = rest(5);
+          const proc = parseProcPath(path);
+          if (proc) {
+            if (!proc.cls || proc.pid === pid) return res;
+            res.events.push({ kind: 'read', ...base(), read: { path, pathClass: proc.cls, targetPid: proc.pid } });
+            if (proc.cls === 'proc-mem') res.events.push({ kind: 'access', ...base(), access: { kind: 'PROC_MEM_OPEN', targetPid: proc.pid, detail: 'open(/proc/<pid>/mem)' } });
+            return res;
+          }
+          if (path.startsWith('/proc/')) return res; // /proc/filesystems, /proc/stat …: the kernel filter is coarse there
+          const cls = sensitiveClass(path, o.pathContext) ?? 'sensitive';
+          res.events.push({ kind: 'read', ...base(), read: { path, pathClass: cls } });
+          return res;
+        }
+        case 'P': {
+          const req = num(5);
+          const kind: AccessKind = req === 16 ? 'PTRACE_ATTACH' : 'PTRACE_SEIZE';
+          res.events.push({ kind: 'access', ...base(), access: { kind, targetPid: num(6), detail: `ptrace(${kind})` } });
+          return res;
+        }
+        case 'V': {
+          const w = f[5] === 'w';
+          res.events.push({ kind: 'access', ...base(), access: { kind: w ? 'VM_WRITEV' : 'VM_READV', targetPid: num(6), detail: w ? 'process_vm_writev' : 'process_vm_readv' } });
+          return res;
+        }
+        case 'D': {
+          memfdPids.set(num(2), true);
+          if (memfdPids.size > o.maxPending) memfdPids.delete(memfdPids.keys().next().value!);
+          return res;
+        }
+        case 'G': {
+          res.events.push({ kind: 'access', ...base(), access: { kind: 'SETID_ROOT', targetPid: num(2), detail: f[5] } });
+          return res;
+        }
+        case 'B': {
+          if (o.ignorePids.has(num(2))) return res;
+          res.events.push({ kind: 'access', ...base(), access: { kind: 'BPF_PROG_LOAD', targetPid: num(2), detail: 'bpf(BPF_PROG_LOAD)' } });
+          return res;
+        }
+        default:
+          res.malformed = true;
+          return res;
+      }
+    } catch {
+      res.malformed = true;
+      return res;
+    }
+  }
+
+  function flush(now: bigint, all = false): SensorEvent[] {
+    const out: SensorEvent[] = [];
+    const sweep = <V extends { at: bigint }>(m: Map1<V>, waitNs: number, emit: (v: V) => void) => {
+      for (const [k, v] of m) {
+        if (!all && now - v.at < BigInt(Math.round(waitNs))) break; // insertion order is age order
+        m.delete(k);
+        emit(v);
+      }
+    };
+    sweep(execs, o.execWaitNs, (v) => out.push(finishExec(v)));
+    sweep(connects, o.connectWaitNs, (v) => out.push(v.ev));
+    sweep(dnsQueries, o.dnsWaitNs, (v) => out.push(v.ev));
+    sweep(renames, o.execWaitNs, (v) => out.push(v.ev));
+    sweep(heads, o.execWaitNs, () => undefined);
+    return out;
+  }
+
+  return {
+    push,
+    flush,
+    pending: () => execs.size + connects.size + dnsQueries.size + renames.size + heads.size,
+  };
+}

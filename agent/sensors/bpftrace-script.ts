@@ -1,0 +1,254 @@
+// Renders the bpftrace program of the eBPF sensor from options. Pure: no I/O, the caller writes and runs it.
+//
+// Record format (one printf per line, tab-separated, tag first; parsed by bpftrace-decode.ts):
+//   E ts pid ppid uid comm argvLen filename        exec (sched_process_exec)
+//   A pid offset argvChunk(%r)                     argv bytes, NUL-separated, in chunks of argvChunkBytes
+//   F ts pid uid comm childPid                     fork of a process (not a thread)
+//   X ts pid uid comm exitCode                     exit of a thread-group leader (wait status encoding)
+//   C ts tid pid uid comm family port addr         connect (family 2/10: ip text, 1: unix path)
+//   R tid ret                                      result of that connect (sys_exit_connect)
+//   Q ts pid skb dir saddr sport daddr dport       UDP/53 packet header (IPv4, u32 addresses as read)
+//   q skb payload(%r)                              its DNS payload
+//   W ts pid uid comm op flags path                write-open (o), creat (c), truncate (t); first per (pid, path)
+//   N ts pid uid comm tid oldPath / n tid newPath  rename, in two records (BPF stack is 512 bytes)
+//   U ts pid uid comm path                         unlink
+//   M ts pid uid comm mode path                    chmod adding an execute bit
+//   S ts pid uid comm path                         open of a sensitive path (kernel prefix filter)
+//   P ts pid uid comm request target               ptrace attach/seize
+//   V ts pid uid comm r|w target                   process_vm_readv/writev
+//   D ts pid uid comm name                         memfd_create
+//   G ts pid uid comm call id                      set*id to 0 by a non-root caller
+//   B ts pid uid comm cmd                          bpf(BPF_PROG_LOAD)
+// plus the map @wc (repeat write-opens per "pid,path") printed every writeFlushSeconds and at END.
+
+export interface ScriptOptions {
+  /** Bytes of argv per printed chunk; bpftrace 0.17 caps strings and buffers at 200 bytes. */
+  argvChunkBytes: number;
+  /** Chunks per exec, so argv is read up to argvChunkBytes × argvChunks bytes. */
+  argvChunks: number;
+  /** Path prefixes whose opens are reported as sensitive reads (in-kernel strncmp, ≤ 190 bytes each). */
+  sensitivePrefixes: string[];
+  /** Report opens under /proc/<pid>/ other than self (user space keeps mem, maps, environ). */
+  procReads: boolean;
+  /** Pids whose file activity is ignored (the agent itself). */
+  excludePids: number[];
+  /** How often repeat-open counts are printed and the dedupe maps reset, seconds. */
+  writeFlushSeconds: number;
+  /** DNS server port watched on the packet path. */
+  dnsPort: number;
+}
+
+export const SCRIPT_DEFAULTS: Readonly<ScriptOptions> = Object.freeze({
+  argvChunkBytes: 192,
+  argvChunks: 4,
+  sensitivePrefixes: [],
+  procReads: true,
+  excludePids: [],
+  writeFlushSeconds: 2,
+  dnsPort: 53,
+});
+
+/** The BPFTRACE_* environment the script needs. */
+export const SCRIPT_ENV: Readonly<Record<string, string>> = Object.freeze({
+  BPFTRACE_STRLEN: '200',
+  BPFTRACE_MAP_KEYS_MAX: '16384',
+  BPFTRACE_PERF_RB_PAGES: '1024',
+});
+
+// Flags that make an open a write-open: O_WRONLY|O_RDWR|O_CREAT|O_TRUNC (asm-generic/fcntl.h).
+const WRITE_FLAGS = 0x1 | 0x2 | 0x40 | 0x200;
+const PF_KTHREAD = 0x00200000;
+const CLONE_THREAD = 0x00010000;
+const MAX_PREFIX_BYTES = 190;
+
+/** Escapes a string for a bpftrace string literal; refuses what it cannot carry. */
+export function bpfStringLiteral(s: string): string {
+  if (Buffer.byteLength(s) > MAX_PREFIX_BYTES) throw new RangeError(`prefix longer than ${MAX_PREFIX_BYTES} bytes: ${s.slice(0, 40)}…`);
+  if (/[\0-\x1f\x7f]/.test(s)) throw new RangeError('prefix contains a control character');
+  return '"' + s.replace(/\\/g, '\\\\').replace(/"/g, '\\"') + '"';
+}
+
+function prefixTest(varName: string, prefixes: readonly string[]): string {
+  return prefixes.map((p) => `strncmp(${varName}, ${bpfStringLiteral(p)}, ${Buffer.byteLength(p)}) == 0`).join(' || ');
+}
+
+function pidFilter(pids: readonly number[]): string {
+  return pids.filter((p) => Number.isInteger(p) && p > 0).map((p) => ` && pid != ${p}`).join('');
+}
+
+const HEAD = 'printf("%s\\t%lu\\t%d\\t%d\\t%s';
+
+/** Renders the whole program. Throws RangeError on options it cannot express. */
+export function renderScript(partial: Partial<ScriptOptions> = {}): string {
+  const o: ScriptOptions = { ...SCRIPT_DEFAULTS, ...partial };
+  if (!Number.isInteger(o.argvChunkBytes) || o.argvChunkBytes < 16 || o.argvChunkBytes > 192) throw new RangeError('argvChunkBytes must be 16..192');
+  if (!Number.isInteger(o.argvChunks) || o.argvChunks < 1 || o.argvChunks > 16) throw new RangeError('argvChunks must be 1..16');
+  if (!Number.isInteger(o.writeFlushSeconds) || o.writeFlushSeconds < 1) throw new RangeError('writeFlushSeconds must be a positive integer');
+  if (!Number.isInteger(o.dnsPort) || o.dnsPort < 1 || o.dnsPort > 65535) throw new RangeError('dnsPort must be a port');
+  const excl = pidFilter(o.excludePids);
+  const chunk = o.argvChunkBytes;
+  const dnsBe = ((o.dnsPort & 0xff) << 8) | (o.dnsPort >> 8); // port as read from the header (network order)
+  // str() is re-read per comparison on purpose: a string variable plus literals overflows the 512-byte stack;
+  // the pointer is taken once, since LLVM's re-derived ctx pointers are refused by the verifier.
+  const fname = 'str($f)';
+  const sens: string[] = [];
+  if (o.procReads) {
+    sens.push(`(strncmp(${fname}, "/proc/", 6) == 0 && strncmp(${fname}, "/proc/self", 10) != 0 && strncmp(${fname}, "/proc/thread-self", 17) != 0)`);
+  }
+  if (o.sensitivePrefixes.length) sens.push(prefixTest(fname, o.sensitivePrefixes));
+  const hdr = (tag: string, more: string, args: string) =>
+    `${HEAD.replace('%s', tag)}${more}\\n", nsecs, pid, uid, comm${args});`;
+
+  const parts: string[] = [];
+  parts.push(`// generated by runwarden agent/sensors/bpftrace-script.ts
+BEGIN { printf("H\\tstart\\n"); }
+
+tracepoint:syscalls:sys_enter_clone { @cf[tid] = args->clone_flags; }
+tracepoint:syscalls:sys_enter_clone3 { @cf[tid] = *uptr((uint64 *)args->uargs); }
+tracepoint:syscalls:sys_exit_clone, tracepoint:syscalls:sys_exit_clone3 { delete(@cf[tid]); }
+tracepoint:sched:sched_process_fork /(curtask->flags & ${PF_KTHREAD}) == 0/ {
+  if ((@cf[tid] & ${CLONE_THREAD}) == 0) { ${hdr('F', '\\t%d', ', args->child_pid')} }
+}
+
+tracepoint:sched:sched_process_exec {
+  $mm = curtask->mm; $len = $mm->arg_end - $mm->arg_start;
+  printf("E\\t%lu\\t%d\\t%d\\t%d\\t%s\\t%d\\t%s\\n", nsecs, pid, curtask->real_parent->tgid, uid, comm, $len, str(args->filename));
+}
+tracepoint:sched:sched_process_exec {
+  $mm = curtask->mm; $len = $mm->arg_end - $mm->arg_start;
+  $off = (uint64)0;
+  unroll(${o.argvChunks}) {
+    if ($off < $len) {
+      $n = $len - $off;
+      printf("A\\t%d\\t%d\\t%r\\n", pid, $off, buf(uptr($mm->arg_start + $off), $n > ${chunk} ? ${chunk} : $n));
+      $off += ${chunk};
+    }
+  }
+}
+tracepoint:sched:sched_process_exit /pid == tid/ { ${hdr('X', '\\t%d', ', curtask->exit_code')} }
+
+tracepoint:syscalls:sys_enter_connect {
+  $sa = (struct sockaddr_in *)args->uservaddr;
+  if ($sa->sin_family == 2) {
+    @cn[tid] = 1;
+    printf("C\\t%lu\\t%d\\t%d\\t%d\\t%s\\t2\\t%d\\t%s\\n", nsecs, tid, pid, uid, comm,
+      (($sa->sin_port & 0xff) << 8) | ($sa->sin_port >> 8), ntop(2, $sa->sin_addr.s_addr));
+  }
+}
+tracepoint:syscalls:sys_enter_connect {
+  $s6 = (struct sockaddr_in6 *)args->uservaddr;
+  if ($s6->sin6_family == 10) {
+    @cn[tid] = 1;
+    printf("C\\t%lu\\t%d\\t%d\\t%d\\t%s\\t10\\t%d\\t%s\\n", nsecs, tid, pid, uid, comm,
+      (($s6->sin6_port & 0xff) << 8) | ($s6->sin6_port >> 8), ntop(10, $s6->sin6_addr.in6_u.u6_addr8));
+  }
+}
+tracepoint:syscalls:sys_enter_connect {
+  $su = (struct sockaddr_un *)args->uservaddr;
+  if ($su->sun_family == 1) {
+    @cn[tid] = 1;
+    printf("C\\t%lu\\t%d\\t%d\\t%d\\t%s\\t1\\t0\\t%s\\n", nsecs, tid, pid, uid, comm, $su->sun_path);
+  }
+}
+tracepoint:syscalls:sys_exit_connect /@cn[tid]/ { printf("R\\t%d\\t%d\\n", tid, args->ret); delete(@cn[tid]); }
+
+tracepoint:net:net_dev_queue {
+  $skb = (struct sk_buff *)args->skbaddr;
+  $ip = (struct iphdr *)($skb->head + $skb->network_header);
+  if ($ip->version == 4 && $ip->protocol == 17) {
+    $udp = (struct udphdr *)($skb->head + $skb->transport_header);
+    if ($udp->source == ${dnsBe} || $udp->dest == ${dnsBe}) {
+      printf("Q\\t%lu\\t%d\\t%lu\\to\\t%u\\t%d\\t%u\\t%d\\n", nsecs, pid, (uint64)$skb, $ip->saddr,
+        (($udp->source & 0xff) << 8) | ($udp->source >> 8), $ip->daddr, (($udp->dest & 0xff) << 8) | ($udp->dest >> 8));
+    }
+  }
+}
+tracepoint:net:net_dev_queue {
+  $skb = (struct sk_buff *)args->skbaddr;
+  $ip = (struct iphdr *)($skb->head + $skb->network_header);
+  if ($ip->version == 4 && $ip->protocol == 17) {
+    $udp = (struct udphdr *)($skb->head + $skb->transport_header);
+    if ($udp->source == ${dnsBe} || $udp->dest == ${dnsBe}) {
+      $ul = ((($udp->len & 0xff) << 8) | ($udp->len >> 8)) - 8;
+      printf("q\\t%lu\\t%r\\n", (uint64)$skb, buf((uint8 *)$udp + 8, $ul > 192 ? 192 : $ul));
+    }
+  }
+}
+// Answers from a non-loopback server arrive here; loopback ones were already seen leaving (net_dev_queue).
+tracepoint:net:netif_receive_skb {
+  $skb = (struct sk_buff *)args->skbaddr;
+  if ($skb->dev->ifindex != 1) {
+    $ip = (struct iphdr *)($skb->data);
+    if ($ip->version == 4 && $ip->protocol == 17) {
+      $udp = (struct udphdr *)($skb->data + $ip->ihl * 4);
+      if ($udp->source == ${dnsBe}) {
+        printf("Q\\t%lu\\t%d\\t%lu\\ti\\t%u\\t%d\\t%u\\t%d\\n", nsecs, pid, (uint64)$skb, $ip->saddr,
+          (($udp->source & 0xff) << 8) | ($udp->source >> 8), $ip->daddr, (($udp->dest & 0xff) << 8) | ($udp->dest >> 8));
+      }
+    }
+  }
+}
+tracepoint:net:netif_receive_skb {
+  $skb = (struct sk_buff *)args->skbaddr;
+  if ($skb->dev->ifindex != 1) {
+    $ip = (struct iphdr *)($skb->data);
+    if ($ip->version == 4 && $ip->protocol == 17) {
+      $udp = (struct udphdr *)($skb->data + $ip->ihl * 4);
+      if ($udp->source == ${dnsBe}) {
+        $ul = ((($udp->len & 0xff) << 8) | ($udp->len >> 8)) - 8;
+        printf("q\\t%lu\\t%r\\n", (uint64)$skb, buf((uint8 *)$udp + 8, $ul > 192 ? 192 : $ul));
+      }
+    }
+  }
+}
+`);
+  // Write-opens: the first per (pid, path) is printed, repeats only counted (printing each costs 1.68x on
+  // file-heavy jobs, notes/ebpf-on-this-kernel.md).
+  const writeProbe = (probe: string, op: string, flagsExpr: string, filter: string) => `${probe} /${filter}${excl}/ {
+  $p = str(args->${probe.includes('truncate') ? 'path' : probe.includes('creat') ? 'pathname' : 'filename'});
+  if (@ws[pid, $p] == 0) { @ws[pid, $p] = 1; ${hdr('W', '\\t' + op + '\\t%d\\t%s', `, ${flagsExpr}, $p`)} }
+  else { @wc[pid, $p] = count(); }
+}
+`;
+  parts.push(writeProbe('tracepoint:syscalls:sys_enter_openat', 'o', 'args->flags', `(args->flags & ${WRITE_FLAGS}) != 0`));
+  parts.push(writeProbe('tracepoint:syscalls:sys_enter_openat2', 'o', '*uptr((uint64 *)args->how)', `(*uptr((uint64 *)args->how) & ${WRITE_FLAGS}) != 0`));
+  parts.push(writeProbe('tracepoint:syscalls:sys_enter_creat', 'c', 'args->mode', '1'));
+  parts.push(writeProbe('tracepoint:syscalls:sys_enter_truncate', 't', '0', '1'));
+  if (sens.length) {
+    parts.push(`tracepoint:syscalls:sys_enter_openat /1${excl}/ {
+  $f = args->filename;
+  if (${sens.join(' || ')}) {
+    $p = str($f);
+    if (@rs[pid, $p] == 0) { @rs[pid, $p] = 1; ${hdr('S', '\\t%s', ', $p')} }
+  }
+}
+`);
+  }
+  parts.push(`tracepoint:syscalls:sys_enter_rename /1${excl}/ { ${hdr('N', '\\t%d\\t%s', ', tid, str(args->oldname)')} }
+tracepoint:syscalls:sys_enter_rename /1${excl}/ { printf("n\\t%d\\t%s\\n", tid, str(args->newname)); }
+tracepoint:syscalls:sys_enter_renameat /1${excl}/ { ${hdr('N', '\\t%d\\t%s', ', tid, str(args->oldname)')} }
+tracepoint:syscalls:sys_enter_renameat /1${excl}/ { printf("n\\t%d\\t%s\\n", tid, str(args->newname)); }
+tracepoint:syscalls:sys_enter_renameat2 /1${excl}/ { ${hdr('N', '\\t%d\\t%s', ', tid, str(args->oldname)')} }
+tracepoint:syscalls:sys_enter_renameat2 /1${excl}/ { printf("n\\t%d\\t%s\\n", tid, str(args->newname)); }
+tracepoint:syscalls:sys_enter_unlink /1${excl}/ { ${hdr('U', '\\t%s', ', str(args->pathname)')} }
+tracepoint:syscalls:sys_enter_unlinkat /(args->flag & 0x200) == 0${excl}/ { ${hdr('U', '\\t%s', ', str(args->pathname)')} }
+tracepoint:syscalls:sys_enter_chmod /(args->mode & 0111) != 0${excl}/ { ${hdr('M', '\\t%d\\t%s', ', args->mode, str(args->filename)')} }
+tracepoint:syscalls:sys_enter_fchmodat /(args->mode & 0111) != 0${excl}/ { ${hdr('M', '\\t%d\\t%s', ', args->mode, str(args->filename)')} }
+tracepoint:syscalls:sys_enter_fchmodat2 /(args->mode & 0111) != 0${excl}/ { ${hdr('M', '\\t%d\\t%s', ', args->mode, str(args->filename)')} }
+tracepoint:syscalls:sys_enter_fchmod /(args->mode & 0111) != 0${excl}/ { ${hdr('M', '\\t%d\\tfd:%d', ', args->mode, args->fd')} }
+
+tracepoint:syscalls:sys_enter_ptrace /args->request == 16 || args->request == 0x4206/ { ${hdr('P', '\\t%d\\t%d', ', args->request, args->pid')} }
+tracepoint:syscalls:sys_enter_process_vm_readv { ${hdr('V', '\\tr\\t%d', ', args->pid')} }
+tracepoint:syscalls:sys_enter_process_vm_writev { ${hdr('V', '\\tw\\t%d', ', args->pid')} }
+tracepoint:syscalls:sys_enter_memfd_create { ${hdr('D', '\\t%s', ', str(args->uname)')} }
+tracepoint:syscalls:sys_enter_setuid /uid != 0 && args->uid == 0/ { ${hdr('G', '\\tsetuid\\t%d', ', args->uid')} }
+tracepoint:syscalls:sys_enter_setresuid /uid != 0 && (args->ruid == 0 || args->euid == 0 || args->suid == 0)/ { ${hdr('G', '\\tsetresuid\\t%d', ', 0')} }
+tracepoint:syscalls:sys_enter_setgid /uid != 0 && args->gid == 0/ { ${hdr('G', '\\tsetgid\\t%d', ', args->gid')} }
+tracepoint:syscalls:sys_enter_setresgid /uid != 0 && (args->rgid == 0 || args->egid == 0 || args->sgid == 0)/ { ${hdr('G', '\\tsetresgid\\t%d', ', 0')} }
+tracepoint:syscalls:sys_enter_bpf /args->cmd == 5/ { ${hdr('B', '\\t%d', ', args->cmd')} }
+
+interval:s:${o.writeFlushSeconds} { print(@wc); clear(@wc); clear(@ws); clear(@rs); }
+END { print(@wc); clear(@wc); clear(@ws); clear(@rs); clear(@cf); clear(@cn); }
+`);
+  return parts.join('\n');
+}

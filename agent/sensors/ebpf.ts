@@ -1,0 +1,283 @@
+// The eBPF sensor: runs bpftrace with the rendered tracepoint script, decodes its JSON lines into SensorEvents,
+// queues them (bounded), restarts bpftrace when it dies and reports every gap and drop through onLoss.
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { RwError } from '../../proto/errors.js';
+import { createBpftraceDecoder, DECODER_DEFAULTS } from './bpftrace-decode.js';
+import type { BpftraceDecoder } from './bpftrace-decode.js';
+import { renderScript, SCRIPT_DEFAULTS, SCRIPT_ENV } from './bpftrace-script.js';
+import type { ScriptOptions } from './bpftrace-script.js';
+import { sensitivePrefixes } from '../path-class.js';
+import type { PathContext } from '../path-class.js';
+import type { Sensor, SensorEvent, SensorStatus } from './types.js';
+
+export interface EbpfSensorOptions {
+  bpftracePath: string;
+  /** Overrides of the script; sensitivePrefixes are added to those derived from pathContext. */
+  script: Partial<ScriptOptions>;
+  /** Homes/runner dirs for the sensitive-path filter; homes default to /root and /home/*. */
+  pathContext: PathContext;
+  /** Extra sensitive path prefixes (config agent.sensitivePaths). */
+  sensitivePaths: string[];
+  maxQueueEvents: number;
+  attachTimeoutMillis: number;
+  restartDelayMillis: number;
+  maxRestarts: number;
+  flushIntervalMillis: number;
+  closeTimeoutMillis: number;
+  /** Pids never reported (the agent's own pid is always added). */
+  ignorePids: number[];
+  /** Called with bpftrace's stderr lines that are not the known RLIMIT_MEMLOCK warning. */
+  onDiagnostic?: (line: string) => void;
+}
+
+export const EBPF_DEFAULTS: Readonly<Omit<EbpfSensorOptions, 'onDiagnostic'>> = Object.freeze({
+  bpftracePath: 'bpftrace',
+  script: {},
+  pathContext: {},
+  sensitivePaths: [],
+  maxQueueEvents: 65_536,
+  attachTimeoutMillis: 60_000,
+  restartDelayMillis: 500,
+  maxRestarts: 10,
+  flushIntervalMillis: 200,
+  closeTimeoutMillis: 5_000,
+  ignorePids: [],
+});
+
+export const EBPF_CAPABILITIES: readonly string[] = Object.freeze([
+  'exec', 'exec-argv', 'fork', 'exit', 'connect', 'connect-result', 'dns', 'file-write', 'rename', 'unlink', 'chmod-x',
+  'sensitive-read', 'proc-mem', 'ptrace', 'process-vm', 'memfd-exec', 'setid-root', 'bpf-load', 'short-lived-processes',
+]);
+
+function blindSpots(o: ScriptOptions): string[] {
+  const spots = [
+    `argv beyond ${o.argvChunkBytes * o.argvChunks} bytes is cut (argvTruncated)`,
+    'paths longer than 200 bytes are cut; paths not yet paged in by the process read as empty',
+    'paths relative to a directory fd (openat dirfd) are reported as given',
+    'DNS over TCP, DoT/DoH and over IPv6 transport is not parsed; answers beyond 192 payload bytes are cut',
+    'fchmod shows the fd, not the path; chmod without an execute bit is not reported',
+    'write-opens repeated by one process within the flush window are counted, not reported one by one',
+    'sensitive reads via relative paths from directories other than home, or via symlinks, are missed',
+  ];
+  spots.push(existsSync('/proc/modules')
+    ? 'init_module/finit_module have no syscall tracepoint here: module loads are not seen'
+    : 'kernel has no loadable-module support: module loads cannot happen');
+  return spots;
+}
+
+/** Home directories worth a kernel filter: /root and the directories under /home. */
+export function defaultHomes(): string[] {
+  const homes = ['/root'];
+  try {
+    for (const d of readdirSync('/home', { withFileTypes: true })) if (d.isDirectory()) homes.push(`/home/${d.name}`);
+  } catch { /* no /home */ }
+  return homes.slice(0, 16);
+}
+
+/** Mounts tracefs when the syscall tracepoints are not visible (minimal containers). */
+export function ensureTracefs(): void {
+  if (existsSync('/sys/kernel/tracing/events/syscalls') || existsSync('/sys/kernel/debug/tracing/events/syscalls')) return;
+  const r = spawnSync('mount', ['-t', 'tracefs', 'nodev', '/sys/kernel/tracing'], { encoding: 'utf8' });
+  if (r.status !== 0 || !existsSync('/sys/kernel/tracing/events/syscalls')) {
+    throw new RwError('AGENT_ERR_SENSOR', `tracefs is not mounted and mounting it failed: ${(r.stderr ?? '').trim()}`);
+  }
+}
+
+export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sensor {
+  const o: EbpfSensorOptions = { ...EBPF_DEFAULTS, ...partial };
+  const pathContext: PathContext = { ...o.pathContext, homes: o.pathContext.homes ?? defaultHomes() };
+  const scriptOptions: ScriptOptions = {
+    ...SCRIPT_DEFAULTS,
+    ...o.script,
+    sensitivePrefixes: [...sensitivePrefixes(pathContext, o.sensitivePaths), ...(o.script.sensitivePrefixes ?? [])],
+    excludePids: [process.pid, ...(o.script.excludePids ?? [])],
+  };
+  const eventCbs: ((ev: SensorEvent) => void)[] = [];
+  const lossCbs: ((count: number, reason: string) => void)[] = [];
+  const queue: SensorEvent[] = [];
+  let qHead = 0;
+  let drops = 0;
+  let pendingDropReport = 0;
+  let drainScheduled = false;
+  let child: ChildProcess | undefined;
+  let decoder: BpftraceDecoder | undefined;
+  let running = false;
+  let closing = false;
+  let closed: Promise<void> | undefined;
+  let restarts = 0;
+  let message: string | undefined;
+  let flushTimer: NodeJS.Timeout | undefined;
+  let dir: string | undefined;
+  let scriptPath = '';
+  const ignore = new Set<number>([process.pid, ...o.ignorePids]);
+
+  function reportLoss(count: number, reason: string): void {
+    for (const cb of lossCbs) cb(count, reason);
+  }
+
+  function drain(): void {
+    drainScheduled = false;
+    if (pendingDropReport) {
+      const n = pendingDropReport;
+      pendingDropReport = 0;
+      reportLoss(n, 'sensor queue full');
+    }
+    const end = Math.min(queue.length, qHead + 4096);
+    for (; qHead < end; qHead++) {
+      const ev = queue[qHead]!;
+      for (const cb of eventCbs) cb(ev);
+    }
+    if (qHead >= queue.length) { queue.length = 0; qHead = 0; } else if (qHead > 65_536) { queue.splice(0, qHead); qHead = 0; }
+    if (queue.length - qHead > 0) schedule();
+  }
+  function schedule(): void {
+    if (!drainScheduled) { drainScheduled = true; setImmediate(drain); }
+  }
+
+  function resolveRelative(ev: SensorEvent): void {
+    if (ev.kind !== 'file' && ev.kind !== 'read') return;
+    const body = ev.kind === 'file' ? ev.file : ev.read;
+    const fix = (p: string | undefined): string | undefined => {
+      if (!p || isAbsolute(p) || p.startsWith('fd:')) return p;
+      try { return join(readlinkSync(`/proc/${ev.pid}/cwd`), p); } catch { return p; }
+    };
+    body.path = fix(body.path);
+    if (ev.kind === 'file' && ev.file.newPath) ev.file.newPath = fix(ev.file.newPath);
+  }
+
+  function enqueue(evs: SensorEvent[]): void {
+    for (const ev of evs) {
+      if (queue.length - qHead >= o.maxQueueEvents) { drops++; pendingDropReport++; continue; }
+      resolveRelative(ev);
+      queue.push(ev);
+    }
+    if (evs.length || pendingDropReport) schedule();
+  }
+
+  function launch(): Promise<void> {
+    const wallOffsetNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+    const dec = createBpftraceDecoder({
+      wallOffsetNs, pathContext, ignorePids: ignore,
+      argvChunkBytes: scriptOptions.argvChunkBytes, argvChunks: scriptOptions.argvChunks,
+      execWaitNs: DECODER_DEFAULTS.execWaitNs,
+    });
+    decoder = dec;
+    const proc = spawn(o.bpftracePath, ['-f', 'json', scriptPath], {
+      env: { ...process.env, ...SCRIPT_ENV }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child = proc;
+    if (proc.pid !== undefined) ignore.add(proc.pid);
+    const stderr: string[] = [];
+    return new Promise<void>((resolve, reject) => {
+      let attached = false;
+      const timer = setTimeout(() => {
+        if (!attached) { proc.kill('SIGKILL'); reject(new RwError('AGENT_ERR_SENSOR', 'bpftrace did not attach its probes in time')); }
+      }, o.attachTimeoutMillis);
+      createInterface({ input: proc.stderr! }).on('line', (line) => {
+        if (/RLIMIT_MEMLOCK/.test(line) || line.trim() === '') return;
+        if (stderr.length < 50) stderr.push(line);
+        o.onDiagnostic?.(line);
+      });
+      createInterface({ input: proc.stdout! }).on('line', (line) => {
+        const r = dec.push(line, process.hrtime.bigint());
+        if (r.lost) { drops += r.lost; reportLoss(r.lost, 'kernel perf buffer overflow'); }
+        if (r.events.length) enqueue(r.events);
+        if (r.attached && !attached) {
+          attached = true;
+          clearTimeout(timer);
+          running = true;
+          resolve();
+        }
+      });
+      proc.on('error', (err) => {
+        clearTimeout(timer);
+        if (!attached) reject(new RwError('AGENT_ERR_SENSOR', `cannot run ${o.bpftracePath}: ${err.message}`, { cause: err }));
+      });
+      proc.on('close', (code, signal) => {
+        clearTimeout(timer);
+        enqueue(dec.flush(process.hrtime.bigint(), true));
+        running = false;
+        if (!attached) {
+          reject(new RwError('AGENT_ERR_SENSOR', `bpftrace exited before attaching (${code ?? signal}): ${stderr.join(' | ').slice(0, 2000)}`));
+          return;
+        }
+        if (closing) return;
+        onUnexpectedExit(code, signal, stderr.join(' | '));
+      });
+    });
+  }
+
+  function onUnexpectedExit(code: number | null, signal: NodeJS.Signals | null, err: string): void {
+    const diedAt = Date.now();
+    message = `bpftrace exited (${code ?? signal}) ${err.slice(0, 500)}`.trim();
+    if (restarts >= o.maxRestarts) {
+      reportLoss(0, `${message}; restart limit reached, sensor stopped`);
+      return;
+    }
+    restarts++;
+    setTimeout(() => {
+      if (closing) return;
+      launch().then(
+        () => reportLoss(0, `bpftrace restarted after exiting (${code ?? signal}); blind for ${Date.now() - diedAt} ms`),
+        (e: unknown) => {
+          message = (e as Error).message;
+          onUnexpectedExit(null, null, message);
+        },
+      );
+    }, o.restartDelayMillis).unref();
+  }
+
+  return {
+    async start() {
+      ensureTracefs();
+      dir = mkdtempSync(join(tmpdir(), 'runwarden-bpf-'));
+      scriptPath = join(dir, 'sensor.bt');
+      writeFileSync(scriptPath, renderScript(scriptOptions), { mode: 0o600 });
+      await launch();
+      flushTimer = setInterval(() => { if (decoder) enqueue(decoder.flush(process.hrtime.bigint())); }, o.flushIntervalMillis);
+      flushTimer.unref();
+    },
+    onEvent(cb) { eventCbs.push(cb); },
+    onLoss(cb) { lossCbs.push(cb); },
+    status(): SensorStatus {
+      const s: SensorStatus = { sensor: 'ebpf', capabilities: [...EBPF_CAPABILITIES], blindSpots: blindSpots(scriptOptions), drops, running };
+      if (message) s.message = message;
+      return s;
+    },
+    close() {
+      closed ??= (async () => {
+        closing = true;
+        if (flushTimer) clearInterval(flushTimer);
+        const c = child;
+        if (c && c.exitCode === null && c.signalCode === null) {
+          // SIGINT lets bpftrace run END (the last repeat-write counts) and flush its buffers.
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(() => c.kill('SIGKILL'), o.closeTimeoutMillis);
+            c.once('close', () => { clearTimeout(t); resolve(); });
+            c.kill('SIGINT');
+          });
+        }
+        if (decoder) enqueue(decoder.flush(process.hrtime.bigint(), true));
+        while (queue.length - qHead > 0 || pendingDropReport) drain();
+        running = false;
+        if (dir) rmSync(dir, { recursive: true, force: true });
+      })();
+      return closed;
+    },
+  };
+}
+
+/** Whether this host can run the eBPF sensor: root, bpftrace on PATH (or given), BTF present. */
+export function ebpfAvailable(bpftracePath = 'bpftrace'): { ok: true } | { ok: false; reason: string } {
+  if (process.getuid?.() !== 0) return { ok: false, reason: 'not root' };
+  if (!existsSync('/sys/kernel/btf/vmlinux')) return { ok: false, reason: 'no BTF (/sys/kernel/btf/vmlinux)' };
+  const r = spawnSync(bpftracePath, ['--version'], { encoding: 'utf8' });
+  if (r.status !== 0) return { ok: false, reason: `${bpftracePath} not runnable` };
+  try { readFileSync('/proc/self/status'); } catch { return { ok: false, reason: 'no /proc' }; }
+  return { ok: true };
+}
