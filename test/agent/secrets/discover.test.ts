@@ -36,6 +36,9 @@ const table: [string, string, string | undefined][] = [
   ['GH_ALT', ghp, 'shape:github-token'],
   ['SESSION_STATE', 'Zx8#kQ2!mP9@vL4$rT6%', 'entropy'],
   ['SESSION_STATE_2', 'aaaaaaaaaaaaaaaaaaaa', undefined],
+  ['SLACK_WEBHOOK_URL', 'https://hooks.slack.example/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX', 'name:well-known'],
+  ['DISCORD_WEBHOOK_SECRET', 'https://discord.example/api/webhooks/1234/abcdefghijklmnopqrstuvwxyz', 'name:secret'],
+  ['NOTIFY_TOKEN_URL', 'https://notify.example/hook?token=abcdef', 'name:token'],
   // not secrets
   ['KEYBOARD_LAYOUT', 'us-international', undefined],
   ['MONKEY', 'banana-banana', undefined],
@@ -89,6 +92,6 @@ t.test('helpers', async (t) => {
   t.equal(entropyBitsPerChar(''), 0);
   t.equal(entropyBitsPerChar('aaaa'), 0);
   t.equal(entropyBitsPerChar('abcd'), 2);
-  for (const v of ['true', 'FALSE', '/a/b', './x', 'C:\\x', 'https://example.com/x', '12345', '${VAR}']) t.ok(isObviousNonSecret(v), v);
-  for (const v of ['https://u:p@example.com', 'hunter22', 'a b c /x']) t.notOk(isObviousNonSecret(v), v);
+  for (const v of ['true', 'FALSE', '/a/b', './x', 'C:\\x', 'https://example.com/x', 'https://api.example/v1/short', '12345', '${VAR}']) t.ok(isObviousNonSecret(v), v);
+  for (const v of ['https://u:p@example.com', 'https://h.example/x?sig=abc', 'https://h.example/abcdefghijklmnopqr', 'hunter22', 'a b c /x']) t.notOk(isObviousNonSecret(v), v);
 });
