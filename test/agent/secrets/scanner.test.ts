@@ -161,3 +161,12 @@ t.test('multi-line key: a pty CRLF copy and a single body line are found', async
   t.same(summary(s.scan(Buffer.from(`tail: ${body}\n`), 'LOG', 'other')), ['DEPLOY_KEY/plain']);
   t.same(summary(s.scan(Buffer.from('-----END OPENSSH PRIVATE KEY-----\n'), 'LOG', 'armour')), []);
 });
+
+t.test('a01-style dump: every secret in a double-base64 blob of JSON lines', async (t) => {
+  const lines = secrets.map((s) => `"${s.name}":{"value":${JSON.stringify(s.value)},"isSecret":true}`).sort();
+  const blob = Buffer.from(Buffer.from(lines.join('\n')).toString('base64')).toString('base64') + '\n';
+  const s = createScanner(secrets);
+  const got = summary(s.scan(Buffer.from(blob), 'LOG', 'stdout')).sort();
+  // PEMISH is JSON-escaped in the dump, so its base64x2 form is that of the escaped text: not a pattern.
+  t.same(got, ['AWS_SECRET_ACCESS_KEY/base64x2', 'GITHUB_TOKEN/base64x2', 'SHORT/base64x2']);
+});
