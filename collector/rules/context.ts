@@ -55,7 +55,8 @@ export interface JobState {
   procs: Map<number, ProcState>;
   files: Map<string, WrittenFile>;
   ipToDomain: Map<string, string>;
-  dedupe: Set<string>;
+  /** (rule, key) → severity rank already reported: a key reports again only when it escalates. */
+  dedupe: Map<string, number>;
   partials: Map<string, unknown[]>;
   observed: { egress: Set<string>; executables: Set<string>; writeRoots: Set<string> };
   maxSeverityRank: number;
@@ -68,7 +69,7 @@ export interface Counters { procsEvicted: number; filesEvicted: number; dnsEvict
 export function newJobState(id: string, tsNs: number): JobState {
   return {
     id, meta: undefined, startNs: tsNs, lastNs: tsNs, baseline: undefined,
-    procs: new Map(), files: new Map(), ipToDomain: new Map(), dedupe: new Set(), partials: new Map(),
+    procs: new Map(), files: new Map(), ipToDomain: new Map(), dedupe: new Map(), partials: new Map(),
     observed: { egress: new Set(), executables: new Set(), writeRoots: new Set() },
     maxSeverityRank: -1, ended: false, exitCode: undefined,
   };
@@ -252,7 +253,10 @@ export function applyAfter(job: JobState, ev: RwEvent, x: Derived, limits: State
       const p = procFor(job, ev, limits, counters);
       const path = x.path;
       if (path && ev.file.op !== 'UNLINK') {
-        const w: WrittenFile = { path, pathClass: x.pathClass, pid: p.pid, comm: p.comm || (ev.comm ?? ''), tsNs: ev.tsNs, writerEgress: p.egressExternal };
+        const prev = job.files.get(path);
+        // chmod +x after a download keeps the downloader as the writer: the content is what matters.
+        const w: WrittenFile = ev.file.op === 'CHMOD' && prev ? prev
+          : { path, pathClass: x.pathClass, pid: p.pid, comm: p.comm || (ev.comm ?? ''), tsNs: ev.tsNs, writerEgress: p.egressExternal };
         if (boundedSet(job.files, path, w, limits.maxFilesPerJob)) counters.filesEvicted++;
         boundedAdd(job.observed.writeRoots, writeRoot(path, job.meta?.workspace ?? ''), limits.maxObservedPerJob);
       } else if (path) {
