@@ -9,6 +9,7 @@ import { createIngestConnection, createSeqHighWater } from './ingest.js';
 import { createMetrics } from './metrics.js';
 import type { Metrics } from './metrics.js';
 import { startServer } from './server.js';
+import { openStore } from './store.js';
 import type { ApiHandler } from './server.js';
 import type { Store, StoredEvent } from './store-types.js';
 
@@ -52,13 +53,6 @@ function collectorId(stateDir: string): string {
   return id;
 }
 
-async function defaultOpener(): Promise<StoreOpener> {
-  // TODO(store merge): static import once collector/store.ts is on main.
-  const path = './store.js';
-  const mod = (await import(path)) as { openStore: StoreOpener };
-  return mod.openStore;
-}
-
 const nowNs = (): number => Date.now() * 1e6;
 const monoSeconds = (): number => Number(process.hrtime.bigint()) / 1e9;
 
@@ -66,7 +60,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   const c = opts.config.collector;
   const log = opts.logger;
   mkdirSync(c.stateDir, { recursive: true, mode: 0o700 });
-  const open = opts.openStore ?? (await defaultOpener());
+  const open = opts.openStore ?? openStore;
   const store = open(c.db, { stateDir: c.stateDir, logger: log });
   const metrics = createMetrics();
   const auth = createAuth(c.tokens);
