@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../cli/config.js';
 import { createAuth } from './auth.js';
 import { createIngestConnection, createSeqHighWater } from './ingest.js';
+import { createGroupCommitter } from './group-commit.js';
 import { createMetrics } from './metrics.js';
 import type { Metrics } from './metrics.js';
 import { startServer } from './server.js';
@@ -66,6 +67,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   const auth = createAuth(c.tokens);
   if (c.tokens.length === 0) log.warn('collector.tokens is empty: every agent will be refused');
   const seqHighWater = createSeqHighWater();
+  const committer = createGroupCommitter({ store, metrics, nowNs, monoSeconds, maxQueuedEvents: Math.max(c.maxBatchEvents, 16_384) });
   const id = collectorId(c.stateDir);
   const version = opts.version ?? '0.0.0';
   let storeOpen = true;
@@ -86,9 +88,9 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       ...(apiHandler ? { apiHandler } : {}),
       healthy: () => storeOpen,
       connect: (transport, granted, connId) => createIngestConnection(transport, granted, connId, {
-        store, metrics, auth, logger: log, collectorId: id, version,
+        committer, metrics, auth, logger: log, collectorId: id, version,
         limits: { maxFrameBytes: c.maxFrameBytes, maxBatchEvents: c.maxBatchEvents, helloTimeoutMillis: HELLO_TIMEOUT_MILLIS },
-        nowNs, monoSeconds, seqHighWater,
+        nowNs, seqHighWater,
         ...(opts.onCommitted ? { onCommitted: opts.onCommitted } : {}),
       }),
     });
@@ -118,9 +120,10 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     close() {
       closing ??= (async () => {
         if (timer) clearInterval(timer);
-        // Commits run synchronously inside a message handler, so once the server has stopped
-        // delivering messages no commit is half done: the checkpoint below covers every acked row.
+        // Once the server delivers no more messages, commit what is queued: every batch that arrived
+        // whole is stored (acks to closed streams are lost; agents resend and the store dedupes).
         await srv.close(opts.closeGraceMillis ?? 5000);
+        committer.drain();
         checkpoint('shutdown');
         storeOpen = false;
         store.close();
