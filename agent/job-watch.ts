@@ -17,7 +17,6 @@ import type { JobStart } from '../proto/types.js';
 import { createAgentCore } from './core.js';
 import type { AgentCore, Attribution } from './core.js';
 import { loadIdentity } from './identity.js';
-import { sensitiveReadPrefixes } from './job-paths.js';
 import type { JobPaths } from './job-paths.js';
 import { netPolicy } from './netmatch.js';
 import type { EgressSummary, JobWatch, JobWatchResult, ReportFinding } from './report.js';
