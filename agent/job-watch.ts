@@ -148,7 +148,7 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
       core = createAgentCore({
         host: hostname(), policy: netPolicy(o.config.network.trusted, o.config.network.allow), resolvers: resolvers(),
         attribution: made?.attribution ?? nullAttribution(), enqueue: (d) => { up.enqueue(d); }, installKey,
-        secretsConfig: { names: o.config.secrets.names, patterns: o.config.secrets.patterns }, logger: log, nowNs,
+        secretsConfig: { names: o.config.secrets.names, patterns: o.config.secrets.patterns }, logger: log, nowNs, hostEvents: false,
       });
       const c = core;
       if (sensor) {
