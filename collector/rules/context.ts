@@ -168,6 +168,8 @@ function inherit(child: ProcState, parent: ProcState): void {
   child.secretNames = parent.secretNames;
   child.readCredentials = parent.readCredentials;
   child.execWritten = parent.execWritten;
+  // A forked child inherits the parent's sockets (python pty.spawn reverse shells fork before exec).
+  child.egressExternal = parent.egressExternal;
 }
 
 /** State changes that must be visible to the rules evaluating this very event (exec replaces the image). */
@@ -332,7 +334,9 @@ export function derive(job: JobState, ev: RwEvent, proc: ProcState, policy: NetP
     x.dstExternal = !x.dstAllowed && !x.dstInBaseline;
   } else if (ev.kind === 'file') {
     const rename = ev.file.op === 'RENAME' && !!ev.file.newPath;
-    x.path = rename ? (ev.file.newPath ?? '') : (ev.file.path ?? '');
+    const raw = rename ? (ev.file.newPath ?? '') : (ev.file.path ?? '');
+    // Relative paths (openat with AT_FDCWD) resolve against the process's cwd, else the workspace.
+    x.path = raw.startsWith('/') || raw === '' ? raw : resolvePath(raw, proc.cwd || job.meta?.workspace || '/');
     x.pathClass = rename ? (ev.file.newPathClass || ev.file.pathClass || '') : (ev.file.pathClass ?? '');
     x.writtenBefore = job.files.has(x.path);
     x.writeRoot = x.path ? writeRoot(x.path, job.meta?.workspace ?? '') : '';

@@ -13,6 +13,7 @@ import type { Counters, JobState, ProcState, StateLimits } from './context.js';
 import { DEFAULT_LIMITS, ancestorsOf, applyAfter, applyBefore, boundedSet, buildContext, derive, newJobState, procFor } from './context.js';
 import type { Partial as SeqPartial } from './sequence.js';
 import { advance } from './sequence.js';
+import { maskSecretLike } from './redact.js';
 
 export interface EngineOptions {
   rules: readonly CompiledRule[];
@@ -67,7 +68,8 @@ export function summarizeEvent(ev: RwEvent): string {
       default: return kindName(ev.kind);
     }
   })();
-  return s.length > 240 ? s.slice(0, 237) + '…' : s;
+  const m = maskSecretLike(s);
+  return m.length > 240 ? m.slice(0, 237) + '…' : m;
 }
 
 function evidenceOf(ev: RwEvent, eventId: number | undefined): FindingEvidence {
@@ -103,7 +105,8 @@ export function renderOutput(template: string, ctx: Record<string, unknown>): st
     if (typeof v === 'object') return JSON.stringify(v);
     return String(v);
   }).replace(/\s+/g, ' ').trim();
-  return out.length > 400 ? out.slice(0, 397) + '…' : out;
+  const masked = maskSecretLike(out);
+  return masked.length > 400 ? masked.slice(0, 397) + '…' : masked;
 }
 
 export function createEngine(opts: EngineOptions): Engine {
