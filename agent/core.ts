@@ -8,7 +8,7 @@ import { enrich } from './enrich.js';
 import type { EventDraft, JobView, TargetInfo } from './enrich.js';
 import type { JobPaths } from './job-paths.js';
 import type { NetPolicy } from './netmatch.js';
-import { readCmdline, readComm, readEnviron, readFdTarget, readStat } from './procfs-read.js';
+import { readCmdline, readComm, readCwd, readEnviron, readFdTarget, readStat } from './procfs-read.js';
 import { envFileHint, parseEnvFile, parsePathFile } from './runner-files.js';
 import { discoverSecrets } from './secrets/discover.js';
 import type { DiscoveredSecret } from './secrets/discover.js';
@@ -206,6 +206,15 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     ancestry: (pid: number) => o.attribution.ancestry(pid, 16).map((a) => a.comm ?? String(a.pid)),
     domainOf: (pid: number, ip: string) => o.attribution.domainFor(pid, ip),
     fdTarget: readFdTarget,
+    cwdOf(pid: number): string | undefined {
+      const own = readCwd(pid);
+      if (own) return own;
+      for (const a of o.attribution.ancestry(pid, 8)) {
+        const c = readCwd(a.pid);
+        if (c) return c;
+      }
+      return undefined;
+    },
     pipeWriter(pid: number, view: JobView, pipe: string): string | undefined {
       // The writer is usually the reader's sibling, started just before it: look at the job's live
       // members, nearest pids first, and stop at the first whose stdout is the same pipe.

@@ -1,6 +1,7 @@
 // Turns a sensor observation into an event draft for a job: attribution, which secrets the process holds,
 // path classes, the target of memory/environment reads, egress flags. Decisions only: everything the
 // kernel or /proc must tell comes in through `EnrichSources`.
+import { posix } from 'node:path';
 import type { RwEvent } from '../proto/types.js';
 import type { SensorEvent } from './sensors/types.js';
 import { classifyPath } from './job-paths.js';
@@ -29,6 +30,8 @@ export interface EnrichSources {
   /** The name this process (or its job) resolved to `ip`. */
   domainOf(pid: number, ip: string): string | undefined;
   fdTarget(pid: number, fd: number): string | undefined;
+  /** Working directory of pid (or, once it is gone, of its nearest live ancestor): for relative paths. */
+  cwdOf(pid: number): string | undefined;
   /** comm of another process of the job whose stdout is `pipe` (e.g. curl for `curl … | sh`). */
   pipeWriter(pid: number, job: JobView, pipe: string): string | undefined;
   target(pid: number, readerJob: JobView | undefined): TargetInfo;
@@ -90,7 +93,15 @@ export function enrich(ev: SensorEvent, src: EnrichSources, host: string): Event
     }
     case 'file': {
       const file = { ...ev.file };
-      if (job && file.path) file.pathClass = classifyPath(file.newPath || file.path, job.paths);
+      const abs = (p: string | undefined): string | undefined => {
+        if (!p || p.startsWith('/') || p.startsWith('fd:')) return p;
+        const cwd = src.cwdOf(ev.pid) ?? job?.paths.workspace;
+        return cwd ? posix.join(cwd, p) : p;
+      };
+      if (file.path) file.path = abs(file.path);
+      if (file.newPath) file.newPath = abs(file.newPath);
+      if (job && file.path) file.pathClass = classifyPath(file.path, job.paths);
+      if (job && file.newPath) file.newPathClass = classifyPath(file.newPath, job.paths);
       return { ...base, kind: 'file', file };
     }
     case 'read': {
