@@ -7,11 +7,8 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../cli/config.js';
-import { startCollector } from '../collector/daemon.js';
-import type { Collector } from '../collector/daemon.js';
-import { createDetection } from '../collector/detection.js';
-import { loadRulePackOrThrow } from '../collector/rules/pack.js';
-import { createEngine } from '../collector/rules/engine.js';
+import { assembleCollector } from '../collector/assemble.js';
+import type { AssembledCollector } from '../collector/assemble.js';
 import type { StoredEvent } from '../collector/store-types.js';
 import type { JobStart } from '../proto/types.js';
 import { createAgentCore } from './core.js';
@@ -88,7 +85,7 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
   const nowNs = o.nowNs ?? ((): number => Date.now() * 1e6);
   const log = o.logger.child({ jobId: o.jobId });
   const stateDir = dirname(o.dbPath);
-  let collector: Collector | undefined;
+  let collector: AssembledCollector | undefined;
   let uplink: Uplink | undefined;
   let sensor: Sensor | undefined;
   let core: AgentCore | undefined;
@@ -110,12 +107,7 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
             tokens: [{ agentId: identity.agentId, sha256 }], tlsCert: '', tlsKey: '',
           },
         } as Config;
-        const rules = loadRulePackOrThrow(o.config.rules.paths);
-        const engine = createEngine({ rules, trustedCidrs: o.config.network.trusted, allowList: o.config.network.allow });
-        let onCommitted: (s: StoredEvent[]) => void = () => {};
-        collector = await startCollector({ config: cfg, logger: o.logger.child({ component: 'collector' }), onCommitted: (s) => onCommitted(s) });
-        const detection = createDetection({ engine, store: collector.store, logger: o.logger });
-        onCommitted = (s) => detection.onCommitted(s);
+        collector = await assembleCollector({ config: cfg, logger: o.logger.child({ component: 'collector' }) });
         url = collector.url;
       }
       uplink = createUplink({

@@ -6,7 +6,7 @@ import { parseArgs, str } from '../args.js';
 import type { CliIo } from '../io.js';
 import { createLogger } from '../logger.js';
 import { isRwError } from '../../proto/errors.js';
-import { startCollector } from '../../collector/daemon.js';
+import { assembleCollector } from '../../collector/assemble.js';
 
 const FLAGS = { config: 'string', port: 'string', host: 'string', db: 'string', 'state-dir': 'string' } as const;
 
@@ -43,8 +43,12 @@ export async function main(args: string[], io: CliIo): Promise<number> {
   const logger = createLogger({ level: config.log.level, base: { component: 'collector' } });
   let collector;
   try {
-    collector = await startCollector({ config, logger, version: io.version });
+    collector = await assembleCollector({ config, logger, version: io.version });
   } catch (e) {
+    if (isRwError(e, 'RULES_ERR_INVALID')) {
+      io.err(`runwarden collector: rules are invalid:\n${e.message}\n`);
+      return 2;
+    }
     if (isRwError(e, 'COLLECTOR_ERR_TLS')) {
       const d = e.details as { key?: string; value?: unknown } | undefined;
       return configProblem(io, [{ key: d?.key ?? 'collector.tlsCert', value: d?.value, message: e.message }]);
