@@ -259,9 +259,12 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           return res;
         }
         case 'W': {
-          // W ts pid uid comm op flags path
+          // W ts pid uid comm op flags dfd path; a path relative to a directory fd is kept as fd:<n>/<path>
+          // for the adapter to resolve through /proc/<pid>/fd/<n> (the cwd would be wrong: tar, find, rsync use dirfds).
           const pid = num(2);
-          const path = rest(7);
+          const dfd = num(7);
+          const raw = rest(8);
+          const path = raw !== '' && !raw.startsWith('/') && dfd >= 0 ? `fd:${dfd}/${raw}` : raw;
           if (o.ignorePids.has(pid) || path === '' || WRITE_NOISE.test(path)) return res;
           const flags = num(6);
           const op: FileOp = f[5] === 'c' || (f[5] === 'o' && (flags & 0xc0) === 0xc0) ? 'CREATE' : f[5] === 't' ? 'TRUNCATE' : 'OPEN_WRITE';

@@ -9,7 +9,7 @@
 //   R tid ret                                      result of that connect (sys_exit_connect)
 //   Q ts pid skb dir saddr sport daddr dport       UDP/53 packet header (IPv4, u32 addresses as read)
 //   q skb payload(%r)                              its DNS payload
-//   W ts pid uid comm op flags path                write-open (o), creat (c), truncate (t); first per (pid, path)
+//   W ts pid uid comm op flags dfd path            write-open (o), creat (c), truncate (t); first per (pid, path)
 //   N ts pid uid comm tid oldPath / n tid newPath  rename, in two records (BPF stack is 512 bytes)
 //   U ts pid uid comm path                         unlink
 //   M ts pid uid comm mode path                    chmod adding an execute bit
@@ -206,7 +206,7 @@ tracepoint:net:netif_receive_skb {
   // file-heavy jobs, notes/ebpf-on-this-kernel.md).
   const writeProbe = (probe: string, op: string, flagsExpr: string, filter: string) => `${probe} /${filter}${excl}/ {
   $p = str(args->${probe.includes('truncate') ? 'path' : probe.includes('creat') ? 'pathname' : 'filename'});
-  if (@ws[pid, $p] == 0) { @ws[pid, $p] = 1; ${hdr('W', '\\t' + op + '\\t%d\\t%s', `, ${flagsExpr}, $p`)} }
+  if (@ws[pid, $p] == 0) { @ws[pid, $p] = 1; ${hdr('W', '\\t' + op + '\\t%d\\t%d\\t%s', `, ${flagsExpr}, ${probe.includes('openat') ? 'args->dfd' : '-100'}, $p`)} }
   else { @wc[pid, $p] = count(); }
 }
 `;

@@ -58,7 +58,8 @@ function blindSpots(o: ScriptOptions): string[] {
   const spots = [
     `argv beyond ${o.argvChunkBytes * o.argvChunks} bytes is cut (argvTruncated)`,
     'paths longer than 200 bytes are cut; paths not yet paged in by the process read as empty',
-    'paths relative to a directory fd (openat dirfd) are reported as given',
+    'paths relative to a directory fd (openat dirfd) are resolved via /proc/<pid>/fd only while the process lives, else reported as fd:<n>/<path>',
+    'relative paths of other calls (rename, unlink, chmod, sensitive reads) are resolved against the cwd, which is wrong for dirfd calls',
     'DNS over TCP, DoT/DoH and over IPv6 transport is not parsed; answers beyond 192 payload bytes are cut',
     'fchmod shows the fd, not the path; chmod without an execute bit is not reported',
     'write-opens repeated by one process within the flush window are counted, not reported one by one',
@@ -143,8 +144,13 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
     if (ev.kind !== 'file' && ev.kind !== 'read') return;
     const body = ev.kind === 'file' ? ev.file : ev.read;
     const fix = (p: string | undefined): string | undefined => {
-      if (!p || isAbsolute(p) || p.startsWith('fd:')) return p;
-      try { return join(readlinkSync(`/proc/${ev.pid}/cwd`), p); } catch { return p; }
+      if (!p || isAbsolute(p)) return p;
+      const dirfd = /^fd:(\d+)\/(.*)$/s.exec(p);
+      try {
+        if (dirfd) return join(readlinkSync(`/proc/${ev.pid}/fd/${dirfd[1]}`), dirfd[2]!);
+        if (p.startsWith('fd:')) return p;
+        return join(readlinkSync(`/proc/${ev.pid}/cwd`), p);
+      } catch { return p; }
     };
     body.path = fix(body.path);
     if (ev.kind === 'file' && ev.file.newPath) ev.file.newPath = fix(ev.file.newPath);

@@ -63,12 +63,14 @@ t.test('DNS query and answer matched by (txid, client port)', async (t) => {
 
 t.test('file records: write-open once, repeat counts from the map, noise dropped, rename pairs', async (t) => {
   const d = mk();
-  t.match(d.push(line('W\t1\t9\t0\tsh\to\t577\t/tmp/a'), now).events, [{ kind: 'file', pid: 9, file: { op: 'OPEN_WRITE', path: '/tmp/a', count: 1, pathClass: 'tmp' } }]);
-  t.match(d.push(line('W\t1\t9\t0\tsh\to\t193\t/tmp/n'), now).events, [{ file: { op: 'CREATE' } }], 'O_CREAT|O_EXCL');
-  t.match(d.push(line('W\t1\t9\t0\tsh\tc\t420\t/tmp/c'), now).events, [{ file: { op: 'CREATE', mode: 420 } }]);
-  t.match(d.push(line('W\t1\t9\t0\tsh\tt\t0\t/tmp/t'), now).events, [{ file: { op: 'TRUNCATE' } }]);
-  t.same(d.push(line('W\t1\t9\t0\tsh\to\t577\t/dev/null'), now).events, []);
-  t.same(d.push(line('W\t1\t999\t0\tagent\to\t577\t/tmp/x'), now).events, [], 'ignored pid');
+  t.match(d.push(line('W\t1\t9\t0\tsh\to\t577\t-100\t/tmp/a'), now).events, [{ kind: 'file', pid: 9, file: { op: 'OPEN_WRITE', path: '/tmp/a', count: 1, pathClass: 'tmp' } }]);
+  t.match(d.push(line('W\t1\t9\t0\tsh\to\t193\t-100\t/tmp/n'), now).events, [{ file: { op: 'CREATE' } }], 'O_CREAT|O_EXCL');
+  t.match(d.push(line('W\t1\t9\t0\tsh\tc\t420\t-100\t/tmp/c'), now).events, [{ file: { op: 'CREATE', mode: 420 } }]);
+  t.match(d.push(line('W\t1\t9\t0\tsh\tt\t0\t-100\t/tmp/t'), now).events, [{ file: { op: 'TRUNCATE' } }]);
+  t.same(d.push(line('W\t1\t9\t0\tsh\to\t577\t-100\t/dev/null'), now).events, []);
+  t.same(d.push(line('W\t1\t999\t0\tagent\to\t577\t-100\t/tmp/x'), now).events, [], 'ignored pid');
+  t.match(d.push(line('W\t1\t9\t0\ttar\to\t193\t5\td0/f1.txt'), now).events, [{ file: { path: 'fd:5/d0/f1.txt' } }], 'dirfd-relative kept with its fd');
+  t.match(d.push(line('W\t1\t9\t0\tsh\to\t577\t-100\trel.txt'), now).events, [{ file: { path: 'rel.txt' } }], 'cwd-relative left for the adapter');
   const m = d.push(JSON.stringify({ type: 'map', data: { '@wc': { '9,/tmp/a': 4, '9,/dev/null': 3, '9,/a,b': 1 } } }), now).events;
   t.match(m, [{ pid: 9, file: { path: '/tmp/a', count: 4 } }, { pid: 9, file: { path: '/a,b', count: 1 } }]);
   d.push(line('N\t1\t9\t0\tmv\t9\t/tmp/a'), now);

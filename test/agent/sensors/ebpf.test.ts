@@ -67,15 +67,16 @@ if (!avail.ok) {
     t.equal(ofKind(events, 'exit').find((e) => e.pid === r.pid)?.exit.code, 7, 'exit code of the shell');
   });
 
-  t.test('curl and python3 connecting to 127.3.3.3:4444', async (t) => {
+  t.test('curl and python3 connecting to a listener on 127.3.3.3', async (t) => {
     const server = createServer((s) => { s.on('error', () => undefined); s.end('HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok'); });
-    await new Promise<void>((resolve) => server.listen(4444, '127.3.3.3', resolve));
+    await new Promise<void>((resolve) => server.listen(0, '127.3.3.3', resolve));
+    const port = (server.address() as { port: number }).port;
     t.teardown(() => server.close());
-    const c = await run('curl', ['-s', '-m', '5', 'http://127.3.3.3:4444/']);
-    const p = await run('python3', ['-c', 'import socket; s=socket.create_connection(("127.3.3.3", 4444)); s.close()']);
+    const c = await run('curl', ['-s', '-m', '5', `http://127.3.3.3:${port}/`]);
+    const p = await run('python3', ['-c', `import socket; s=socket.create_connection(("127.3.3.3", ${port})); s.close()`]);
     t.equal(c.code, 0);
     t.equal(p.code, 0);
-    const nets = () => ofKind(events, 'net').filter((e) => e.net.dstIp === '127.3.3.3' && e.net.dstPort === 4444);
+    const nets = () => ofKind(events, 'net').filter((e) => e.net.dstIp === '127.3.3.3' && e.net.dstPort === port);
     await waitFor(() => nets().some((e) => e.pid === c.pid) && nets().some((e) => e.pid === p.pid));
     for (const [who, pid, exe] of [['curl', c.pid, /curl$/], ['python3', p.pid, /python3/]] as const) {
       const ev = nets().find((e) => e.pid === pid);
@@ -91,18 +92,19 @@ if (!avail.ok) {
     const dns = await startDns('127.53.53.53', { 'build.example.test': '127.3.3.3' });
     t.teardown(() => dns.close());
     const server = createServer((s) => { s.on('error', () => undefined); s.end('HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok'); });
-    await new Promise<void>((resolve) => server.listen(4444, '127.3.3.3', resolve));
+    await new Promise<void>((resolve) => server.listen(0, '127.3.3.3', resolve));
+    const port = (server.address() as { port: number }).port;
     t.teardown(() => server.close());
     const resolv = join(dir, 'resolv.conf');
     writeFileSync(resolv, 'nameserver 127.53.53.53\noptions timeout:1 attempts:1\n');
     // A private mount namespace whose /etc/resolv.conf points at our server (as scenarios/run.py does).
     const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec "$@"',
-      resolv, 'curl', '-s', '-m', '5', 'http://build.example.test:4444/'], { stdio: 'ignore' });
+      resolv, 'curl', '-s', '-m', '5', `http://build.example.test:${port}/`], { stdio: 'ignore' });
     attribution.registerJob('job-dns', child.pid!);
     const code = await new Promise((r) => child.on('close', r));
     t.equal(code, 0);
-    const curlExec = () => ofKind(events, 'exec').find((e) => e.exec.argv?.includes('http://build.example.test:4444/') && e.comm === 'curl');
-    await waitFor(() => { const x = curlExec(); return !!x && ofKind(events, 'net').some((e) => e.pid === x.pid && e.net.dstPort === 4444); });
+    const curlExec = () => ofKind(events, 'exec').find((e) => e.exec.argv?.includes(`http://build.example.test:${port}/`) && e.comm === 'curl');
+    await waitFor(() => { const x = curlExec(); return !!x && ofKind(events, 'net').some((e) => e.pid === x.pid && e.net.dstPort === port); });
     const ex = curlExec();
     t.ok(ex, 'curl exec seen');
     const pid = ex!.pid;
@@ -111,7 +113,7 @@ if (!avail.ok) {
     t.ok(q, 'query attributed to curl');
     t.same(q?.dns.answers, ['127.3.3.3']);
     t.equal(q?.dns.server, '127.53.53.53');
-    const net = ofKind(events, 'net').find((e) => e.pid === pid && e.net.dstPort === 4444);
+    const net = ofKind(events, 'net').find((e) => e.pid === pid && e.net.dstPort === port);
     t.equal(net?.net.domain, 'build.example.test');
     // unshare and sh exec in place: curl keeps the wrapper's pid, its parent is this test process.
     t.equal(pid, child.pid);
@@ -141,6 +143,20 @@ if (!avail.ok) {
     // The repeat count arrives with the next map flush (every 2 s).
     await waitFor(() => files().some((e) => e.file.path === f && (e.file.count ?? 0) >= 2), 4000);
     t.equal(files().filter((e) => e.file.path === f && e.pid === sh.pid).reduce((n, e) => n + (e.file.count ?? 0), 0), 3, 'all three write-opens counted');
+  });
+
+  t.test('tar writes through directory fds: reported with their dirfd', async (t) => {
+    const dir = t.testdir({ src: { 'a.txt': 'a', sub: { 'b.txt': 'b' } }, out: {} });
+    const tarball = join(dir, 'x.tar');
+    t.equal((await run('tar', ['-cf', tarball, '-C', join(dir, 'src'), '.'])).code, 0);
+    const x = await run('tar', ['-xf', tarball, '-C', join(dir, 'out')]);
+    t.equal(x.code, 0);
+    // Resolved through /proc/<pid>/fd/<n> while tar lives; once it is gone the dirfd form fd:<n>/<path> is kept.
+    const want = [['a.txt', join(dir, 'out', 'a.txt')], ['sub/b.txt', join(dir, 'out', 'sub', 'b.txt')]];
+    const paths = () => ofKind(events, 'file').filter((e) => e.pid === x.pid).map((e) => e.file.path ?? '');
+    const ok = (rel: string, abs: string) => paths().some((p) => p === abs || new RegExp(`^fd:\\d+/(\\./)?${rel}$`).test(p));
+    await waitFor(() => want.every(([r, a]) => ok(r!, a!)));
+    for (const [r, a] of want) t.ok(ok(r!, a!), `${r}: ${paths().join(', ')}`);
   });
 
   t.test('reads of /proc/<other>/mem and environ, gdb attach, process_vm_readv', async (t) => {

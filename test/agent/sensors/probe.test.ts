@@ -1,0 +1,28 @@
+// agent/sensors/probe.ts: which backend for which host, table-driven; the real host's facts are consistent.
+import t from 'tap';
+import { decideSensor, probeHost } from '../../../agent/sensors/probe.js';
+
+t.test('decideSensor', async (t) => {
+  const all = { root: true, bpftrace: true, btf: true, strace: true };
+  const table: [Parameters<typeof decideSensor>[0], Parameters<typeof decideSensor>[1], string, RegExp][] = [
+    [all, 'auto', 'ebpf', /root, bpftrace and BTF/],
+    [{ ...all, root: false }, 'auto', 'ptrace', /not root/],
+    [{ ...all, btf: false }, 'auto', 'ptrace', /no BTF/],
+    [{ ...all, bpftrace: false, strace: false }, 'auto', 'procfs', /DEGRADED/],
+    [{ root: false, bpftrace: false, btf: false, strace: false }, 'auto', 'procfs', /not root, no bpftrace, no BTF/],
+    [all, 'procfs', 'procfs', /forced/],
+    [{ ...all, root: false }, 'ebpf', 'ebpf', /forced/],
+  ];
+  for (const [facts, forced, kind, reason] of table) {
+    const c = decideSensor(facts, forced);
+    t.equal(c.kind, kind, JSON.stringify({ facts, forced }));
+    t.match(c.reason, reason);
+  }
+});
+
+t.test('probeHost on this machine', async (t) => {
+  const f = probeHost();
+  t.equal(f.root, process.getuid?.() === 0);
+  t.equal(typeof f.strace, 'boolean');
+  t.equal(probeHost({ strace: '/nonexistent/strace' }).strace, false);
+});
