@@ -28,6 +28,8 @@ import { createUplink } from './uplink.js';
 import type { Uplink, UplinkStats } from './uplink.js';
 
 export const AGENT_VERSION = '0.1.0';
+/** sockaddr_un.sun_path is 108 bytes including the terminating NUL. */
+const MAX_SOCKET_PATH_BYTES = 107;
 
 export const AGENT_LIMITS = Object.freeze({
   maxJobs: 256,
@@ -108,6 +110,7 @@ export function checkAgentConfig(config: Readonly<Config>): void {
   else if (!/^wss?:\/\//.test(a.collectorUrl)) problems.push(`agent.collectorUrl must be a ws:// or wss:// URL (got ${JSON.stringify(a.collectorUrl)})`);
   if (!a.token) problems.push('agent.token is required (or --token T, or RUNWARDEN_AGENT_TOKEN)');
   if (!a.socketPath.startsWith('/')) problems.push('agent.socketPath must be an absolute path');
+  else if (Buffer.byteLength(a.socketPath) > MAX_SOCKET_PATH_BYTES) problems.push(`agent.socketPath is longer than ${MAX_SOCKET_PATH_BYTES} bytes (the kernel's sun_path limit)`);
   if (!a.stateDir) problems.push('agent.stateDir must not be empty');
   if (a.sensor === 'ptrace') problems.push('agent.sensor: ptrace follows one wrapped command (runwarden run); the host agent needs ebpf or auto');
   if (problems.length) throw new RwError('CONFIG_ERR_INVALID', problems.join('; '));

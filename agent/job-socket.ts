@@ -179,7 +179,7 @@ export interface JobSocketOptions {
   logger: Logger;
   lookup?: ProcLookup;
   peerPid?: (s: Socket) => Promise<number | undefined>;
-  limits?: Partial<typeof JOB_SOCKET_LIMITS>;
+  limits?: Partial<Record<keyof typeof JOB_SOCKET_LIMITS, number>>;
 }
 
 export interface JobSocket {
