@@ -251,7 +251,7 @@ export async function startJobSocket(o: JobSocketOptions): Promise<JobSocket> {
     const peer = (): Promise<number | undefined> => (peerP ??= who(sock));
     const lines: string[] = [];
     const reply = (a: Answer): void => {
-      if (!a.ok) { st.refused++; log.warn({ code: a.code, msg: a.message }, 'job socket request refused'); }
+      if (!a.ok) { st.refused++; log.warn({ code: a.code, reason: a.message }, 'job socket request refused'); }
       if (!sock.destroyed) sock.write(JSON.stringify(a) + '\n');
     };
     // Resolve the peer at once: the CLI may exit right after reading the answer, and ss needs it alive.
