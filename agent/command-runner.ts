@@ -83,8 +83,18 @@ function safeKill(pid: number, sig: NodeJS.Signals): void {
 }
 
 function runOnPipes(file: string, args: string[], opts: RunCommandOptions): RunningCommand {
-  // stdin is inherited: the child sees the caller's stdin itself (EOF, terminal reads) with no copy in between.
-  const child = spawnChild(file, args, { cwd: opts.cwd, env: { ...opts.env }, stdio: ['inherit', 'pipe', 'pipe'] });
+  // A terminal stdin is inherited (the child reads keystrokes itself). Anything else is copied through a
+  // pipe: the job must not hold the runner's own descriptor (a socket there would look like a reverse
+  // shell, and the job could read what is not its input).
+  const inherit = Boolean(process.stdin.isTTY);
+  const child = spawnChild(file, args, { cwd: opts.cwd, env: { ...opts.env }, stdio: [inherit ? 'inherit' : 'pipe', 'pipe', 'pipe'] });
+  if (!inherit && child.stdin) {
+    const input = process.stdin;
+    child.stdin.on('error', () => { /* the job closed its stdin early: EPIPE is its choice */ });
+    input.on('error', () => child.stdin?.end());
+    input.pipe(child.stdin);
+    child.once('exit', () => { input.unpipe(child.stdin ?? undefined); input.pause(); input.destroy(); });
+  }
   const grace = opts.drainGraceMillis ?? RUNNER_DEFAULTS.drainGraceMillis;
   const kill = (sig: NodeJS.Signals = 'SIGTERM'): void => { if (child.pid !== undefined) safeKill(child.pid, sig); };
   const removeSignals = installSignalForwarding(opts, kill);
@@ -118,8 +128,8 @@ function runOnPipes(file: string, args: string[], opts: RunCommandOptions): Runn
     return { ended, lastData: () => last };
   };
 
-  const out = pump('stdout', child.stdout);
-  const err = pump('stderr', child.stderr);
+  const out = pump('stdout', child.stdout as NonNullable<typeof child.stdout>);
+  const err = pump('stderr', child.stderr as NonNullable<typeof child.stderr>);
   const done = (async (): Promise<CommandExit> => {
     let code: number | null;
     let sig: NodeJS.Signals | null;
@@ -128,8 +138,8 @@ function runOnPipes(file: string, args: string[], opts: RunCommandOptions): Runn
     } catch (e) {
       // spawn failed (ENOENT, EACCES): 'error' instead of 'exit'; shell convention 127 / 126.
       removeSignals();
-      child.stdout.destroy();
-      child.stderr.destroy();
+      child.stdout?.destroy();
+      child.stderr?.destroy();
       await opts.onOutput(Buffer.from(`runwarden: cannot run ${file}: ${(e as Error).message}\n`), 'stderr');
       return { exitCode: (e as NodeJS.ErrnoException).code === 'ENOENT' ? 127 : 126, signal: undefined };
     }
@@ -146,8 +156,8 @@ function runOnPipes(file: string, args: string[], opts: RunCommandOptions): Runn
     });
     await Promise.race([streamsDone, quiet]);
     if (timer) clearTimeout(timer);
-    child.stdout.destroy();
-    child.stderr.destroy();
+    child.stdout?.destroy();
+    child.stderr?.destroy();
     await streamsDone;
     removeSignals();
     if (sig !== null) {

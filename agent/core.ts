@@ -15,6 +15,8 @@ import type { DiscoveredSecret } from './secrets/discover.js';
 import { createExposureReporter, createDnsScanner, scanArgv, scanDnsName } from './secrets/exposure.js';
 import type { ExposureReporter } from './secrets/exposure.js';
 import { scanFile } from './secrets/file-scan.js';
+import { createRedactor } from './secrets/redact.js';
+import type { Redactor } from './secrets/redact.js';
 import { createScanner } from './secrets/scanner.js';
 import type { Exposure, Scanner } from './secrets/scanner.js';
 import type { SensorEvent } from './sensors/types.js';
@@ -50,6 +52,8 @@ export interface CoreOptions {
   secretsConfig: { names: readonly string[]; patterns: readonly string[] };
   logger: Logger;
   nowNs: () => number;
+  /** Keep events of processes outside every job (the daemon watches the host; `run` only its job). */
+  hostEvents: boolean;
 }
 
 interface JobState {
@@ -60,6 +64,7 @@ interface JobState {
   scanner: Scanner | undefined;
   dnsScanner: Scanner | undefined;
   reporter: ExposureReporter | undefined;
+  redactor: Redactor | undefined;
   written: Map<string, number>;   // path → last writer pid
   executables: Set<string>;       // paths written or chmod'ed by the job
   held: Map<number, string[]>;    // pid → secret names in its environment
@@ -104,11 +109,43 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     }
   }
 
+  /** A string as it may leave the agent: every secret value (and encoding) replaced by `***`. */
+  function redactText(job: JobState, text: string): string {
+    const r = job.redactor;
+    if (!r || text.length === 0) return text;
+    const b = Buffer.concat([r.push(Buffer.from(text)), r.end()]);
+    return b.toString();
+  }
+
+  /** Scrubs the fields of a draft that carry what a process chose to write (argv, names, paths). */
+  function scrubDraft(job: JobState, d: EventDraft): void {
+    switch (d.kind) {
+      case 'exec':
+        if (d.exec.argv) d.exec.argv = d.exec.argv.map((a) => redactText(job, a));
+        if (d.exec.cwd) d.exec.cwd = redactText(job, d.exec.cwd);
+        break;
+      case 'dns':
+        if (d.dns.name) d.dns.name = redactText(job, d.dns.name);
+        break;
+      case 'file':
+        if (d.file.path) d.file.path = redactText(job, d.file.path);
+        if (d.file.newPath) d.file.newPath = redactText(job, d.file.newPath);
+        break;
+      case 'net':
+        if (d.net.domain) d.net.domain = redactText(job, d.net.domain);
+        if (d.net.family === 'UNIX' && d.net.dstIp) d.net.dstIp = redactText(job, d.net.dstIp);
+        break;
+      default:
+        break;
+    }
+  }
+
   function rebuildScanners(job: JobState): void {
     const list = job.secrets.map((s) => ({ name: s.name, value: s.value }));
     job.scanner = list.length ? createScanner(list) : undefined;
     job.dnsScanner = list.length ? createDnsScanner(list) : undefined;
     job.reporter = list.length ? createExposureReporter(list, o.installKey) : undefined;
+    job.redactor = list.length ? createRedactor(list) : undefined;
     job.view = { ...job.view, secretNames: new Set(job.secrets.map((s) => s.name)) };
   }
 
@@ -197,7 +234,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       const secrets = discoverSecrets(env, o.secretsConfig);
       const job: JobState = {
         view: { jobId, paths, secretNames: new Set() },
-        start, startNs: o.nowNs(), secrets, scanner: undefined, dnsScanner: undefined, reporter: undefined,
+        start, startNs: o.nowNs(), secrets, scanner: undefined, dnsScanner: undefined, reporter: undefined, redactor: undefined,
         written: new Map(), executables: new Set(), held: new Map(),
         envFilesAtStart: new Map([paths.envFile, paths.pathFile].filter((p): p is string => !!p).map((p) => [p, readText(p)])),
       };
@@ -219,22 +256,24 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       if (!draft) return;
       const job = draft.jobId ? jobs.get(draft.jobId) : undefined;
       if (!job) {
-        // Host events outside any job matter only when they touch a job (reads of a worker's memory
-        // are attributed to the reader's job above); everything else stays on the host.
-        emit(draft);
+        // Outside every job. A read of a job's worker memory is attributed to the reader's job above;
+        // the daemon keeps host events (tampering with the agent), `run` drops them.
+        if (o.hostEvents) emit(draft);
         return;
       }
       if (draft.kind === 'exec') {
         job.held.delete(draft.pid ?? 0);
         draft.secretNames = heldSecrets(draft.pid ?? 0, job, draft.ppid);
       }
-      emit(draft);
+      // Scan what the process exposed before it is scrubbed, then send the scrubbed event first so the
+      // exposure follows the event that caused it.
+      const exposures: Exposure[] = [];
       switch (draft.kind) {
         case 'exec':
-          if (job.scanner && draft.exec.argv) exposureEvents(job, scanArgv(job.scanner, draft.exec.argv, `argv:${draft.comm || draft.exec.argv[0]}`), draft.pid ?? 0);
+          if (job.scanner && draft.exec.argv) exposures.push(...scanArgv(job.scanner, draft.exec.argv, `argv:${draft.comm || 'exec'}`));
           break;
         case 'dns':
-          if (job.dnsScanner && draft.dns.name) exposureEvents(job, scanDnsName(job.dnsScanner, draft.dns.name), draft.pid ?? 0);
+          if (job.dnsScanner && draft.dns.name) exposures.push(...scanDnsName(job.dnsScanner, draft.dns.name, 'dns'));
           break;
         case 'file':
           if (draft.file.path) noteWrite(job, draft.pid ?? 0, draft.file.newPath || draft.file.path, draft.file.op, draft.file.mode);
@@ -242,6 +281,9 @@ export function createAgentCore(o: CoreOptions): AgentCore {
         default:
           break;
       }
+      scrubDraft(job, draft);
+      emit(draft);
+      exposureEvents(job, exposures, draft.pid ?? 0);
     },
 
     onOutput(jobId, chunk, location) {
@@ -281,7 +323,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
         if (now === before) continue;
         const added = now.startsWith(before) ? now.slice(before.length) : now;
         const isEnv = path === job.view.paths.envFile;
-        const redact = (s: string): string => job.secrets.reduce((acc, sec) => acc.split(sec.value).join('***'), s);
+        const redact = (s: string): string => redactText(job, s);
         const hint = isEnv ? envFileHint(parseEnvFile(added), redact) : parsePathFile(added).map(redact).join('\n');
         emit({
           kind: 'file', tsNs: o.nowNs(), host: o.host, jobId, pid: job.written.get(path) ?? 0, secretNames: [],
@@ -291,7 +333,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       // Processes of the job still alive: persistence on a reused runner.
       const survivors = o.attribution.members(jobId).filter((pid) => readStat(pid) && readStat(pid)?.state !== 'Z');
       const list = survivors.slice(0, 64).map((pid) => ({
-        pid, comm: readComm(pid) ?? '', argv: (readCmdline(pid) ?? []).slice(0, 16).map((a) => job.secrets.reduce((acc, s) => acc.split(s.value).join('***'), a)),
+        pid, comm: readComm(pid) ?? '', argv: (readCmdline(pid) ?? []).slice(0, 16).map((a) => redactText(job, a)),
       }));
       emit({
         kind: 'jobEnd', tsNs: o.nowNs(), host: o.host, jobId, pid: job.start.rootPid ?? 0, secretNames: [],
@@ -303,6 +345,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       job.scanner = undefined;
       job.dnsScanner = undefined;
       job.reporter = undefined;
+      job.redactor = undefined;
       jobs.delete(jobId);
       log.info({ jobId, exitCode, survivors: survivors.length, exposures }, 'job ended');
       return { survivors: survivors.length, exposures };

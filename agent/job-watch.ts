@@ -17,7 +17,6 @@ import type { JobStart } from '../proto/types.js';
 import { createAgentCore } from './core.js';
 import type { AgentCore, Attribution } from './core.js';
 import { loadIdentity } from './identity.js';
-import { sensitiveReadPrefixes } from './job-paths.js';
 import type { JobPaths } from './job-paths.js';
 import { netPolicy } from './netmatch.js';
 import type { EgressSummary, JobWatch, JobWatchResult, ReportFinding } from './report.js';
@@ -54,6 +53,14 @@ export const RUN_WATCH_LIMITS = Object.freeze({
   drainMillis: 300,
 });
 
+/** Attribution when no sensor runs: nothing belongs to the job but what the core is told directly. */
+function nullAttribution(): Attribution {
+  return {
+    registerJob: () => undefined, unregisterJob: () => undefined, observe: () => undefined, jobOf: () => undefined,
+    ancestry: () => [], domainFor: () => undefined, members: () => [],
+  };
+}
+
 function resolvers(): Set<string> {
   try {
     return new Set(readFileSync('/etc/resolv.conf', 'utf8').split('\n').map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1]).filter((x): x is string => !!x));
@@ -87,8 +94,7 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
   let core: AgentCore | undefined;
   let status: SensorStatus | undefined;
 
-  return {
-    async prepare() {
+  async function prepare(): Promise<void> {
       mkdirSync(stateDir, { recursive: true, mode: 0o700 });
       const identity = loadIdentity(stateDir);
       let url = o.collectorUrl;
@@ -118,31 +124,62 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
       });
       uplink.start();
       const installKey = await loadOrCreateInstallKey(stateDir);
-      const made = await o.createSensor({
-        backend: o.config.agent.sensor,
-        sensitivePrefixes: [...sensitiveReadPrefixes(o.paths), ...o.config.agent.sensitivePaths],
-        logger: o.logger.child({ component: 'sensor' }),
-        ignorePids: [process.pid],
-      });
-      sensor = made.sensor;
+      // A sensor that cannot start must not fail the build: the job still runs, the secret scanning of its
+      // output still works, and the report says loudly what was not seen.
+      let made: { sensor: Sensor; attribution: Attribution } | undefined;
+      let sensorError: string | undefined;
+      try {
+        made = await o.createSensor({
+          backend: o.config.agent.sensor,
+          sensitivePrefixes: o.config.agent.sensitivePaths.slice(),
+          logger: o.logger.child({ component: 'sensor' }),
+          ignorePids: [process.pid],
+        });
+        await made.sensor.start();
+      } catch (err) {
+        sensorError = (err as Error).message;
+        log.error({ err }, 'sensor failed to start; the job runs unwatched by the kernel sensors');
+        await made?.sensor.close().catch(() => undefined);
+        made = undefined;
+      }
+      sensor = made?.sensor;
       const up = uplink;
       core = createAgentCore({
         host: hostname(), policy: netPolicy(o.config.network.trusted, o.config.network.allow), resolvers: resolvers(),
-        attribution: made.attribution, enqueue: (d) => { up.enqueue(d); }, installKey,
-        secretsConfig: { names: o.config.secrets.names, patterns: o.config.secrets.patterns }, logger: log, nowNs,
+        attribution: made?.attribution ?? nullAttribution(), enqueue: (d) => { up.enqueue(d); }, installKey,
+        secretsConfig: { names: o.config.secrets.names, patterns: o.config.secrets.patterns }, logger: log, nowNs, hostEvents: false,
       });
       const c = core;
-      sensor.onEvent((ev) => c.onSensorEvent(ev));
-      sensor.onLoss((count, reason) => {
-        up.enqueue({ kind: 'dropped', dropped: { count, reason }, tsNs: nowNs(), host: hostname(), jobId: o.jobId, pid: 0 });
-      });
-      await sensor.start();
-      status = sensor.status();
+      if (sensor) {
+        sensor.onEvent((ev) => c.onSensorEvent(ev));
+        sensor.onLoss((count, reason) => {
+          up.enqueue({ kind: 'dropped', dropped: { count, reason }, tsNs: nowNs(), host: hostname(), jobId: o.jobId, pid: 0 });
+        });
+        status = sensor.status();
+      } else {
+        status = {
+          sensor: 'procfs', running: false, capabilities: [], drops: 0, message: sensorError ?? 'no sensor',
+          blindSpots: [`NO KERNEL SENSOR: ${sensorError ?? 'unavailable'}; processes, connections, file writes and reads are not observed`],
+        };
+      }
       up.enqueue({
         kind: 'status', tsNs: nowNs(), host: hostname(), jobId: o.jobId, pid: process.pid,
-        status: { sensor: status.sensor, capabilities: status.capabilities, blindSpots: status.blindSpots, drops: status.drops, version: '0.1.0' },
+        status: { sensor: sensor ? status.sensor : 'none', capabilities: status.capabilities, blindSpots: status.blindSpots, drops: status.drops, version: '0.1.0', ...(status.message ? { message: status.message } : {}) },
       });
       core.startJob(o.jobId, o.start, 0, o.env, o.paths);
+  }
+
+  return {
+    async prepare() {
+      try {
+        await prepare();
+      } catch (err) {
+        // Leave nothing running behind a failed start, or the process would never exit.
+        await sensor?.close().catch(() => undefined);
+        await uplink?.close().catch(() => undefined);
+        await collector?.close().catch(() => undefined);
+        throw err;
+      }
     },
 
     wrapArgv(argv) {
@@ -168,7 +205,7 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
       await uplink?.close();
       let findings: ReportFinding[] = [];
       let summary: JobWatchResult['summary'] = {
-        sensor: status?.sensor ?? 'none', blindSpots: status?.blindSpots ?? [], drops: status?.drops ?? 0,
+        sensor: sensor ? (status?.sensor ?? 'none') : 'none', blindSpots: status?.blindSpots ?? [], drops: status?.drops ?? 0,
       };
       if (collector) {
         const store = collector.store;

@@ -114,6 +114,7 @@ export function createUplink(opts: UplinkOptions): Uplink {
   let oldestUnsentAt: number | undefined;   // ms (monotonic) when the first unsent record was spooled
   let flushing = 0;
   let maxBatchEvents = lim.batchMaxEvents;
+  let batchMaxBytes = lim.batchMaxBytes;
   const refusals = new Set<string>();
   const waiters: { target: SpoolCursor; resolve: (ok: boolean) => void; timer: NodeJS.Timeout }[] = [];
 
@@ -170,7 +171,7 @@ export function createUplink(opts: UplinkOptions): Uplink {
         }
         break;
       }
-      const { records, next } = spool.read(sendCursor, maxBatchEvents, lim.batchMaxBytes);
+      const { records, next } = spool.read(sendCursor, maxBatchEvents, batchMaxBytes);
       if (records.length === 0) break;
       batchId++;
       ws.send(encodeBatchFrameRaw(batchId, records), { binary: true });
@@ -266,6 +267,11 @@ export function createUplink(opts: UplinkOptions): Uplink {
       sendCursor = spool.acked();
       if (ageTimer) { clearTimeout(ageTimer); ageTimer = undefined; }
       if (closed) return;
+      if (code === 1009 && batchMaxBytes > 1024) {
+        // The collector's maxFrameBytes is below ours: smaller frames, rather than resending forever.
+        batchMaxBytes = Math.max(1024, Math.floor(batchMaxBytes / 2));
+        log.warn({ batchMaxBytes }, 'collector refused a frame as too big; halving the batch size');
+      }
       if (code !== 1006) refused(`closed ${code}`);
       const delay = backoffDelay({ minMillis: lim.reconnectMinMillis, maxMillis: lim.reconnectMaxMillis }, attempt++, random());
       reconnectTimer = setTimeout(connect, delay);

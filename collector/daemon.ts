@@ -6,9 +6,11 @@ import type { Logger } from 'pino';
 import type { Config } from '../cli/config.js';
 import { createAuth } from './auth.js';
 import { createIngestConnection, createSeqHighWater } from './ingest.js';
+import { createGroupCommitter } from './group-commit.js';
 import { createMetrics } from './metrics.js';
 import type { Metrics } from './metrics.js';
 import { startServer } from './server.js';
+import { openStore } from './store.js';
 import type { ApiHandler } from './server.js';
 import type { Store, StoredEvent } from './store-types.js';
 
@@ -52,13 +54,6 @@ function collectorId(stateDir: string): string {
   return id;
 }
 
-async function defaultOpener(): Promise<StoreOpener> {
-  // TODO(store merge): static import once collector/store.ts is on main.
-  const path = './store.js';
-  const mod = (await import(path)) as { openStore: StoreOpener };
-  return mod.openStore;
-}
-
 const nowNs = (): number => Date.now() * 1e6;
 const monoSeconds = (): number => Number(process.hrtime.bigint()) / 1e9;
 
@@ -66,12 +61,13 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   const c = opts.config.collector;
   const log = opts.logger;
   mkdirSync(c.stateDir, { recursive: true, mode: 0o700 });
-  const open = opts.openStore ?? (await defaultOpener());
+  const open = opts.openStore ?? openStore;
   const store = open(c.db, { stateDir: c.stateDir, logger: log });
   const metrics = createMetrics();
   const auth = createAuth(c.tokens);
   if (c.tokens.length === 0) log.warn('collector.tokens is empty: every agent will be refused');
   const seqHighWater = createSeqHighWater();
+  const committer = createGroupCommitter({ store, metrics, nowNs, monoSeconds, maxQueuedEvents: Math.max(c.maxBatchEvents, 16_384) });
   const id = collectorId(c.stateDir);
   const version = opts.version ?? '0.0.0';
   let storeOpen = true;
@@ -92,9 +88,9 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       ...(apiHandler ? { apiHandler } : {}),
       healthy: () => storeOpen,
       connect: (transport, granted, connId) => createIngestConnection(transport, granted, connId, {
-        store, metrics, auth, logger: log, collectorId: id, version,
+        committer, metrics, auth, logger: log, collectorId: id, version,
         limits: { maxFrameBytes: c.maxFrameBytes, maxBatchEvents: c.maxBatchEvents, helloTimeoutMillis: HELLO_TIMEOUT_MILLIS },
-        nowNs, monoSeconds, seqHighWater,
+        nowNs, seqHighWater,
         ...(opts.onCommitted ? { onCommitted: opts.onCommitted } : {}),
       }),
     });
@@ -124,9 +120,10 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     close() {
       closing ??= (async () => {
         if (timer) clearInterval(timer);
-        // Commits run synchronously inside a message handler, so once the server has stopped
-        // delivering messages no commit is half done: the checkpoint below covers every acked row.
+        // Once the server delivers no more messages, commit what is queued: every batch that arrived
+        // whole is stored (acks to closed streams are lost; agents resend and the store dedupes).
         await srv.close(opts.closeGraceMillis ?? 5000);
+        committer.drain();
         checkpoint('shutdown');
         storeOpen = false;
         store.close();

@@ -6,7 +6,8 @@ import type { RwError } from '../proto/errors.js';
 import type { RawEvent } from '../proto/types.js';
 import type { Auth } from './auth.js';
 import type { Metrics, RejectReason } from './metrics.js';
-import type { Store, StoredEvent } from './store-types.js';
+import type { CommitOutcome, GroupCommitter } from './group-commit.js';
+import type { StoredEvent } from './store-types.js';
 
 /** RFC 6455 §7.4.1 close codes used by the collector. */
 export const CLOSE = Object.freeze({
@@ -22,7 +23,7 @@ export interface FrameTransport {
 export interface IngestLimits { maxFrameBytes: number; maxBatchEvents: number; helloTimeoutMillis: number }
 
 export interface IngestDeps {
-  store: Store;
+  committer: GroupCommitter;
   metrics: Metrics;
   auth: Auth;
   logger: Logger;
@@ -31,8 +32,6 @@ export interface IngestDeps {
   limits: IngestLimits;
   /** Wall clock in ns since the epoch (received_ns of stored rows). */
   nowNs: () => number;
-  /** Monotonic seconds, for the commit latency histogram. */
-  monoSeconds: () => number;
   /** Highest seq seen per agent boot, shared by all connections, to count gaps as losses. */
   seqHighWater: SeqHighWater;
   /** Called after each commit and before its Ack, with the newly stored events in order (no duplicates). */
@@ -66,17 +65,6 @@ export function createSeqHighWater(maxKeys = 10_000): SeqHighWater {
       return h === undefined ? 0 : seq - h - 1;
     },
   };
-}
-
-/**
- * Pairs row ids with events. AppendResult.ids omits duplicates without saying which inputs they were,
- * so a batch that was partly a redelivery is read back from the store (rare: only after reconnects).
- */
-function storedEvents(store: Store, raw: readonly RawEvent[], ids: readonly number[]): StoredEvent[] {
-  if (ids.length === raw.length) return ids.map((id, i) => ({ id, event: (raw[i] as RawEvent).event }));
-  const wanted = new Set(ids);
-  const lo = Math.min(...ids);
-  return store.queryEvents({ afterId: lo - 1, limit: Math.max(...ids) - lo + 1 }).filter((r) => wanted.has(r.id));
 }
 
 function reasonOf(e: RwError): { reason: RejectReason; code: number } {
@@ -123,12 +111,13 @@ export function createIngestConnection(transport: FrameTransport, granted: strin
         return;
       }
     }
-    const t0 = deps.monoSeconds();
-    let result;
-    try {
-      result = deps.store.appendEvents(raw, deps.nowNs());
-    } catch (e) {
+    deps.committer.submit({ raw, done: (outcome) => acked(batchId, raw, outcome) });
+  }
+
+  function acked(batchId: number, raw: readonly RawEvent[], outcome: CommitOutcome): void {
+    if (!outcome.ok) {
       // No ack: the agent keeps the batch spooled and resends after reconnecting.
+      const e = outcome.error;
       const code = isRwError(e) ? e.code : 'COLLECTOR_ERR_STORE';
       if (closed) return;
       closed = true;
@@ -138,24 +127,24 @@ export function createIngestConnection(transport: FrameTransport, granted: strin
       transport.close(CLOSE.internal, code);
       return;
     }
-    deps.metrics.commitSeconds(deps.monoSeconds() - t0);
-    deps.metrics.eventsIngested(result.stored);
-    deps.metrics.duplicates(result.duplicates);
+    deps.metrics.eventsIngested(outcome.stored);
+    deps.metrics.duplicates(outcome.duplicates);
     let lost = 0;
     for (const r of raw) {
       lost += deps.seqHighWater.observe(`${r.event.agentId}\u0000${r.event.bootId}`, r.event.seq);
       if (r.event.kind === 'dropped') lost += r.event.dropped.count ?? 0;
     }
     if (lost > 0) deps.metrics.losses(lost);
-    if (deps.onCommitted && result.ids.length > 0) {
+    if (deps.onCommitted && outcome.rows.length > 0) {
       try {
-        deps.onCommitted(storedEvents(deps.store, raw, result.ids));
+        deps.onCommitted(outcome.rows);
       } catch (e) {
         // Detection is downstream of the audit log: the batch is committed, so it is still acked.
         log.error({ err: e, agentId, batchId }, 'onCommitted hook failed');
       }
     }
-    transport.send(encodeFrame({ type: 'ack', ack: { batchId, stored: result.stored, duplicates: result.duplicates } }));
+    // A stream closed meanwhile gets no ack; its agent resends and the store dedupes.
+    transport.send(encodeFrame({ type: 'ack', ack: { batchId, stored: outcome.stored, duplicates: outcome.duplicates } }));
   }
 
   return {

@@ -17,7 +17,7 @@ import type { CheckpointKey } from './checkpoint.js';
 import type { Finding, FindingEvidence } from './finding.js';
 import { CHAIN_COLUMNS, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import type { ChainedTable } from './schema.js';
-import type { AppendResult, EventFilter, FindingFilter, Loss, Store, StoredEvent, StoredFinding } from './store-types.js';
+import type { EventFilter, FindingFilter, Loss, Store, StoredEvent, StoredFinding } from './store-types.js';
 
 export interface StoreOptions {
   stateDir: string;
@@ -116,6 +116,7 @@ function storeOn(db: Db, key: CheckpointKey | undefined, log: Logger | undefined
     'SELECT from_seq AS fromSeq, to_seq AS toSeq, recorded_ns AS recordedNs FROM loss WHERE agent_id = ? AND boot_id = ? AND from_seq <= ? ORDER BY from_seq DESC LIMIT 1',
   );
   const deleteLoss = db.prepare('DELETE FROM loss WHERE agent_id = ? AND boot_id = ? AND from_seq = ?');
+  const storedRaw = db.prepare('SELECT raw FROM events WHERE agent_id = ? AND boot_id = ? AND seq = ?').pluck();
   const countEvents = db.prepare('SELECT COUNT(*) FROM events').pluck();
   const countFindings = db.prepare('SELECT COUNT(*) FROM findings').pluck();
 
@@ -133,13 +134,15 @@ function storeOn(db: Db, key: CheckpointKey | undefined, log: Logger | undefined
     if (s + 1 <= l.toSeq) insertLoss.run(agentId, bootId, s + 1, l.toSeq, l.recordedNs);
   };
 
-  const appendTx = db.transaction((events: readonly RawEvent[], receivedNs: number): AppendResult => {
+  const appendTx = db.transaction((events: readonly RawEvent[], receivedNs: number) => {
+    const recvNs = Math.trunc(receivedNs);
     let { id, hash: prev } = headOf('events');
     const ids: number[] = [];
     let duplicates = 0;
     // Highest seq stored per (agent, boot) stream, read once per stream per batch inside this transaction.
     const streams = new Map<string, number>();
     const gaps: Array<{ agentId: string; bootId: string; fromSeq: number; toSeq: number }> = [];
+    const conflicts: Array<{ agentId: string; bootId: string; seq: number }> = [];
     const values: ChainValue[] = new Array(evCols.length);
     for (const raw of events) {
       const ev = raw.event;
@@ -150,7 +153,7 @@ function storeOn(db: Db, key: CheckpointKey | undefined, log: Logger | undefined
       values[2] = ev.bootId;
       values[3] = ev.seq;
       values[4] = ev.tsNs;
-      values[5] = receivedNs;
+      values[5] = recvNs;
       values[6] = kindName(kind);
       values[7] = orNull(ev.host);
       values[8] = orNull(ev.jobId);
@@ -167,19 +170,26 @@ function storeOn(db: Db, key: CheckpointKey | undefined, log: Logger | undefined
       if (max === undefined) max = (maxSeq.get(ev.agentId, ev.bootId) as number | null) ?? 0;
       const hash = chainHash(prev, 'events', values);
       const info = insertEvent.run(...values, prev, hash);
-      if (info.changes === 0) { duplicates++; streams.set(sk, max); continue; }
+      if (info.changes === 0) {
+        duplicates++;
+        streams.set(sk, max);
+        // Same (agent, boot, seq) with other bytes is an attempt to rewrite history or an agent bug: keep the first, say so.
+        const stored = storedRaw.get(ev.agentId, ev.bootId, ev.seq) as Buffer | undefined;
+        if (stored && !stored.equals(values[16] as Buffer)) conflicts.push({ agentId: ev.agentId, bootId: ev.bootId, seq: ev.seq });
+        continue;
+      }
       id++;
       prev = hash;
       ids.push(id);
       if (ev.seq > max + 1) {
-        insertLoss.run(ev.agentId, ev.bootId, max + 1, ev.seq - 1, receivedNs);
+        insertLoss.run(ev.agentId, ev.bootId, max + 1, ev.seq - 1, recvNs);
         gaps.push({ agentId: ev.agentId, bootId: ev.bootId, fromSeq: max + 1, toSeq: ev.seq - 1 });
       } else if (ev.seq < max) {
         fillGap(ev.agentId, ev.bootId, ev.seq);
       }
       streams.set(sk, Math.max(max, ev.seq));
     }
-    return { stored: ids.length, duplicates, ids, gaps } as AppendResult & { gaps: typeof gaps };
+    return { stored: ids.length, duplicates, ids, gaps, conflicts };
   });
   const findingsTx = db.transaction((findings: readonly Finding[]): number[] => {
     let { id, hash: prev } = headOf('findings');
@@ -232,14 +242,15 @@ function storeOn(db: Db, key: CheckpointKey | undefined, log: Logger | undefined
     appendEvents(events, receivedNs) {
       ensureWritable();
       if (events.length === 0) return { stored: 0, duplicates: 0, ids: [] };
-      let r: AppendResult & { gaps: Array<{ agentId: string; bootId: string; fromSeq: number; toSeq: number }> };
+      let r: ReturnType<typeof appendTx>;
       try {
-        r = appendTx.immediate(events, receivedNs) as typeof r;
+        r = appendTx.immediate(events, receivedNs);
       } catch (e) {
         const err = toStoreError(e, 'append events');
         log?.error({ err, events: events.length }, 'audit store append failed; batch not committed');
         throw err;
       }
+      for (const c of r.conflicts) log?.warn(c, 'redelivered event differs from the stored one; the first is kept');
       for (const g of r.gaps) log?.warn({ agentId: g.agentId, bootId: g.bootId, fromSeq: g.fromSeq, toSeq: g.toSeq }, 'event sequence gap recorded as loss');
       return { stored: r.stored, duplicates: r.duplicates, ids: r.ids };
     },
@@ -312,7 +323,8 @@ function storeOn(db: Db, key: CheckpointKey | undefined, log: Logger | undefined
 
     count(): number {
       ensureOpen();
-      return countEvents.get() as number;
+      // Ids run 1..n with no gaps (the chain requires it), so the head id is the count without a table scan.
+      return headOf('events').id;
     },
 
     close(): void {
@@ -372,6 +384,8 @@ export function openAuditReader(path: string): AuditReader {
     throw new RwError('COLLECTOR_ERR_STORE', `cannot open audit database ${path}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
   db.defaultSafeIntegers(true);
+  // One read transaction: every table is read from the same snapshot while a collector keeps appending.
+  db.exec('BEGIN');
   const select = (t: ChainedTable): Statement =>
     db.prepare(`SELECT ${CHAIN_COLUMNS[t].join(', ')}, prev_hash, hash FROM ${t} ORDER BY id`).raw(true);
   return {
@@ -394,6 +408,10 @@ export function openAuditReader(path: string): AuditReader {
       const r = db.prepare(`SELECT hash FROM ${t === 'events' ? 'events' : 'findings'} WHERE id = ?`).pluck().get(id) as Buffer | undefined;
       return r;
     },
-    close() { if (db.open) db.close(); },
+    close() {
+      if (!db.open) return;
+      if (db.inTransaction) db.exec('ROLLBACK');
+      db.close();
+    },
   };
 }

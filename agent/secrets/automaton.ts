@@ -132,3 +132,24 @@ export function buildAutomaton(patterns: readonly Uint8Array[], options: Automat
 export function outputsAt(a: Automaton, s: number): Int32Array {
   return a.outputs[(s / a.classes) | 0] ?? EMPTY;
 }
+
+/**
+ * Feed `data` from state `start`; calls onMatch(state, index) at each byte ending a pattern and returns
+ * the final state. The hot loop of scanning and redaction: one table load per byte, matches are rare.
+ */
+export function runAutomaton(
+  a: Automaton, data: Uint8Array, start: number, onMatch: (state: number, index: number) => void,
+): number {
+  const delta = a.delta;
+  const classOf = a.classOf;
+  let s = start;
+  const n = data.length;
+  for (let i = 0; i < n; i++) {
+    s = delta[s + (classOf[data[i] as number] as number)] as number;
+    if (s < 0) {
+      s = -s;
+      onMatch(s, i);
+    }
+  }
+  return s;
+}

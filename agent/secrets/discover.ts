@@ -92,7 +92,8 @@ export function isObviousNonSecret(value: string): boolean {
   if (/^(?:true|false|yes|no|on|off|null|none|nil|undefined|enabled|disabled|\*+)$/i.test(v)) return true;
   if (/^-?\d{1,11}(?:\.\d+)?$/.test(v)) return true;                       // numbers, ports, ids
   if (/^(?:\/|\.\.?\/|~\/|[A-Za-z]:\\)\S*$/.test(v) && !/\s/.test(v)) return true;   // paths
-  if (/^(?:https?|wss?|file):\/\/[^\s@]*$/i.test(v)) return true;          // URLs without credentials
+  // URLs without credentials; a query string or a long path segment may be the credential (webhooks).
+  if (/^(?:https?|wss?|file):\/\/[^\s@?#]*$/i.test(v) && !v.split('/').slice(3).some((seg) => seg.length >= 16)) return true;
   if (/^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$/.test(v)) return true;              // unexpanded references
   return false;
 }
@@ -147,8 +148,9 @@ export function discoverSecrets(
       }
     }
     if (whole) { add(name, value, whole); continue; }
-    if (isObviousNonSecret(value)) continue;
     const rule = nameRule(name);
+    if (rule === 'well-known') { add(name, value, 'name:well-known'); continue; }
+    if (isObviousNonSecret(value)) continue;
     if (rule) { add(name, value, `name:${rule}`); continue; }
     if (AWS_SECRET_KEY.test(value) && /[A-Z]/.test(value) && /[a-z]/.test(value) && /\d/.test(value)) {
       add(name, value, 'shape:aws-secret-key');

@@ -29,6 +29,9 @@ export const ENCODING_DEFAULTS = Object.freeze({
   minPatternBits: 56,
 });
 
+/** Lines of a multi-line secret shorter than this are not patterns of their own. */
+const MULTILINE_MIN_LINE_CHARS = 16;
+
 // Bits of information per pattern byte, by alphabet (an upper bound: the value itself may carry less).
 const BITS_PER_BYTE: Readonly<Record<EncodingLabel, number>> = {
   plain: 8, json: 8, url: 8, base64: 6, base64url: 6, base64x2: 6, hex: 4, base32: 5,
@@ -96,7 +99,18 @@ export function encodingsOf(value: string, options: EncodingOptions = {}): Encod
   const minBits = options.minPatternBits ?? ENCODING_DEFAULTS.minPatternBits;
   const raw = Buffer.from(value, 'utf8');
   const candidates: [EncodingLabel, string][] = [];
-  if (labels.has('plain')) candidates.push(['plain', value]);
+  if (labels.has('plain')) {
+    candidates.push(['plain', value]);
+    if (value.includes('\n')) {
+      // A pty turns LF into CRLF; and a multi-line secret (PEM body) leaks line by line as easily as
+      // whole, so every substantial line counts too (armour lines are the same in every key: skipped).
+      candidates.push(['plain', value.replace(/\r?\n/g, '\r\n')]);
+      for (const line of value.split(/\r?\n/)) {
+        const l = line.trim();
+        if (l.length >= MULTILINE_MIN_LINE_CHARS && !l.startsWith('-----')) candidates.push(['plain', l]);
+      }
+    }
+  }
   if (labels.has('base64') || labels.has('base64url') || labels.has('base64x2')) {
     for (const a of [0, 1, 2] as const) {
       const std = base64Middle(raw, a);

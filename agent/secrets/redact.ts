@@ -4,7 +4,7 @@
 
 import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
-import { buildAutomaton, outputsAt } from './automaton.js';
+import { buildAutomaton, outputsAt, runAutomaton } from './automaton.js';
 import { encodingsOf } from './encodings.js';
 import type { EncodingOptions } from './encodings.js';
 import type { ScanSecret } from './scanner.js';
@@ -30,7 +30,7 @@ export function createRedactor(secrets: readonly ScanSecret[], options: Redactor
   const bytes: Buffer[] = [];
   for (const s of secrets) for (const p of encodingsOf(s.value, options)) bytes.push(p.bytes);
   const a = buildAutomaton(bytes, options.maxTableBytes === undefined ? {} : { maxTableBytes: options.maxTableBytes });
-  const { classOf, delta, classes, depth, patternLength } = a;
+  const { classes, depth, patternLength } = a;
 
   let state = 0;
   let consumed = 0;           // absolute offset of the end of the input seen
@@ -68,7 +68,8 @@ export function createRedactor(secrets: readonly ScanSecret[], options: Redactor
       pos = Math.max(pos, e);
     }
     if (upTo > pos) parts.push(data.subarray(pos - dataStart, upTo - dataStart));
-    return parts.length === 1 ? Buffer.from(parts[0] as Buffer) : Buffer.concat(parts);
+    // A single part is a view of the input chunk: streams hand chunks over, so no copy is needed.
+    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
   }
 
   return {
@@ -77,16 +78,11 @@ export function createRedactor(secrets: readonly ScanSecret[], options: Redactor
     push(chunk) {
       const data = held.length === 0 ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.concat([held, chunk]);
       const dataStart = heldStart;
-      let s = state;
       const base = consumed;
-      for (let i = 0; i < chunk.length; i++) {
-        s = delta[s + (classOf[chunk[i] as number] as number)] as number;
-        if (s < 0) {
-          s = -s;
-          const end = base + i + 1;
-          for (const id of outputsAt(a, s)) addRange(end - (patternLength[id] as number), end);
-        }
-      }
+      const s = runAutomaton(a, chunk, state, (st, i) => {
+        const end = base + i + 1;
+        for (const id of outputsAt(a, st)) addRange(end - (patternLength[id] as number), end);
+      });
       state = s;
       consumed += chunk.length;
       // Bytes before `boundary` can no longer begin a match; a pending range straddling it pulls it back.

@@ -1,7 +1,7 @@
 // Streaming scan of job bytes (output, files, argv, DNS names) for secret values in plain and encoded forms.
 
 import type { SecretChannel } from '../../proto/types.js';
-import { buildAutomaton, outputsAt } from './automaton.js';
+import { buildAutomaton, outputsAt, runAutomaton } from './automaton.js';
 import type { Automaton } from './automaton.js';
 import { ENCODING_DEFAULTS, ENCODING_LABELS, encodingsOf } from './encodings.js';
 import type { EncodingLabel, EncodingOptions } from './encodings.js';
@@ -113,7 +113,6 @@ export function createScanner(secrets: readonly ScanSecret[], options: ScannerOp
     }
   }
   const { automaton, refs } = compiled;
-  const { classOf, delta } = automaton;
   const maxStreams = options.maxStreams ?? SCANNER_DEFAULTS.maxStreams;
   const streams = new Map<string, StreamState>();
   const info: ScannerInfo = {
@@ -140,19 +139,8 @@ export function createScanner(secrets: readonly ScanSecret[], options: ScannerOp
     return st;
   }
 
-  // The hot loop: one table load per byte; matches are rare, so their handling stays out of it.
-  function run(data: Uint8Array, start: number, onMatch: (s: number, endIndex: number) => void): number {
-    let s = start;
-    const n = data.length;
-    for (let i = 0; i < n; i++) {
-      s = delta[s + (classOf[data[i] as number] as number)] as number;
-      if (s < 0) {
-        s = -s;
-        onMatch(s, i);
-      }
-    }
-    return s;
-  }
+  const run = (data: Uint8Array, start: number, onMatch: (s: number, i: number) => void): number =>
+    runAutomaton(automaton, data, start, onMatch);
 
   return {
     info,

@@ -1,7 +1,70 @@
-// `runwarden collector`: not built yet.
-import { RwError } from '../../proto/errors.js';
+// `runwarden collector`: load and check the config, run the collector daemon until SIGTERM/SIGINT.
+import { readFileSync } from 'node:fs';
+import { formatProblems, parseConfig, parseConfigText } from '../config.js';
+import type { ConfigProblem } from '../config.js';
+import { parseArgs, str } from '../args.js';
 import type { CliIo } from '../io.js';
+import { createLogger } from '../logger.js';
+import { isRwError } from '../../proto/errors.js';
+import { startCollector } from '../../collector/daemon.js';
 
-export async function main(_args: string[], _io: CliIo): Promise<number> {
-  throw new RwError('CLI_ERR_USAGE', 'collector is not implemented yet');
+const FLAGS = { config: 'string', port: 'string', host: 'string', db: 'string', 'state-dir': 'string' } as const;
+
+function configProblem(io: CliIo, problems: ConfigProblem[]): number {
+  io.err(formatProblems(problems) + '\n');
+  return 2;
+}
+
+export async function main(args: string[], io: CliIo): Promise<number> {
+  const p = parseArgs(args, FLAGS);
+  const file = str(p, 'config');
+  let raw: unknown = {};
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      return configProblem(io, [{ key: '--config', value: file, message: `cannot read: ${(e as Error).message}` }]);
+    }
+    const parsed = parseConfigText(text, file);
+    if (!parsed.ok) return configProblem(io, parsed.problems);
+    raw = parsed.raw;
+  }
+  const flags: Record<string, unknown> = {};
+  const port = str(p, 'port');
+  if (port !== undefined) flags.port = /^\d+$/.test(port) ? Number(port) : port;
+  if (str(p, 'host') !== undefined) flags.host = str(p, 'host');
+  if (str(p, 'db') !== undefined) flags.db = str(p, 'db');
+  if (str(p, 'state-dir') !== undefined) flags.stateDir = str(p, 'state-dir');
+  const cfg = parseConfig(raw, io.env, { collector: flags });
+  if (!cfg.ok) return configProblem(io, cfg.problems);
+  const config = cfg.config;
+
+  const logger = createLogger({ level: config.log.level, base: { component: 'collector' } });
+  let collector;
+  try {
+    collector = await startCollector({ config, logger, version: io.version });
+  } catch (e) {
+    if (isRwError(e, 'COLLECTOR_ERR_TLS')) {
+      const d = e.details as { key?: string; value?: unknown } | undefined;
+      return configProblem(io, [{ key: d?.key ?? 'collector.tlsCert', value: d?.value, message: e.message }]);
+    }
+    const errno = (e as NodeJS.ErrnoException).code;
+    if (errno === 'EADDRINUSE' || errno === 'EACCES' || errno === 'EADDRNOTAVAIL' || errno === 'ENOTFOUND') {
+      return configProblem(io, [{ key: 'collector.host/port', value: `${config.collector.host}:${config.collector.port}`, message: `cannot listen: ${errno}` }]);
+    }
+    throw e;
+  }
+  const c = collector;
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      logger.info({ signal }, 'shutting down');
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      c.close().then(resolve, (e: unknown) => { logger.error({ err: e }, 'shutdown failed'); resolve(); });
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  return 0;
 }

@@ -55,7 +55,8 @@ export interface JobState {
   procs: Map<number, ProcState>;
   files: Map<string, WrittenFile>;
   ipToDomain: Map<string, string>;
-  dedupe: Set<string>;
+  /** (rule, key) → severity rank already reported: a key reports again only when it escalates. */
+  dedupe: Map<string, number>;
   partials: Map<string, unknown[]>;
   observed: { egress: Set<string>; executables: Set<string>; writeRoots: Set<string> };
   maxSeverityRank: number;
@@ -68,7 +69,7 @@ export interface Counters { procsEvicted: number; filesEvicted: number; dnsEvict
 export function newJobState(id: string, tsNs: number): JobState {
   return {
     id, meta: undefined, startNs: tsNs, lastNs: tsNs, baseline: undefined,
-    procs: new Map(), files: new Map(), ipToDomain: new Map(), dedupe: new Set(), partials: new Map(),
+    procs: new Map(), files: new Map(), ipToDomain: new Map(), dedupe: new Map(), partials: new Map(),
     observed: { egress: new Set(), executables: new Set(), writeRoots: new Set() },
     maxSeverityRank: -1, ended: false, exitCode: undefined,
   };
@@ -167,6 +168,8 @@ function inherit(child: ProcState, parent: ProcState): void {
   child.secretNames = parent.secretNames;
   child.readCredentials = parent.readCredentials;
   child.execWritten = parent.execWritten;
+  // A forked child inherits the parent's sockets (python pty.spawn reverse shells fork before exec).
+  child.egressExternal = parent.egressExternal;
 }
 
 /** State changes that must be visible to the rules evaluating this very event (exec replaces the image). */
@@ -252,7 +255,10 @@ export function applyAfter(job: JobState, ev: RwEvent, x: Derived, limits: State
       const p = procFor(job, ev, limits, counters);
       const path = x.path;
       if (path && ev.file.op !== 'UNLINK') {
-        const w: WrittenFile = { path, pathClass: x.pathClass, pid: p.pid, comm: p.comm || (ev.comm ?? ''), tsNs: ev.tsNs, writerEgress: p.egressExternal };
+        const prev = job.files.get(path);
+        // chmod +x after a download keeps the downloader as the writer: the content is what matters.
+        const w: WrittenFile = ev.file.op === 'CHMOD' && prev ? prev
+          : { path, pathClass: x.pathClass, pid: p.pid, comm: p.comm || (ev.comm ?? ''), tsNs: ev.tsNs, writerEgress: p.egressExternal };
         if (boundedSet(job.files, path, w, limits.maxFilesPerJob)) counters.filesEvicted++;
         boundedAdd(job.observed.writeRoots, writeRoot(path, job.meta?.workspace ?? ''), limits.maxObservedPerJob);
       } else if (path) {
@@ -328,7 +334,9 @@ export function derive(job: JobState, ev: RwEvent, proc: ProcState, policy: NetP
     x.dstExternal = !x.dstAllowed && !x.dstInBaseline;
   } else if (ev.kind === 'file') {
     const rename = ev.file.op === 'RENAME' && !!ev.file.newPath;
-    x.path = rename ? (ev.file.newPath ?? '') : (ev.file.path ?? '');
+    const raw = rename ? (ev.file.newPath ?? '') : (ev.file.path ?? '');
+    // Relative paths (openat with AT_FDCWD) resolve against the process's cwd, else the workspace.
+    x.path = raw.startsWith('/') || raw === '' ? raw : resolvePath(raw, proc.cwd || job.meta?.workspace || '/');
     x.pathClass = rename ? (ev.file.newPathClass || ev.file.pathClass || '') : (ev.file.pathClass ?? '');
     x.writtenBefore = job.files.has(x.path);
     x.writeRoot = x.path ? writeRoot(x.path, job.meta?.workspace ?? '') : '';

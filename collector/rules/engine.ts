@@ -10,9 +10,10 @@ import { isTrustedRun } from '../baseline.js';
 import type { CompiledExpr } from './cel.js';
 import type { CompiledRule } from './loader.js';
 import type { Counters, JobState, ProcState, StateLimits } from './context.js';
-import { DEFAULT_LIMITS, ancestorsOf, applyAfter, applyBefore, boundedAdd, buildContext, derive, newJobState, procFor } from './context.js';
+import { DEFAULT_LIMITS, ancestorsOf, applyAfter, applyBefore, boundedSet, buildContext, derive, newJobState, procFor } from './context.js';
 import type { Partial as SeqPartial } from './sequence.js';
 import { advance } from './sequence.js';
+import { maskSecretLike } from './redact.js';
 
 export interface EngineOptions {
   rules: readonly CompiledRule[];
@@ -67,7 +68,8 @@ export function summarizeEvent(ev: RwEvent): string {
       default: return kindName(ev.kind);
     }
   })();
-  return s.length > 240 ? s.slice(0, 237) + '…' : s;
+  const m = maskSecretLike(s);
+  return m.length > 240 ? m.slice(0, 237) + '…' : m;
 }
 
 function evidenceOf(ev: RwEvent, eventId: number | undefined): FindingEvidence {
@@ -88,16 +90,23 @@ function lookup(ctx: Record<string, unknown>, path: string): unknown {
   return cur;
 }
 
+function item(e: unknown): string {
+  if (e === null || typeof e !== 'object') return String(e);
+  const o = e as Record<string, unknown>;
+  return typeof o.comm === 'string' ? `${o.comm}(${String(o.pid ?? '?')})` : JSON.stringify(o);
+}
+
 /** `{ev.comm}` placeholders, filled from the context; lists joined by spaces; bounded. */
 export function renderOutput(template: string, ctx: Record<string, unknown>): string {
   const out = template.replace(/\{([A-Za-z_][A-Za-z0-9_.]*)\}/g, (_m, path: string) => {
     const v = lookup(ctx, path);
     if (v === undefined || v === null) return '';
-    if (Array.isArray(v)) return v.map(String).join(' ');
+    if (Array.isArray(v)) return v.map(item).join(' ');
     if (typeof v === 'object') return JSON.stringify(v);
     return String(v);
   }).replace(/\s+/g, ' ').trim();
-  return out.length > 400 ? out.slice(0, 397) + '…' : out;
+  const masked = maskSecretLike(out);
+  return masked.length > 400 ? masked.slice(0, 397) + '…' : masked;
 }
 
 export function createEngine(opts: EngineOptions): Engine {
@@ -147,8 +156,9 @@ export function createEngine(opts: EngineOptions): Engine {
       try { key = String(rule.key(ctx)); } catch (e) { st.evalErrors++; st.lastEvalError = `${rule.id}: key: ${(e as Error).message.split('\n')[0] ?? ''}`; }
     }
     const dk = `${rule.id}\0${key}`;
-    if (job.dedupe.has(dk)) { st.suppressedDuplicates++; return undefined; }
-    if (boundedAdd(job.dedupe, dk, limits.maxDedupeKeysPerJob)) counters.dedupeEvicted++;
+    const seen = job.dedupe.get(dk);
+    if (seen !== undefined && seen >= RANK[sev]) { st.suppressedDuplicates++; return undefined; }
+    if (boundedSet(job.dedupe, dk, RANK[sev], limits.maxDedupeKeysPerJob)) counters.dedupeEvicted++;
     job.maxSeverityRank = Math.max(job.maxSeverityRank, RANK[sev]);
     st.findings++;
     return {

@@ -126,3 +126,17 @@ void t.test('heartbeats are sent', async (t) => {
   t.ok(store.rows.filter((r) => r.event.kind === 'heartbeat').length >= 2);
   await up.close();
 });
+
+void t.test('a collector with a smaller maxFrameBytes: the uplink shrinks its batches and delivers', async (t) => {
+  const store = createMemoryStore();
+  const sink = logSink();
+  const col = await startCollector({ config: collectorConfig(t.testdir(), { maxFrameBytes: 8192 }), logger: logSink().logger, openStore: () => store });
+  t.teardown(() => col.close());
+  const up = createUplink(uplinkOpts(col.url, t.testdir(), { logger: sink.logger }));
+  up.start();
+  for (let i = 1; i <= 2000; i++) up.enqueue(draft(i));
+  t.equal(await up.flush(20_000), true);
+  t.same(seqsOf(store, 'boot-1'), Array.from({ length: 2000 }, (_, i) => i + 1));
+  t.ok(sink.lines.some((l) => typeof l.batchMaxBytes === 'number'), 'the shrink is logged');
+  await up.close();
+});

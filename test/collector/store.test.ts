@@ -11,6 +11,8 @@ import { openAuditReader, openStore, openStoreReadOnly } from '../../collector/s
 import { verifyStore } from '../../collector/verify.js';
 import { PRIVATE_KEY_FILE, PUBLIC_KEY_FILE } from '../../collector/checkpoint.js';
 import type { Finding } from '../../collector/finding.js';
+import pino from 'pino';
+import { Writable } from 'node:stream';
 
 const T0 = 1_764_000_000_000_000_000;
 function ev(seq: number, over: Partial<RwEvent> = {}, bootId = 'b1'): RwEvent {
@@ -195,4 +197,36 @@ void t.test('disk full: SQLITE_FULL becomes COLLECTOR_ERR_DISK_FULL, nothing hal
   try { store.appendEvents(seqs([seq]), T0); committed++; } catch (e) { t.ok(isRwError(e, 'COLLECTOR_ERR_DISK_FULL')); }
   store.close();
   t.match(verifyStore(path), { ok: true, rows: { events: committed } });
+});
+
+void t.test('logs: a gap and a conflicting redelivery are warned about, with identities and no bodies', async (t) => {
+  const lines: Array<Record<string, unknown>> = [];
+  const sink = new Writable({ write(chunk: Buffer, _enc, cb) { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); cb(); } });
+  const dir = t.testdir();
+  const store = openStore(join(dir, 'audit.db'), { stateDir: dir, logger: pino({ base: null, timestamp: false }, sink) });
+  t.teardown(() => store.close());
+  store.appendEvents(seqs([1, 3]), T0);
+  const forged = ev(3, { comm: 'forged' });
+  t.same(store.appendEvents([raw(forged), raw(ev(1))], T0), { stored: 0, duplicates: 2, ids: [] });
+  t.equal(store.queryEvents({ afterId: 1 })[0]?.event.comm, 'sh', 'the first delivery is kept');
+  await new Promise((r) => setImmediate(r));
+  t.same(lines, [
+    { level: 40, agentId: 'a1', bootId: 'b1', fromSeq: 2, toSeq: 2, msg: 'event sequence gap recorded as loss' },
+    { level: 40, agentId: 'a1', bootId: 'b1', seq: 3, msg: 'redelivered event differs from the stored one; the first is kept' },
+  ]);
+});
+
+void t.test('disk full during a checkpoint is the same typed error and leaves the chain intact', async (t) => {
+  const { path, store } = fresh(t, { maxPageCount: 40 });
+  let seq = 1;
+  let full = false;
+  for (let i = 0; i < 100 && !full; i++) {
+    try { store.appendEvents(Array.from({ length: 10 }, () => raw(ev(seq++, { exe: 'y'.repeat(1500) }))), T0); } catch (e) { full = isRwError(e, 'COLLECTOR_ERR_DISK_FULL'); }
+  }
+  t.ok(full);
+  let cpErr: unknown;
+  for (let i = 0; i < 5000 && cpErr === undefined; i++) { try { store.checkpoint(T0 + i); } catch (e) { cpErr = e; } }
+  t.ok(isRwError(cpErr, 'COLLECTOR_ERR_DISK_FULL'), `got ${String(cpErr)}`);
+  store.close();
+  t.match(verifyStore(path), { ok: true });
 });

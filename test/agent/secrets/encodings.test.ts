@@ -94,3 +94,11 @@ t.test('base32 is produced only when asked', async (t) => {
   t.equal(encodingsOf(secret).filter((p) => p.encoding === 'base32').length, 0);
   t.equal(encodingsOf(secret, { labels: ['base32'] }).length, 5);
 });
+
+t.test('multi-line secrets: CRLF form and each substantial line, armour lines excluded', async (t) => {
+  const body = 'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAAB';
+  const pemValue = `-----BEGIN OPENSSH PRIVATE KEY-----\n${body}\nshort\n-----END OPENSSH PRIVATE KEY-----`;
+  const plain = encodingsOf(pemValue).filter((p) => p.encoding === 'plain').map((p) => p.bytes.toString());
+  t.same(plain, [pemValue, pemValue.replace(/\n/g, '\r\n'), body]);
+  t.equal(encodingsOf('single line value').filter((p) => p.encoding === 'plain').length, 1);
+});

@@ -7,7 +7,8 @@ import type { Exposure } from '../../../agent/secrets/scanner.js';
 const secrets = [
   { name: 'GITHUB_TOKEN', value: 'ghp_' + 'R4nd0mT0k3nV4lu3xyzABCDEFGHIJKLMN0123' },
   { name: 'AWS_SECRET_ACCESS_KEY', value: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' },
-  { name: 'PEMISH', value: 'line1 "quoted" \\ back\nline2 +/? >>>>>> ??????' },
+  // Lines under 16 characters: no line is a pattern of its own (see encodings.ts).
+  { name: 'PEMISH', value: 'q "x" \\ y\nz +/? >>>>>>\n??????' },
   { name: 'SHORT', value: 'hunter2!' },
 ];
 const pem = secrets[2]?.value as string;
@@ -150,4 +151,22 @@ t.test('no exposure in 10 MB of random base64 and of hex hashes', async (t) => {
   // The same scanner does see its secrets in such data.
   const planted = Buffer.from(randomBytes(999).toString('base64') + Buffer.from(`:${list[2]?.value}`).toString('base64'));
   t.same(summary(s.scan(planted, 'LOG', 'planted')), ['S2/base64']);
+});
+
+t.test('multi-line key: a pty CRLF copy and a single body line are found', async (t) => {
+  const body = 'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAAB';
+  const key = `-----BEGIN OPENSSH PRIVATE KEY-----\n${body}\n-----END OPENSSH PRIVATE KEY-----`;
+  const s = createScanner([{ name: 'DEPLOY_KEY', value: key }]);
+  t.same(summary(s.scan(Buffer.from(`$ cat key\r\n${key.replace(/\n/g, '\r\n')}\r\n`), 'LOG', 'pty')), ['DEPLOY_KEY/plain']);
+  t.same(summary(s.scan(Buffer.from(`tail: ${body}\n`), 'LOG', 'other')), ['DEPLOY_KEY/plain']);
+  t.same(summary(s.scan(Buffer.from('-----END OPENSSH PRIVATE KEY-----\n'), 'LOG', 'armour')), []);
+});
+
+t.test('a01-style dump: every secret in a double-base64 blob of JSON lines', async (t) => {
+  const lines = secrets.map((s) => `"${s.name}":{"value":${JSON.stringify(s.value)},"isSecret":true}`).sort();
+  const blob = Buffer.from(Buffer.from(lines.join('\n')).toString('base64')).toString('base64') + '\n';
+  const s = createScanner(secrets);
+  const got = summary(s.scan(Buffer.from(blob), 'LOG', 'stdout')).sort();
+  // PEMISH is JSON-escaped in the dump, so its base64x2 form is that of the escaped text: not a pattern.
+  t.same(got, ['AWS_SECRET_ACCESS_KEY/base64x2', 'GITHUB_TOKEN/base64x2', 'SHORT/base64x2']);
 });

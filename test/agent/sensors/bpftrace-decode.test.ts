@@ -1,0 +1,106 @@
+// agent/sensors/bpftrace-decode.ts: every record type of the script into SensorEvents, pairing and flushing.
+import t from 'tap';
+import { createBpftraceDecoder, ipv4FromLe, unescapeR } from '../../../agent/sensors/bpftrace-decode.js';
+
+const line = (data: string) => JSON.stringify({ type: 'printf', data: data + '\n' });
+const mk = () => createBpftraceDecoder({ wallOffsetNs: 1_000_000_000_000n, ignorePids: new Set([999]), pathContext: { homes: ['/root'] } });
+const now = 5_000_000_000n;
+
+t.test('exec with argv chunks, pairing by pid', async (t) => {
+  const d = mk();
+  t.same(d.push(line('E\t100\t42\t41\t0\tcurl\t17\t/usr/bin/curl'), now).events, []);
+  const r = d.push(line('A\t42\t0\tcurl\\x00-s\\x00http://x\\x00'), now);
+  t.same(r.events, [{ kind: 'exec', tsNs: 1_000_000_000_100, pid: 42, ppid: 41, uid: 0, comm: 'curl', exe: '/usr/bin/curl', exec: { argv: ['curl', '-s', 'http://x'] } }]);
+});
+
+t.test('argv beyond the bound is marked truncated; a missing chunk is flushed by age', async (t) => {
+  const d = createBpftraceDecoder({ wallOffsetNs: 0n, argvChunkBytes: 16, argvChunks: 2 });
+  d.push(line('E\t1\t7\t1\t0\tx\t100\t/x'), 0n);
+  d.push(line('A\t7\t0\t/x\\x00aaaaaaaaaaaaa'), 0n);
+  const r = d.push(line('A\t7\t16\tbbbbbbbbbbbbbbbb'), 0n);
+  t.match(r.events[0], { kind: 'exec', exec: { argv: ['/x', 'aaaaaaaaaaaaabbbbbbbbbbbbbbbb'], argvTruncated: true } });
+  d.push(line('E\t1\t8\t1\t0\tx\t40\t/y'), 0n);
+  d.push(line('A\t8\t0\t/y\\x00cccccccccccccc'), 0n);
+  t.same(d.flush(1n), [], 'not yet');
+  t.match(d.flush(10n ** 9n), [{ pid: 8, exec: { argv: ['/y', 'cccccccccccccc'], argvTruncated: true } }]);
+});
+
+t.test('memfd exec', async (t) => {
+  const d = mk();
+  d.push(line('D\t1\t5\t0\tpy\tpayload'), now);
+  const r = d.push(line('E\t2\t5\t1\t0\t3\t0\t/dev/fd/3'), now);
+  t.match(r.events[0], { kind: 'exec', exe: '/dev/fd/3', exec: { memfd: true } });
+});
+
+t.test('fork, exit code and signal', async (t) => {
+  const d = mk();
+  t.same(d.push(line('F\t1\t10\t0\tsh\t11'), now).events, [{ kind: 'fork', tsNs: 1_000_000_000_001, pid: 10, uid: 0, comm: 'sh', fork: { childPid: 11 } }]);
+  t.match(d.push(line('X\t2\t11\t0\tsh\t768'), now).events, [{ kind: 'exit', pid: 11, exit: { code: 3 } }]);
+  t.match(d.push(line('X\t2\t12\t0\tsh\t9'), now).events, [{ kind: 'exit', pid: 12, exit: { signal: 9 } }]);
+});
+
+t.test('connect paired with its result; unpaired ones flushed', async (t) => {
+  const d = mk();
+  d.push(line('C\t1\t501\t500\t0\tcurl\t2\t443\t203.0.113.5'), now);
+  t.match(d.push(line('R\t501\t-115'), now).events, [{ kind: 'net', pid: 500, net: { family: 'INET', dstIp: '203.0.113.5', dstPort: 443, result: -115 } }]);
+  d.push(line('C\t1\t502\t500\t0\tcurl\t1\t0\t/run/x.sock'), now);
+  d.push(line('C\t1\t503\t500\t0\tcurl\t10\t53\t::1'), now);
+  const f = d.flush(now, true);
+  t.match(f, [{ net: { family: 'UNIX', dstIp: '/run/x.sock' } }, { net: { family: 'INET6', dstIp: '::1', dstPort: 53 } }]);
+});
+
+t.test('DNS query and answer matched by (txid, client port)', async (t) => {
+  const d = mk();
+  const ip = (s: string) => String(s.split('.').reduce((n, o, i) => n + Number(o) * 2 ** (8 * i), 0));
+  const q = '\\x12\\x34\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x04evil\\x04test\\x00\\x00\\x01\\x00\\x01';
+  const a = '\\x12\\x34\\x81\\x80\\x00\\x01\\x00\\x01\\x00\\x00\\x00\\x00\\x04evil\\x04test\\x00\\x00\\x01\\x00\\x01\\xc0\\x0c\\x00\\x01\\x00\\x01\\x00\\x00\\x00<\\x00\\x04\\xcb\\x00q\\x09';
+  d.push(line(`Q\t1\t77\t111\to\t${ip('127.0.0.1')}\t40000\t${ip('127.0.0.53')}\t53`), now);
+  t.same(d.push(line(`q\t111\t${q}`), now).events, []);
+  d.push(line(`Q\t2\t5\t222\to\t${ip('127.0.0.53')}\t53\t${ip('127.0.0.1')}\t40000`), now);
+  const r = d.push(line(`q\t222\t${a}`), now);
+  t.same(r.events, [{ kind: 'dns', tsNs: 1_000_000_000_001, pid: 77, dns: { name: 'evil.test', qtype: 1, server: '127.0.0.53', answers: ['203.0.113.9'], rcode: 0 } }]);
+});
+
+t.test('file records: write-open once, repeat counts from the map, noise dropped, rename pairs', async (t) => {
+  const d = mk();
+  t.match(d.push(line('W\t1\t9\t0\tsh\to\t577\t/tmp/a'), now).events, [{ kind: 'file', pid: 9, file: { op: 'OPEN_WRITE', path: '/tmp/a', count: 1, pathClass: 'tmp' } }]);
+  t.match(d.push(line('W\t1\t9\t0\tsh\to\t193\t/tmp/n'), now).events, [{ file: { op: 'CREATE' } }], 'O_CREAT|O_EXCL');
+  t.match(d.push(line('W\t1\t9\t0\tsh\tc\t420\t/tmp/c'), now).events, [{ file: { op: 'CREATE', mode: 420 } }]);
+  t.match(d.push(line('W\t1\t9\t0\tsh\tt\t0\t/tmp/t'), now).events, [{ file: { op: 'TRUNCATE' } }]);
+  t.same(d.push(line('W\t1\t9\t0\tsh\to\t577\t/dev/null'), now).events, []);
+  t.same(d.push(line('W\t1\t999\t0\tagent\to\t577\t/tmp/x'), now).events, [], 'ignored pid');
+  const m = d.push(JSON.stringify({ type: 'map', data: { '@wc': { '9,/tmp/a': 4, '9,/dev/null': 3, '9,/a,b': 1 } } }), now).events;
+  t.match(m, [{ pid: 9, file: { path: '/tmp/a', count: 4 } }, { pid: 9, file: { path: '/a,b', count: 1 } }]);
+  d.push(line('N\t1\t9\t0\tmv\t9\t/tmp/a'), now);
+  t.match(d.push(line('n\t9\t/tmp/b'), now).events, [{ file: { op: 'RENAME', path: '/tmp/a', newPath: '/tmp/b' } }]);
+  t.match(d.push(line('U\t1\t9\t0\trm\t/tmp/b'), now).events, [{ file: { op: 'UNLINK', path: '/tmp/b' } }]);
+  t.match(d.push(line('M\t1\t9\t0\tchmod\t493\t/tmp/b'), now).events, [{ file: { op: 'CHMOD', mode: 493 } }]);
+});
+
+t.test('sensitive reads and process access', async (t) => {
+  const d = mk();
+  t.match(d.push(line('S\t1\t9\t0\tpy\t/proc/77/mem'), now).events, [
+    { kind: 'read', read: { pathClass: 'proc-mem', targetPid: 77 } }, { kind: 'access', access: { kind: 'PROC_MEM_OPEN', targetPid: 77 } }]);
+  t.same(d.push(line('S\t1\t9\t0\tpy\t/proc/9/environ'), now).events, [], 'own /proc entry');
+  t.same(d.push(line('S\t1\t9\t0\tls\t/proc/filesystems'), now).events, []);
+  t.match(d.push(line('S\t1\t9\t0\tcat\t/root/.ssh/id_rsa'), now).events, [{ read: { pathClass: 'ssh-key' } }]);
+  t.match(d.push(line('P\t1\t9\t0\tgdb\t16\t77'), now).events, [{ access: { kind: 'PTRACE_ATTACH', targetPid: 77 } }]);
+  t.match(d.push(line('P\t1\t9\t0\tgdb\t16902\t77'), now).events, [{ access: { kind: 'PTRACE_SEIZE' } }]);
+  t.match(d.push(line('V\t1\t9\t0\tpy\tw\t77'), now).events, [{ access: { kind: 'VM_WRITEV', targetPid: 77 } }]);
+  t.match(d.push(line('G\t1\t9\t1000\tsu\tsetuid\t0'), now).events, [{ access: { kind: 'SETID_ROOT', detail: 'setuid' } }]);
+  t.match(d.push(line('B\t1\t9\t0\tx\t5'), now).events, [{ access: { kind: 'BPF_PROG_LOAD' } }]);
+});
+
+t.test('control lines and garbage', async (t) => {
+  const d = mk();
+  t.equal(d.push(line('H\tstart'), now).attached, true);
+  t.equal(d.push(JSON.stringify({ type: 'lost_events', data: { events: 12 } }), now).lost, 12);
+  t.equal(d.push('not json', now).malformed, true);
+  t.equal(d.push(line('Z\t1'), now).malformed, true);
+  t.same(d.push(JSON.stringify({ type: 'attached_probes', data: { probes: 3 } }), now).events, []);
+});
+
+t.test('helpers', async (t) => {
+  t.same([...unescapeR('a\\x00b\\xffc\\x4')], [97, 0, 98, 255, 99, 92, 120, 52]);
+  t.equal(ipv4FromLe(0x0100007f), '127.0.0.1');
+});

@@ -1,0 +1,45 @@
+// agent/sensors/bpftrace-script.ts: the rendered program carries the options, refuses what it cannot express,
+// and bpftrace itself accepts it (dry parse with -d none is not in 0.17; the real load is in ebpf.test.ts).
+import t from 'tap';
+import { bpfStringLiteral, renderScript, SCRIPT_DEFAULTS } from '../../../agent/sensors/bpftrace-script.js';
+
+t.test('defaults render every probe family', async (t) => {
+  const s = renderScript();
+  for (const probe of ['sched_process_exec', 'sched_process_fork', 'sched_process_exit', 'sys_enter_connect', 'sys_exit_connect',
+    'net_dev_queue', 'netif_receive_skb', 'sys_enter_openat', 'sys_enter_openat2', 'sys_enter_creat', 'sys_enter_truncate',
+    'sys_enter_renameat2', 'sys_enter_unlinkat', 'sys_enter_fchmodat', 'sys_enter_ptrace', 'sys_enter_process_vm_readv',
+    'sys_enter_memfd_create', 'sys_enter_setuid', 'sys_enter_bpf', `interval:s:${SCRIPT_DEFAULTS.writeFlushSeconds}`]) {
+    t.ok(s.includes(probe), probe);
+  }
+  t.match(s, /unroll\(4\)/);
+  t.match(s, /\$n > 192 \? 192 : \$n/);
+  t.match(s, /\(args->flags & 579\) != 0/, 'write-open flag filter in the kernel');
+  t.match(s, /@ws\[pid, \$p\]/, 'write-open dedupe map');
+});
+
+t.test('options reach the program', async (t) => {
+  const s = renderScript({ argvChunks: 2, argvChunkBytes: 100, sensitivePrefixes: ['/root/.npmrc', 'we"ird\\p'], excludePids: [4242, -1], writeFlushSeconds: 5, dnsPort: 5353, procReads: false });
+  t.match(s, /unroll\(2\)/);
+  t.match(s, /\$n > 100 \? 100 : \$n/);
+  t.match(s, /strncmp\(str\(\$f\), "\/root\/\.npmrc", 12\) == 0/);
+  t.ok(s.includes('"we\\"ird\\\\p", 8'), 'quotes and backslashes escaped, length in bytes');
+  t.match(s, /pid != 4242/);
+  t.notMatch(s, /pid != -1/);
+  t.match(s, /interval:s:5 /);
+  t.match(s, new RegExp(`== ${((5353 & 0xff) << 8) | (5353 >> 8)}\\b`), 'DNS port in network byte order');
+  t.notMatch(s, /"\/proc\/", 6/);
+});
+
+t.test('no sensitive probe without prefixes or /proc reads', async (t) => {
+  t.notMatch(renderScript({ procReads: false, sensitivePrefixes: [] }), /@rs\[/);
+});
+
+t.test('refuses what the program cannot carry', async (t) => {
+  const bad: [string, Parameters<typeof renderScript>[0]][] = [
+    ['argvChunkBytes', { argvChunkBytes: 193 }], ['argvChunkBytes', { argvChunkBytes: 8 }], ['argvChunks', { argvChunks: 0 }],
+    ['argvChunks', { argvChunks: 17 }], ['writeFlushSeconds', { writeFlushSeconds: 0 }], ['dnsPort', { dnsPort: 70000 }],
+    ['prefix longer', { sensitivePrefixes: ['/' + 'a'.repeat(200)] }], ['control character', { sensitivePrefixes: ['/tmp/\n'] }],
+  ];
+  for (const [msg, opts] of bad) t.throws(() => renderScript(opts), { name: 'RangeError', message: new RegExp(msg) }, msg);
+  t.equal(bpfStringLiteral('/a b'), '"/a b"');
+});

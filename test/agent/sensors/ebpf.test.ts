@@ -1,0 +1,193 @@
+// agent/sensors/ebpf.ts against real processes and the real bpftrace: execs, short-lived processes, connects with
+// their DNS names, file writes, /proc reads, ptrace and process_vm_readv.
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createEbpfSensor, ebpfAvailable } from '../../../agent/sensors/ebpf.js';
+import { createProcTable } from '../../../agent/proc-table.js';
+import { createAttribution } from '../../../agent/attribution.js';
+import { readPpid } from '../../../agent/sensors/proc-reader.js';
+import type { SensorEvent } from '../../../agent/sensors/types.js';
+import { descendants, ofKind, run, startDns, waitFor } from './helpers.js';
+
+const avail = ebpfAvailable();
+if (!avail.ok) {
+  t.comment(`eBPF sensor unavailable: ${avail.reason}`);
+  t.pass('skipped');
+} else {
+  const events: SensorEvent[] = [];
+  const losses: [number, string][] = [];
+  const table = createProcTable();
+  const attribution = createAttribution(table, { readPpid: (pid) => readPpid(pid) });
+  const sensor = createEbpfSensor();
+  sensor.onEvent((ev) => {
+    table.apply(ev);
+    attribution.observe(ev);
+    events.push(attribution.enrich(ev));
+  });
+  sensor.onLoss((n, r) => losses.push([n, r]));
+  await sensor.start();
+  t.teardown(() => sensor.close());
+
+  t.test('status declares capabilities and blind spots', async (t) => {
+    const s = sensor.status();
+    t.equal(s.sensor, 'ebpf');
+    t.ok(s.running);
+    for (const c of ['exec', 'fork', 'exit', 'connect', 'dns', 'file-write', 'sensitive-read', 'ptrace', 'process-vm']) t.ok(s.capabilities.includes(c), c);
+    t.ok(s.blindSpots.some((b) => /argv beyond/.test(b)));
+  });
+
+  t.test('1000 execs of /bin/true from one shell: every one with argv and parent', async (t) => {
+    const r = await run('/bin/sh', ['-c', 'i=0; while [ $i -lt 1000 ]; do /bin/true loop-$i; i=$((i+1)); done']);
+    t.equal(r.code, 0);
+    const mine = () => ofKind(events, 'exec').filter((e) => e.exe === '/bin/true' && e.ppid === r.pid);
+    await waitFor(() => mine().length >= 1000, 10_000);
+    const execs = mine();
+    t.equal(execs.length, 1000, 'no exec dropped');
+    const args = new Set(execs.map((e) => e.exec.argv?.join(' ')));
+    t.equal(args.size, 1000);
+    for (let i = 0; i < 1000; i += 97) t.ok(args.has(`/bin/true loop-${i}`), `argv of loop-${i}`);
+    t.equal(ofKind(events, 'fork').filter((e) => e.pid === r.pid).length, 1000, 'forks of the shell');
+    t.same(losses, []);
+  });
+
+  t.test('a process living under 1 ms is captured with argv, parent and exit', async (t) => {
+    const r = await run('/bin/sh', ['-c', '/bin/true short-lived-marker; exit 7']);
+    t.equal(r.code, 7);
+    await waitFor(() => ofKind(events, 'exit').some((e) => e.pid === r.pid));
+    const ex = ofKind(events, 'exec').find((e) => e.exec.argv?.[1] === 'short-lived-marker');
+    t.ok(ex, 'exec seen');
+    t.equal(ex?.ppid, r.pid);
+    t.equal(ex?.exe, '/bin/true');
+    const exit = ofKind(events, 'exit').find((e) => e.pid === ex?.pid && e.tsNs >= ex.tsNs);
+    t.equal(exit?.exit.code, 0);
+    t.ok(exit && ex && exit.tsNs - ex.tsNs < 50e6, 'lifetime is short');
+    t.equal(ofKind(events, 'exit').find((e) => e.pid === r.pid)?.exit.code, 7, 'exit code of the shell');
+  });
+
+  t.test('curl and python3 connecting to 127.3.3.3:4444', async (t) => {
+    const server = createServer((s) => { s.on('error', () => undefined); s.end('HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok'); });
+    await new Promise<void>((resolve) => server.listen(4444, '127.3.3.3', resolve));
+    t.teardown(() => server.close());
+    const c = await run('curl', ['-s', '-m', '5', 'http://127.3.3.3:4444/']);
+    const p = await run('python3', ['-c', 'import socket; s=socket.create_connection(("127.3.3.3", 4444)); s.close()']);
+    t.equal(c.code, 0);
+    t.equal(p.code, 0);
+    const nets = () => ofKind(events, 'net').filter((e) => e.net.dstIp === '127.3.3.3' && e.net.dstPort === 4444);
+    await waitFor(() => nets().some((e) => e.pid === c.pid) && nets().some((e) => e.pid === p.pid));
+    for (const [who, pid, exe] of [['curl', c.pid, /curl$/], ['python3', p.pid, /python3/]] as const) {
+      const ev = nets().find((e) => e.pid === pid);
+      t.ok(ev, `${who} connect seen`);
+      t.equal(ev?.net.family, 'INET');
+      t.ok(ev?.net.result === 0 || ev?.net.result === -115, `${who} result ${ev?.net.result}`);
+      t.match(table.get(pid)?.exe ?? '', exe, `${who} exe from the exec event`);
+    }
+  });
+
+  t.test('a connect carries the domain the job resolved (DNS from packets)', async (t) => {
+    const dir = t.testdir();
+    const dns = await startDns('127.53.53.53', { 'build.example.test': '127.3.3.3' });
+    t.teardown(() => dns.close());
+    const server = createServer((s) => { s.on('error', () => undefined); s.end('HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok'); });
+    await new Promise<void>((resolve) => server.listen(4444, '127.3.3.3', resolve));
+    t.teardown(() => server.close());
+    const resolv = join(dir, 'resolv.conf');
+    writeFileSync(resolv, 'nameserver 127.53.53.53\noptions timeout:1 attempts:1\n');
+    // A private mount namespace whose /etc/resolv.conf points at our server (as scenarios/run.py does).
+    const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec "$@"',
+      resolv, 'curl', '-s', '-m', '5', 'http://build.example.test:4444/'], { stdio: 'ignore' });
+    attribution.registerJob('job-dns', child.pid!);
+    const code = await new Promise((r) => child.on('close', r));
+    t.equal(code, 0);
+    const curlExec = () => ofKind(events, 'exec').find((e) => e.exec.argv?.includes('http://build.example.test:4444/') && e.comm === 'curl');
+    await waitFor(() => { const x = curlExec(); return !!x && ofKind(events, 'net').some((e) => e.pid === x.pid && e.net.dstPort === 4444); });
+    const ex = curlExec();
+    t.ok(ex, 'curl exec seen');
+    const pid = ex!.pid;
+    t.equal(attribution.jobOf(pid), 'job-dns', 'curl belongs to the job by ancestry');
+    const q = ofKind(events, 'dns').find((e) => e.pid === pid && e.dns.name === 'build.example.test' && e.dns.qtype === 1);
+    t.ok(q, 'query attributed to curl');
+    t.same(q?.dns.answers, ['127.3.3.3']);
+    t.equal(q?.dns.server, '127.53.53.53');
+    const net = ofKind(events, 'net').find((e) => e.pid === pid && e.net.dstPort === 4444);
+    t.equal(net?.net.domain, 'build.example.test');
+    // unshare and sh exec in place: curl keeps the wrapper's pid, its parent is this test process.
+    t.equal(pid, child.pid);
+    t.equal(attribution.ancestry(pid)[0]?.pid, process.pid, 'nearest ancestor first');
+    attribution.unregisterJob('job-dns');
+  });
+
+  t.test('file create, write, rename, chmod +x, unlink with the acting pid', async (t) => {
+    const dir = t.testdir();
+    const f = join(dir, 'f.txt');
+    const g = join(dir, 'g.sh');
+    const sh = await run('/bin/sh', ['-c', `echo a > ${f}; echo b >> ${f}; echo c >> ${f}; mv ${f} ${g}; chmod +x ${g}; rm ${g}`]);
+    t.equal(sh.code, 0);
+    const tree = () => descendants(events, sh.pid);
+    const files = () => ofKind(events, 'file').filter((e) => tree().has(e.pid));
+    await waitFor(() => files().some((e) => e.file.op === 'UNLINK'));
+    const byOp = (op: string) => files().filter((e) => e.file.op === op);
+    const w = files().filter((e) => (e.file.op === 'OPEN_WRITE' || e.file.op === 'CREATE') && e.file.path === f);
+    t.equal(w.length, 1, 'repeated write-opens by one pid reported once');
+    t.equal(w[0]?.pid, sh.pid);
+    t.same(byOp('RENAME').map((e) => [e.file.path, e.file.newPath]), [[f, g]]);
+    t.same(byOp('CHMOD').map((e) => e.file.path), [g]);
+    t.ok((byOp('CHMOD')[0]?.file.mode ?? 0) & 0o111);
+    t.same(byOp('UNLINK').map((e) => e.file.path), [g]);
+    for (const e of [...byOp('RENAME'), ...byOp('CHMOD'), ...byOp('UNLINK')]) t.not(e.pid, sh.pid, `${e.file.op} by the child process`);
+    t.equal(table.get(byOp('RENAME')[0]!.pid)?.comm, 'mv');
+    // The repeat count arrives with the next map flush (every 2 s).
+    await waitFor(() => files().some((e) => e.file.path === f && (e.file.count ?? 0) >= 2), 4000);
+    t.equal(files().filter((e) => e.file.path === f && e.pid === sh.pid).reduce((n, e) => n + (e.file.count ?? 0), 0), 3, 'all three write-opens counted');
+  });
+
+  t.test('reads of /proc/<other>/mem and environ, gdb attach, process_vm_readv', async (t) => {
+    const target = spawn('sleep', ['30'], { stdio: 'ignore' });
+    t.teardown(() => { target.kill('SIGKILL'); });
+    const tp = target.pid!;
+    await new Promise((r) => setTimeout(r, 100));
+    const py = await run('python3', ['-c', `
+import ctypes, os
+open('/proc/${tp}/environ','rb').read()
+fd = os.open('/proc/${tp}/mem', os.O_RDONLY); os.close(fd)
+start = int(open('/proc/${tp}/maps').readline().split('-')[0], 16)
+class iovec(ctypes.Structure): _fields_ = [('base', ctypes.c_void_p), ('len', ctypes.c_size_t)]
+buf = ctypes.create_string_buffer(16)
+libc = ctypes.CDLL(None, use_errno=True)
+n = libc.process_vm_readv(${tp}, ctypes.byref(iovec(ctypes.cast(buf, ctypes.c_void_p), 16)), 1, ctypes.byref(iovec(start, 16)), 1, 0)
+print(n)
+`]);
+    t.equal(py.code, 0, py.out);
+    const gdb = await run('gdb', ['-p', String(tp), '-batch', '-nx', '-ex', 'detach']);
+    const gdbPids = () => descendants(events, gdb.pid);
+    await waitFor(() => ofKind(events, 'access').some((e) => gdbPids().has(e.pid) && e.access.targetPid === tp)
+      && ofKind(events, 'access').some((e) => e.pid === py.pid && e.access.kind === 'VM_READV'));
+    const reads = ofKind(events, 'read').filter((e) => e.pid === py.pid && e.read.targetPid === tp);
+    t.same(reads.map((e) => e.read.pathClass).sort(), ['proc-environ', 'proc-maps', 'proc-mem']);
+    const acc = ofKind(events, 'access').filter((e) => e.pid === py.pid && e.access.targetPid === tp).map((e) => e.access.kind).sort();
+    t.same(acc, ['PROC_MEM_OPEN', 'VM_READV']);
+    const pt = ofKind(events, 'access').find((e) => gdbPids().has(e.pid) && e.access.targetPid === tp);
+    t.ok(pt && ['PTRACE_ATTACH', 'PTRACE_SEIZE'].includes(pt.access.kind ?? ''), `gdb ptrace: ${pt?.access.kind}`);
+    t.equal(table.get(pt!.pid)?.comm, 'gdb');
+  });
+
+  t.test('a read of a credential file under a home', async (t) => {
+    const r = await run('/bin/sh', ['-c', 'cat /root/.aws/credentials /root/.ssh/id_ed25519 2>/dev/null; true']);
+    const cat = () => ofKind(events, 'exec').find((e) => e.ppid === r.pid && e.comm === 'cat');
+    await waitFor(() => { const c = cat(); return !!c && ofKind(events, 'read').filter((e) => e.pid === c.pid).length >= 2; });
+    const reads = ofKind(events, 'read').filter((e) => e.pid === cat()?.pid);
+    t.same(reads.map((e) => [e.read.path, e.read.pathClass]), [['/root/.aws/credentials', 'credential-file'], ['/root/.ssh/id_ed25519', 'ssh-key']]);
+  });
+
+  t.test('close is idempotent and stops the sensor', async (t) => {
+    const s2 = createEbpfSensor();
+    await s2.start();
+    const a = s2.close();
+    const b = s2.close();
+    t.equal(a, b);
+    await a;
+    t.equal(s2.status().running, false);
+  });
+}
