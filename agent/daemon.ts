@@ -171,7 +171,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   const core: AgentCore = createAgentCore({
     host, policy: netPolicy(config.network.trusted, config.network.allow), resolvers: resolvers(), attribution: coreAttribution,
     enqueue: (d) => { uplink.enqueue(d); }, installKey,
-    secretsConfig: { names: config.secrets.names, patterns: config.secrets.patterns }, logger: log, nowNs,
+    secretsConfig: { names: config.secrets.names, patterns: config.secrets.patterns }, logger: log, nowNs, hostEvents: true,
   });
 
   if (sensor) {

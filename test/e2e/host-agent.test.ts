@@ -51,18 +51,6 @@ function sh(script: string, env: Record<string, string>): Promise<{ code: number
   });
 }
 
-// The collector's own CLI lives on another branch; the daemon module is the same one it runs.
-const COLLECTOR = `
-import { startCollector } from ${JSON.stringify(join(ROOT, 'dist/collector/daemon.js'))};
-import { parseConfig } from ${JSON.stringify(join(ROOT, 'dist/cli/config.js'))};
-import { createLogger } from ${JSON.stringify(join(ROOT, 'dist/cli/logger.js'))};
-const [db, sha] = process.argv.slice(1);
-const r = parseConfig({ collector: { host: '127.0.0.1', port: 0, db, stateDir: db + '.state', tokens: [{ agentId: '*', sha256: sha }] } }, {});
-const c = await startCollector({ config: r.config, logger: createLogger({ level: 'warn' }) });
-process.stdout.write(JSON.stringify({ url: c.url }) + '\\n');
-process.on('SIGTERM', () => { void c.close().then(() => process.exit(0)); });
-`;
-
 t.test('host agent: two concurrent jobs kept apart, survivors, status, strays', async (t) => {
   const dir = mkdtempSync('/tmp/rw-host-');   // short: a socket path holds 107 bytes
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -78,9 +66,10 @@ t.test('host agent: two concurrent jobs kept apart, survivors, status, strays', 
   await tok.exit;
   const { token, sha256 } = JSON.parse(tok.out()) as { token: string; sha256: string };
 
-  const collector = start(['--input-type=module', '-e', COLLECTOR, db, sha256]);
+  writeFileSync(join(dir, 'collector.yaml'), `collector:\n  tokens: [{ agentId: "*", sha256: "${sha256}" }]\n`);
+  const collector = start([CLI, 'collector', '--config', join(dir, 'collector.yaml'), '--port', '0', '--db', db, '--state-dir', join(dir, 'collector')]);
   t.teardown(async () => { collector.child.kill('SIGTERM'); await collector.exit; });
-  const url = await until('collector url', () => /"url":"([^"]+)"/.exec(collector.out())?.[1], 15_000);
+  const url = await until('collector url', () => /"url":"(ws:\/\/127\.0\.0\.1:\d+)"/.exec(collector.err())?.[1], 15_000);
 
   // Config errors fail fast with exit 2 before anything starts.
   const bad = start([CLI, 'agent', '--socket', join(dir, 'x.sock'), '--state-dir', join(dir, 'bad-state')]);
@@ -123,13 +112,15 @@ t.test('host agent: two concurrent jobs kept apart, survivors, status, strays', 
 cat "$HOME/.npmrc" > /dev/null
 nohup sleep 30 > /dev/null 2>&1 &
 echo "sleeper $!"
-/bin/echo marker-a > /dev/null; sleep 1
+/bin/echo marker-a > /dev/null
+/bin/echo "$NPM_TOKEN" > /dev/null; sleep 1
 sh ${HOOKS}/github-job-completed.sh`;
   const workerB = `echo "worker $$"; sh ${HOOKS}/github-job-started.sh; sleep 1
 curl -s --max-time 3 -o /dev/null http://127.3.3.3:${port}/
 /bin/echo marker-b > /dev/null; sleep 1
 sh ${HOOKS}/github-job-completed.sh`;
-  const [ra, rb] = await Promise.all([sh(workerA, ghEnv('1001')), sh(workerB, ghEnv('1002'))]);
+  const secret = 'npm_' + 'Zq7'.repeat(12);
+  const [ra, rb] = await Promise.all([sh(workerA, { ...ghEnv('1001'), NPM_TOKEN: secret }), sh(workerB, ghEnv('1002'))]);
   t.equal(ra.code, 0, ra.err);
   t.equal(rb.code, 0, rb.err);
   const jobA = 'gh:acme_app:1001:1:build';
@@ -192,6 +183,9 @@ sh ${HOOKS}/github-job-completed.sh`;
   t.equal(startB?.kind === 'jobStart' ? startB.jobStart.rootPid : 0, pidB, 'job B root is worker B');
   t.match(startA?.kind === 'jobStart' ? startA.jobStart : {}, { provider: 'github', repo: 'acme/app', trigger: 'push', untrusted: false });
 
+  t.match(startA?.kind === 'jobStart' ? startA.jobStart.secretNames : [], ['NPM_TOKEN'], 'job A holds NPM_TOKEN (from the hook\'s env)');
+  t.same(startB?.kind === 'jobStart' ? startB.jobStart.secretNames ?? [] : ['?'], [], 'job B holds no secret');
+  t.ok(inA.some((e) => e.kind === 'secret' && e.secretNames?.includes('NPM_TOKEN')), 'the secret in an argv is reported as an exposure');
   const execA = execs(inA);
   const execB = execs(inB);
   t.ok(execA.some((a) => a === `cat ${home}/.npmrc`), `cat .npmrc in job A: ${execA.join(' | ')}`);
@@ -227,5 +221,7 @@ sh ${HOOKS}/github-job-completed.sh`;
   t.notOk(existsSync(sock), 'socket removed');
   t.match(agent.err(), /agent stopped/);
   t.notMatch(agent.err(), /"level":(50|60)/, 'no error logs');
+  t.notOk(agent.err().includes(secret), 'the secret value is in no agent log line');
+  for (const f of [db, db + '-wal']) if (existsSync(f)) t.notOk(readFileSync(f).includes(secret), `the secret value is nowhere in ${f}`);
   t.notOk(readFileSync(join(dir, 'state', 'agent-id'), 'utf8').trim() === '', 'agent id kept');
 });
