@@ -187,6 +187,19 @@ t.test('socket server: real peers, bad requests, limits', async (t) => {
   t.ok(srv.stats().refused >= 4);
 });
 
+t.test('socket group', async (t) => {
+  const dir = mkdtempSync('/tmp/rw-js-');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const logger = pino({ level: 'silent' });
+  const byName = await startJobSocket({ path: join(dir, 'a.sock'), group: 'daemon', host: fakeHost([]), logger });
+  t.teardown(() => byName.close());
+  t.equal(statSync(join(dir, 'a.sock')).gid, 1, 'group by name (daemon = gid 1)');
+  const byGid = await startJobSocket({ path: join(dir, 'b.sock'), group: '2', host: fakeHost([]), logger });
+  t.teardown(() => byGid.close());
+  t.equal(statSync(join(dir, 'b.sock')).gid, 2, 'group by gid');
+  await t.rejects(startJobSocket({ path: join(dir, 'c.sock'), group: 'no-such-group-xyz', host: fakeHost([]), logger }), { code: 'CONFIG_ERR_INVALID', message: /no such group no-such-group-xyz/ });
+});
+
 t.test('callJobSocket when nothing listens', async (t) => {
   await t.rejects(callJobSocket(join(t.testdir(), 'none.sock'), { op: 'status' }), { code: 'AGENT_ERR_JOB', message: /agent not reachable .*ENOENT/ });
 });
