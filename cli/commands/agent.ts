@@ -2,7 +2,6 @@
 // daemon until SIGTERM/SIGINT; `runwarden agent status [--socket PATH] [--format json|table]`.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { startAgent } from '../../agent/daemon.js';
 import { callJobSocket } from '../../agent/job-socket.js';
 import { RwError } from '../../proto/errors.js';
 import { parseArgs, str } from '../args.js';
@@ -86,6 +85,8 @@ export async function main(args: string[], io: CliIo): Promise<number> {
   if (str(p, 'token') !== undefined) flags.token = str(p, 'token');
   const config = loadConfig(str(p, 'config'), io, Object.keys(flags).length ? { agent: flags } : {});
   const logger = createLogger({ level: config.log.level });
+  // Loaded here, not at the top: `runwarden job` imports this module and must start fast in a hook.
+  const { startAgent } = await import('../../agent/daemon.js');
   const agent = await startAgent({ config, logger });
   io.err(`runwarden agent: listening on ${agent.socketPath}, sensor ${agent.status().sensor.sensor}\n`);
   await new Promise<void>((done) => {
