@@ -69,7 +69,10 @@ export interface Agent {
   close(): Promise<void>;
 }
 
-interface Running { jobId: string; rootPid: number; rootStart: number; startedNs: number; provider?: string | undefined; repo?: string | undefined; ending?: Promise<{ survivors: number }> }
+interface Running { jobId: string; rootPid: number; rootStart: number; startedNs: number; provider?: string | undefined; repo?: string | undefined; ending?: Promise<EndResult> }
+
+/** Survivors as the jobEnd event carries them (argv already scrubbed of the job's secrets). */
+export interface EndResult { survivors: number; processes: { pid: number; comm: string; argv: string[] }[] }
 
 function resolvers(): Set<string> {
   try {
@@ -166,11 +169,15 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
 
   // The job root and the hook that is ending the job are alive by design: not survivors.
   const notSurvivors = new Map<string, Set<number>>();
+  const endBodies = new Map<string, EndResult['processes']>();
   const attr = attribution;
   const coreAttribution: Attribution = { ...attr, members: (j) => attr.members(j).filter((p) => !notSurvivors.get(j)?.has(p)) };
   const core: AgentCore = createAgentCore({
     host, policy: netPolicy(config.network.trusted, config.network.allow), resolvers: resolvers(), attribution: coreAttribution,
-    enqueue: (d) => { uplink.enqueue(d); }, installKey,
+    enqueue: (d) => {
+      if (d.kind === 'jobEnd' && d.jobId) endBodies.set(d.jobId, (d.jobEnd.survivors ?? []).map((x) => ({ pid: x.pid ?? 0, comm: x.comm ?? '', argv: x.argv ?? [] })));
+      uplink.enqueue(d);
+    }, installKey,
     secretsConfig: { names: config.secrets.names, patterns: config.secrets.patterns }, logger: log, nowNs, hostEvents: true,
   });
 
@@ -219,9 +226,9 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     };
   }
 
-  async function endJob(jobId: string, exitCode: number, why: string, callerPid?: number): Promise<{ survivors: number }> {
+  async function endJob(jobId: string, exitCode: number, why: string, callerPid?: number): Promise<EndResult> {
     const job = jobs.get(jobId);
-    if (!job) return { survivors: 0 };
+    if (!job) return { survivors: 0, processes: [] };
     job.ending ??= (async () => {
       const expected = new Set<number>([job.rootPid]);
       if (callerPid !== undefined) for (const p of ancestorsOf(callerPid, procLookup)) expected.add(p.pid);
@@ -229,8 +236,10 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       await new Promise((r) => setTimeout(r, AGENT_LIMITS.drainMillis));
       const r = await core.endJob(jobId, exitCode).finally(() => notSurvivors.delete(jobId));
       jobs.delete(jobId);
+      const processes = endBodies.get(jobId) ?? [];
+      endBodies.delete(jobId);
       log.info({ jobId, exitCode, survivors: r.survivors, why }, 'job end');
-      return { survivors: r.survivors };
+      return { survivors: r.survivors, processes };
     })();
     return job.ending;
   }

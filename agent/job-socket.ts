@@ -34,7 +34,7 @@ export type Answer = ({ ok: true } & Record<string, unknown>) | Failure;
 /** What the daemon does with a request whose caller and job root are known. */
 export interface JobHost {
   start(req: { env: Record<string, string>; cwd: string | undefined; rootPid: number; peerPid: number; notes: string[] }): Promise<{ jobId: string } | Failure>;
-  end(jobId: string, exitCode: number, peerPid: number): Promise<{ survivors: number }>;
+  end(jobId: string, exitCode: number, peerPid: number): Promise<{ survivors: number; processes?: { pid: number; comm: string; argv: string[] }[] }>;
   jobs(): readonly { jobId: string; rootPid: number }[];
   status(): Record<string, unknown>;
 }
@@ -239,7 +239,7 @@ export async function startJobSocket(o: JobSocketOptions): Promise<JobSocket> {
       return { ok: false, code: 'AGENT_ERR_JOB', message: `job ${jobId} is not the caller's (its root pid ${job.rootPid} is not an ancestor of pid ${pid})` };
     }
     const r = await o.host.end(jobId, req.exitCode ?? -1, pid);
-    return { ok: true, jobId, survivors: r.survivors };
+    return { ok: true, jobId, survivors: r.survivors, ...(r.processes ? { processes: r.processes } : {}) };
   }
 
   function serve(sock: Socket): void {

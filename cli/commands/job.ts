@@ -45,7 +45,14 @@ export async function main(args: string[], io: CliIo): Promise<number> {
     const a = await callJobSocket(socket, req);
     if (!a.ok) return fail(`${a.code}: ${a.message}`);
     if (op === 'start') io.out(`${String(a.jobId)}\n`);
-    else io.out(`${String(a.jobId)} survivors=${String(a.survivors)}\n`);
+    else {
+      io.out(`${String(a.jobId)} survivors=${String(a.survivors)}\n`);
+      // Shown in the job log by the hook: on a reused runner these outlive the job (persistence).
+      for (const s of (a.processes as { pid: number; comm: string; argv: string[] }[] | undefined) ?? []) {
+        const what = `process still running after the job: pid ${s.pid} ${s.comm}${s.argv.length ? ` (${s.argv.join(' ').slice(0, 200)})` : ''}`;
+        io.err(io.env.GITHUB_ACTIONS === 'true' ? `::warning title=runwarden::${what}\n` : `runwarden job end: warning: ${what}\n`);
+      }
+    }
     for (const n of (a.notes as string[] | undefined) ?? []) io.err(`runwarden job ${op}: note: ${n}\n`);
     return 0;
   } catch (e) {

@@ -133,6 +133,8 @@ sh ${HOOKS}/github-job-completed.sh`;
   t.teardown(() => { try { process.kill(sleeper, 'SIGKILL'); } catch { /* gone */ } });
   t.match(ra.out, new RegExp(`^${jobA} survivors=1$`, 'm'), 'job A ends with the sleeper as the one survivor');
   t.match(rb.out, new RegExp(`^${jobB} survivors=0$`, 'm'));
+  t.match(ra.err, new RegExp(`^::warning title=runwarden::process still running after the job: pid ${sleeper} sleep \\(sleep 30\\)$`, 'm'), 'the hook shows the survivor in the job log');
+  t.notMatch(rb.err, /still running/);
 
   // Not under any runner: a plain shell registers and ends a job; it works and is logged.
   const stray = await sh(`echo "shell $$"; ${bin} job start --socket ${sock}; /bin/echo stray-marker; ${bin} job end --socket ${sock}; true`, { PATH: process.env.PATH ?? '/usr/bin:/bin' });
