@@ -23,6 +23,7 @@ export interface Config {
     id: string;                 // empty: generated once and kept in stateDir
     stateDir: string;
     socketPath: string;
+    socketGroup: string;        // group allowed to use the job socket (name or gid); '' = the agent's
     sensor: 'auto' | 'ebpf' | 'ptrace' | 'procfs';
     collectorUrl: string;
     token: string;
@@ -64,6 +65,7 @@ export const DEFAULTS: Config = Object.freeze({
     id: '',
     stateDir: '/var/lib/runwarden/agent',
     socketPath: '/run/runwarden/agent.sock',
+    socketGroup: '',
     sensor: 'auto',
     collectorUrl: '',
     token: '',
@@ -108,7 +110,7 @@ const SPEC: Record<string, Record<string, Spec>> = {
   secrets: { names: { kind: 'strings' }, patterns: { kind: 'strings' } },
   rules: { paths: { kind: 'strings' } },
   agent: {
-    id: { kind: 'string' }, stateDir: { kind: 'string' }, socketPath: { kind: 'string' },
+    id: { kind: 'string' }, stateDir: { kind: 'string' }, socketPath: { kind: 'string' }, socketGroup: { kind: 'string' },
     sensor: { kind: 'enum', values: ['auto', 'ebpf', 'ptrace', 'procfs'] },
     collectorUrl: { kind: 'string' }, token: { kind: 'string' }, tlsCa: { kind: 'string' },
     sensitivePaths: { kind: 'strings' }, spoolMaxBytes: { kind: 'number' }, batchMaxEvents: { kind: 'number' },

@@ -17,7 +17,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   agent: {
     summary: 'the sidecar daemon (or `agent status`)',
-    usage: 'runwarden agent [--config FILE] | runwarden agent status [--socket PATH]',
+    usage: 'runwarden agent [--config FILE] [--socket PATH] [--state-dir D] [--collector URL] [--token T] | runwarden agent status [--socket PATH] [--format json|table]',
     load: () => import('./commands/agent.js'),
   },
   collector: {
@@ -27,7 +27,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   job: {
     summary: 'runner hooks: tell the agent a job starts or ends',
-    usage: 'runwarden job start|end [--socket PATH]',
+    usage: 'runwarden job start|end [--socket PATH] [--exit-code N] [--job-id ID] [--strict]',
     load: () => import('./commands/job.js'),
   },
   audit: {

@@ -24,6 +24,7 @@ export const ERROR_CODES = Object.freeze({
   AGENT_ERR_SENSOR: 'sensor failed',
   AGENT_ERR_UPLINK: 'collector unreachable',
   AGENT_ERR_JOB: 'job registration failed',
+  AGENT_ERR_REQUEST: 'job socket request is malformed, too large or too slow',
   AGENT_ERR_SECRETS: 'secret patterns cannot be compiled',
   AGENT_ERR_SECRET_KEY: 'install key cannot be created or read',
   // rules
