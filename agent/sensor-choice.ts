@@ -1,13 +1,12 @@
-// Picks and builds the sensor backend for this host (eBPF when root + bpftrace + BTF; the order and the
-// reasons are reported), together with the process table and the attribution that follow its events.
+// Picks and builds the sensor backend for this host (eBPF when root + bpftrace + BTF, else ptrace through
+// strace, else procfs polling, said loudly), with the process table and attribution that follow its events.
 import { readStat } from './procfs-read.js';
 import { createAttribution } from './attribution.js';
 import type { Attribution } from './core.js';
 import { createProcTable } from './proc-table.js';
-import { createEbpfSensor, ebpfAvailable } from './sensors/ebpf.js';
+import { createSensor, decideSensor, probeHost } from './sensors/probe.js';
 import type { Sensor } from './sensors/types.js';
 import type { SensorRequest } from './job-watch.js';
-import { RwError } from '../proto/errors.js';
 
 export async function chooseSensor(req: SensorRequest & { homes?: string[]; workspace?: string }): Promise<{ sensor: Sensor; attribution: Attribution }> {
   const table = createProcTable();
@@ -21,17 +20,16 @@ export async function chooseSensor(req: SensorRequest & { homes?: string[]; work
     domainFor: (pid, ip) => attr.domainFor(pid, ip),
     members: (j) => attr.members(j),
   };
-  const wanted = req.backend;
-  const ebpf = ebpfAvailable();
-  if (wanted === 'ebpf' || (wanted === 'auto' && ebpf.ok)) {
-    if (!ebpf.ok) throw new RwError('AGENT_ERR_SENSOR', `eBPF sensor requested but unavailable: ${ebpf.reason}`);
-    const sensor = createEbpfSensor({
+  const choice = decideSensor(probeHost(), req.backend);
+  req.logger.info({ sensor: choice.kind, reason: choice.reason }, 'sensor chosen');
+  if (choice.kind === 'procfs') req.logger.error({ reason: choice.reason }, 'DEGRADED: procfs polling misses short-lived processes, connections and file writes');
+  const sensor = createSensor(choice, {
+    ebpf: {
       sensitivePaths: req.sensitivePrefixes,
       ignorePids: req.ignorePids,
       pathContext: { ...(req.homes ? { homes: req.homes } : {}), ...(req.workspace ? { workspace: req.workspace } : {}) },
       onDiagnostic: (line) => req.logger.warn({ line }, 'bpftrace'),
-    });
-    return { sensor, attribution };
-  }
-  throw new RwError('AGENT_ERR_SENSOR', `no sensor backend available (${wanted}): ${ebpf.ok ? 'not built yet' : ebpf.reason}`);
+    },
+  });
+  return { sensor, attribution };
 }
