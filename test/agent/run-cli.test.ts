@@ -119,12 +119,13 @@ void t.test('in a pty: colours survive, the caller\'s width is seen, exit status
 
 void t.test('in a pty: a resize of the caller reaches the command', async (t) => {
   const dir = t.testdir();
-  const p = pty.spawn(process.execPath, [CLI, 'run', '--', 'sh', '-c', 'trap "stty size; exit 0" WINCH; echo ready; while :; do sleep 0.05; done'], {
+  const p = pty.spawn(process.execPath, [CLI, 'run', '--', 'sh', '-c', 'trap "stty size; exit 0" WINCH; echo ready; i=0; while [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; exit 9'], {
     name: 'xterm', cols: 80, rows: 24, cwd: dir, env: { ...baseEnv(), TERM: 'xterm' },
   });
   let out = '';
   p.onData((d) => { out += d; });
-  for (let i = 0; i < 100 && !out.includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
+  // The sensor attaches before the command starts (seconds under load): wait for the command itself.
+  for (let i = 0; i < 600 && !out.includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
   p.resize(101, 33);
   const exit = await new Promise<{ exitCode: number }>((r) => p.onExit(r));
   t.equal(exit.exitCode, 0);
@@ -138,7 +139,8 @@ void t.test('in a pty: keystrokes reach the command (raw mode forwarding)', asyn
   });
   let out = '';
   p.onData((d) => { out += d; });
-  for (let i = 0; i < 100 && !out.includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
+  // The sensor attaches before the command starts (seconds under load): wait for the command itself.
+  for (let i = 0; i < 600 && !out.includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
   p.write('hello\r');
   const exit = await new Promise<{ exitCode: number }>((r) => p.onExit(r));
   t.equal(exit.exitCode, 0);
