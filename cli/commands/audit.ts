@@ -1,4 +1,5 @@
 // `runwarden audit query|verify`: reads the audit store (a DB file, or a collector's HTTP API) and checks its chain.
+import { buildJobTree, renderTree } from '../../collector/job-tree.js';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { RwError } from '../../proto/errors.js';
@@ -123,6 +124,26 @@ async function query(args: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
+/** `audit tree JOB [--db F] [--format table|json]`: the job's process tree with what each process did. */
+async function tree(args: string[], io: CliIo): Promise<number> {
+  const p = parseArgs(args, { db: 'string', format: 'string' });
+  const [jobId, extra] = p.positional;
+  if (jobId === undefined || extra !== undefined) throw new RwError('CLI_ERR_USAGE', 'usage: runwarden audit tree JOB_ID [--db FILE] [--format table|json]');
+  const format = parseFormat(str(p, 'format'));
+  const store = openStoreReadOnly(existingDb(io, str(p, 'db')));
+  try {
+    const events = store.queryEvents({ jobId, limit: QUERY_LIMITS.maxLimit });
+    if (events.length === 0) throw new RwError('CLI_ERR_USAGE', `no events for job ${jobId}`);
+    const start = events.find((e) => e.event.kind === 'jobStart');
+    const rootPid = start?.event.kind === 'jobStart' ? start.event.jobStart.rootPid : undefined;
+    const roots = buildJobTree(events, store.queryFindings({ jobId }), rootPid);
+    io.out(format === 'table' ? renderTree(roots) : JSON.stringify(roots, null, format === 'json' ? 2 : undefined) + '\n');
+  } finally {
+    store.close();
+  }
+  return 0;
+}
+
 async function verify(args: string[], io: CliIo): Promise<number> {
   const p = parseArgs(args, { db: 'string', 'public-key': 'string', format: 'string' });
   if (p.positional.length > 0) throw new RwError('CLI_ERR_USAGE', `unexpected argument ${p.positional[0]}`);
@@ -149,7 +170,7 @@ export async function main(args: string[], io: CliIo): Promise<number> {
   switch (sub) {
     case 'query': return query(rest, io);
     case 'verify': return verify(rest, io);
-    case 'tree': throw new RwError('CLI_ERR_USAGE', 'audit tree is not implemented yet');
-    default: throw new RwError('CLI_ERR_USAGE', `audit needs a subcommand: query or verify${sub === undefined ? '' : `, got ${sub}`}`);
+    case 'tree': return tree(rest, io);
+    default: throw new RwError('CLI_ERR_USAGE', `audit needs a subcommand: query, tree or verify${sub === undefined ? '' : `, got ${sub}`}`);
   }
 }
