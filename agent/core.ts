@@ -8,7 +8,7 @@ import { enrich } from './enrich.js';
 import type { EventDraft, JobView, TargetInfo } from './enrich.js';
 import type { JobPaths } from './job-paths.js';
 import type { NetPolicy } from './netmatch.js';
-import { readCmdline, readComm, readCwd, readEnviron, readFdTarget, readStat } from './procfs-read.js';
+import { containerIdOf, readCgroup, readCmdline, readComm, readCwd, readEnviron, readFdTarget, readStat } from './procfs-read.js';
 import { envFileHint, parseEnvFile, parsePathFile } from './runner-files.js';
 import { discoverSecrets } from './secrets/discover.js';
 import type { DiscoveredSecret } from './secrets/discover.js';
@@ -206,6 +206,12 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     ancestry: (pid: number) => o.attribution.ancestry(pid, 16).map((a) => a.comm ?? String(a.pid)),
     domainOf: (pid: number, ip: string) => o.attribution.domainFor(pid, ip),
     fdTarget: readFdTarget,
+    procInfo(pid: number): { cwd?: string; cgroup?: string; containerId?: string } {
+      const cwd = readCwd(pid);
+      const cgroup = readCgroup(pid);
+      const containerId = containerIdOf(cgroup);
+      return { ...(cwd ? { cwd } : {}), ...(cgroup ? { cgroup } : {}), ...(containerId ? { containerId } : {}) };
+    },
     cwdOf(pid: number): string | undefined {
       const own = readCwd(pid);
       if (own) return own;

@@ -30,6 +30,8 @@ export interface EnrichSources {
   /** The name this process (or its job) resolved to `ip`. */
   domainOf(pid: number, ip: string): string | undefined;
   fdTarget(pid: number, fd: number): string | undefined;
+  /** cwd, cgroup and container of a live process, read at its exec. */
+  procInfo(pid: number): { cwd?: string; cgroup?: string; containerId?: string };
   /** Working directory of pid (or, once it is gone, of its nearest live ancestor): for relative paths. */
   cwdOf(pid: number): string | undefined;
   /** comm of another process of the job whose stdout is `pipe` (e.g. curl for `curl … | sh`). */
@@ -74,6 +76,10 @@ export function enrich(ev: SensorEvent, src: EnrichSources, host: string): Event
         const exe = ev.exe ?? ev.exec.argv?.[0] ?? '';
         if (exe && src.wroteExecutable(job, exe)) exec.exeWrittenByJob = true;
         if (exe.startsWith('/memfd:') || exe.endsWith(' (deleted)')) exec.memfd = true;
+        const info = src.procInfo(ev.pid);
+        if (!exec.cwd && info.cwd) exec.cwd = info.cwd;
+        if (!exec.cgroup && info.cgroup) exec.cgroup = info.cgroup;
+        if (!exec.containerId && info.containerId) exec.containerId = info.containerId;
       }
       return { ...base, kind: 'exec', exec };
     }
