@@ -37,6 +37,16 @@ export function classifyPath(rawPath: string, jp: JobPaths): PathClass {
   if (path === jp.envFile) return 'runner-env-file';
   if (path === jp.pathFile) return 'runner-path-file';
   if (jp.outputFiles?.includes(path)) return 'runner-output-file';
+  // Home files that hold credentials or run at login win over the workspace (a HOME inside the workspace
+  // is unusual but happens, and `.npmrc` there is still the user's credential file).
+  const h = under(path, jp.home);
+  if (h !== undefined) {
+    if (HOME_RC.includes(h)) return 'home-rc';
+    if (h === '.ssh/authorized_keys' || h === '.ssh/authorized_keys2') return 'ssh-authorized-keys';
+    if (/^\.ssh\/id_[^/]+$/.test(h) && !h.endsWith('.pub')) return 'ssh-key';
+    if (CREDENTIALS.includes(h)) return 'credential-file';
+    if (/^\.config\/systemd\/user\//.test(h)) return 'systemd-unit';
+  }
   const ws = under(path, jp.workspace);
   if (ws !== undefined) {
     if (CI_CONFIG.some((r) => r.test(ws))) return 'ci-config';
@@ -49,15 +59,7 @@ export function classifyPath(rawPath: string, jp: JobPaths): PathClass {
     if (/^_work\/_actions\//.test(rr) || /^_work\/_tool\//.test(rr)) return rr.startsWith('_work/_tool/') ? 'tool-cache' : 'runner-actions';
     if (/^\.(credentials|credentials_rsaparams|runner)$/.test(rr)) return 'runner-secret';
   }
-  const h = under(path, jp.home);
-  if (h !== undefined) {
-    if (HOME_RC.includes(h)) return 'home-rc';
-    if (h === '.ssh/authorized_keys' || h === '.ssh/authorized_keys2') return 'ssh-authorized-keys';
-    if (/^\.ssh\/id_[^/]+$/.test(h) && !h.endsWith('.pub')) return 'ssh-key';
-    if (CREDENTIALS.includes(h)) return 'credential-file';
-    if (/^\.config\/systemd\/user\//.test(h)) return 'systemd-unit';
-    return 'home';
-  }
+  if (h !== undefined) return 'home';
   if (path === '/etc/ld.so.preload') return 'ld-preload';
   if (path === '/etc/sudoers' || path.startsWith('/etc/sudoers.d/')) return 'sudoers';
   if (path === '/etc/resolv.conf' || path === '/etc/hosts' || path === '/etc/nsswitch.conf') return 'resolver-config';

@@ -11,13 +11,15 @@ export interface TreeNode {
   children: TreeNode[];
 }
 
+interface Building extends TreeNode { execs: number }
+
 const MAX_MARKS_PER_NODE = 20;
 
 export function buildJobTree(events: readonly StoredEvent[], findings: readonly StoredFinding[], rootPid: number | undefined): TreeNode[] {
-  const nodes = new Map<number, TreeNode>();
-  const node = (pid: number, ppid = 0): TreeNode => {
+  const nodes = new Map<number, Building>();
+  const node = (pid: number, ppid = 0): Building => {
     let n = nodes.get(pid);
-    if (!n) { n = { pid, ppid, argv: [], exe: '', marks: [], children: [] }; nodes.set(pid, n); }
+    if (!n) { n = { pid, ppid, argv: [], exe: '', marks: [], children: [], execs: 0 }; nodes.set(pid, n); }
     return n;
   };
   const mark = (pid: number | undefined, text: string): void => {
@@ -31,7 +33,7 @@ export function buildJobTree(events: readonly StoredEvent[], findings: readonly 
       case 'exec': {
         const n = node(pid, e.ppid ?? 0);
         if (!n.ppid) n.ppid = e.ppid ?? 0;
-        if (n.argv.length) n.marks.push(`exec ${n.argv.join(' ')}`); // an earlier image of this pid
+        if (n.execs++ > 0) n.marks.push(`exec ${n.argv.join(' ')}`); // an earlier image of this pid
         n.argv = e.exec.argv ?? [];
         n.exe = e.exe ?? '';
         break;
@@ -62,9 +64,11 @@ export function buildJobTree(events: readonly StoredEvent[], findings: readonly 
     const pids = new Set(f.evidence.map((x) => x.pid).filter((p): p is number => !!p));
     for (const pid of pids) mark(pid, `FINDING ${f.severity} ${f.ruleId}`);
   }
+  const out = new Map<number, TreeNode>();
+  for (const n of nodes.values()) out.set(n.pid, { pid: n.pid, ppid: n.ppid, argv: n.argv, exe: n.exe, marks: n.marks, children: [] });
   const roots: TreeNode[] = [];
-  for (const n of [...nodes.values()].sort((a, b) => a.pid - b.pid)) {
-    const parent = n.pid !== rootPid ? nodes.get(n.ppid) : undefined;
+  for (const n of [...out.values()].sort((a, b) => a.pid - b.pid)) {
+    const parent = n.pid !== rootPid ? out.get(n.ppid) : undefined;
     if (parent && parent !== n) parent.children.push(n);
     else roots.push(n);
   }

@@ -12,6 +12,8 @@ export interface DecoderOptions {
   argvChunkBytes: number;
   argvChunks: number;
   pathContext: PathContext;
+  /** The full sensitive prefixes (the kernel compares at most 63 bytes of each); empty: trust the kernel. */
+  sensitivePrefixes: readonly string[];
   /** Pids whose events are dropped (the agent, bpftrace). */
   ignorePids: ReadonlySet<number>;
   /** How long a record waits for its completion (argv chunks, connect result, DNS answer), ns. */
@@ -23,7 +25,7 @@ export interface DecoderOptions {
 }
 
 export const DECODER_DEFAULTS = Object.freeze({
-  argvChunkBytes: 192, argvChunks: 4, execWaitNs: 200e6, connectWaitNs: 1e9, dnsWaitNs: 5e9, maxPending: 4096,
+  argvChunkBytes: 192, argvChunks: 4, sensitivePrefixes: [] as readonly string[], execWaitNs: 200e6, connectWaitNs: 1e9, dnsWaitNs: 5e9, maxPending: 4096,
 });
 
 export interface DecodeResult {
@@ -314,7 +316,9 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
             return res;
           }
           if (path.startsWith('/proc/')) return res; // /proc/filesystems, /proc/stat …: the kernel filter is coarse there
-          const cls = sensitiveClass(path, o.pathContext) ?? 'sensitive';
+          const known = sensitiveClass(path, o.pathContext);
+          if (!known && o.sensitivePrefixes.length && !o.sensitivePrefixes.some((p) => path.startsWith(p))) return res; // matched only a cut prefix
+          const cls = known ?? 'sensitive';
           res.events.push({ kind: 'read', ...base(), read: { path, pathClass: cls } });
           return res;
         }

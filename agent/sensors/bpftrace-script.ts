@@ -68,8 +68,24 @@ export function bpfStringLiteral(s: string): string {
   return '"' + s.replace(/\\/g, '\\\\').replace(/"/g, '\\"') + '"';
 }
 
+/**
+ * bpftrace 0.17 refuses string literals over 63 bytes whatever BPFTRACE_STRLEN says ("String is too long
+ * (over 64 bytes)"), so a long prefix is cut to its first 63 bytes in the kernel filter; user space then
+ * checks the whole prefix (see kernelPrefix and the decoder's sensitivePrefixes).
+ */
+export const MAX_LITERAL_BYTES = 63;
+
+export function kernelPrefix(p: string): string {
+  const b = Buffer.from(p);
+  if (b.length <= MAX_LITERAL_BYTES) return p;
+  let cut = b.subarray(0, MAX_LITERAL_BYTES).toString('utf8');
+  if (cut.endsWith('\uFFFD')) cut = cut.slice(0, -1); // do not split a multi-byte character
+  return cut;
+}
+
 function prefixTest(varName: string, prefixes: readonly string[]): string {
-  return prefixes.map((p) => `strncmp(${varName}, ${bpfStringLiteral(p)}, ${Buffer.byteLength(p)}) == 0`).join(' || ');
+  const cut = [...new Set(prefixes.map(kernelPrefix))];
+  return cut.map((p) => `strncmp(${varName}, ${bpfStringLiteral(p)}, ${Buffer.byteLength(p)}) == 0`).join(' || ');
 }
 
 function pidFilter(pids: readonly number[]): string {

@@ -168,7 +168,7 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
   function launch(): Promise<void> {
     const wallOffsetNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
     const dec = createBpftraceDecoder({
-      wallOffsetNs, pathContext, ignorePids: ignore,
+      wallOffsetNs, pathContext, ignorePids: ignore, sensitivePrefixes: scriptOptions.sensitivePrefixes,
       argvChunkBytes: scriptOptions.argvChunkBytes, argvChunks: scriptOptions.argvChunks,
       execWaitNs: DECODER_DEFAULTS.execWaitNs,
     });

@@ -1,6 +1,6 @@
 // `runwarden audit tree`: a real job's process tree, with its reads and findings marked (and the pure builder).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
@@ -37,6 +37,7 @@ t.test('a real job', async (t) => {
   const jobId = jobs[0]?.jobId ?? '';
   t.ok(jobId);
   const text = execFileSync(process.execPath, [CLI, 'audit', 'tree', jobId, '--db', db], { encoding: 'utf8' });
+  if (!/cat/.test(text)) t.comment(readFileSync(join(dir, 'state', 'runwarden.log'), 'utf8'));
   t.match(text, /sh -c cat/);
   t.match(text, /└─ \d+ cat .*\.npmrc/);
   t.match(text, /read .*\.npmrc \[credential-file\]/);
