@@ -194,10 +194,12 @@ void t.test('GitHub job: report validates against the schema, step summary gets 
   t.same(rep.summary.secrets, ['GITHUB_TOKEN']);
   t.same(rep.summary.workspace, { changed: ['src.txt'], deleted: ['gone.txt'], truncated: false });
   t.ok((rep.summary.filesWritten as number) >= 2, 'src.txt and new.txt seen written');
-  t.same(rep.findings, []);
+  // A fork pull request rewriting a tracked file during the job is source tampering (THREATS.md class 15).
+  t.ok((rep.findings as { ruleId: string; severity: string }[]).some((f) => f.ruleId === 'tracked-source-modified' && f.severity === 'high'), 'tracked file rewrite found');
   const md = readFileSync(join(dir, 'summary.md'), 'utf8');
   t.ok(md.startsWith('# earlier step\n'), 'appended, not overwritten');
-  t.match(md, /### ✅ Runwarden: no findings/);
+  t.match(md, /### 🚨 Runwarden: \d+ finding\(s\)/);
+  t.match(md, /tracked-source-modified/);
   t.match(md, /\*\*untrusted\*\* \(pull\\_request from fork mallory\/widget\)/);
   t.notOk(md.includes(secret));
 });
