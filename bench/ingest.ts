@@ -41,7 +41,7 @@ async function run(agents: number): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), 'rw-bench-'));
   const cfg = join(dir, 'collector.json');
   writeFileSync(cfg, JSON.stringify({ log: { level: 'warn' }, collector: { port: 0, db: join(dir, 'audit.db'), stateDir: join(dir, 'state'), tokens: [{ agentId: '*', sha256: tokenSha256(TOKEN) }] } }));
-  const col = spawn(process.execPath, [join(ROOT, 'cli/runwarden.js'), 'collector', '--config', cfg, '--log-level-ignored'].slice(0, 4), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUNWARDEN_LOG_LEVEL: 'info' } });
+  const col = spawn(process.execPath, [...(process.env.RW_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.RW_BENCH_PROF] : []), join(ROOT, 'cli/runwarden.js'), 'collector', '--config', cfg], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUNWARDEN_LOG_LEVEL: 'info' } });
   let err = '';
   const port = await new Promise<number>((resolve, reject) => {
     col.stderr?.on('data', (d: Buffer) => {

@@ -72,12 +72,14 @@ export function summarizeEvent(ev: RwEvent): string {
   return m.length > 240 ? m.slice(0, 237) + '…' : m;
 }
 
+/** Evidence for an event; its summary (string building and secret masking) is made only if a finding uses it. */
 function evidenceOf(ev: RwEvent, eventId: number | undefined): FindingEvidence {
+  let summary: string | undefined;
   return {
     ...(eventId !== undefined ? { eventId } : {}),
     agentId: ev.agentId, bootId: ev.bootId, seq: ev.seq, kind: kindName(ev.kind),
     ...(ev.pid !== undefined ? { pid: ev.pid } : {}),
-    summary: summarizeEvent(ev),
+    get summary(): string { return (summary ??= summarizeEvent(ev)); },
   };
 }
 
@@ -167,10 +169,9 @@ export function createEngine(opts: EngineOptions): Engine {
     };
   };
 
-  const evaluate = (job: JobState, ev: RwEvent, proc: ProcState, eventId: number | undefined): Finding[] => {
+  const evaluate = (job: JobState, ev: RwEvent, proc: ProcState, own: FindingEvidence): Finding[] => {
     const x = derive(job, ev, proc, policy);
     const ctx = buildContext(job, ev, proc, x);
-    const own = evidenceOf(ev, eventId);
     const out: Finding[] = [];
     for (const rule of rules) {
       if (rule.sequence) {
@@ -225,7 +226,7 @@ export function createEngine(opts: EngineOptions): Engine {
       }
       if (ev.kind === 'jobEnd') job.exitCode = ev.jobEnd.exitCode;
       const proc = procFor(job, ev, limits, counters);
-      const found = evaluate(job, ev, proc, eventId);
+      const found = evaluate(job, ev, proc, own);
       if (ev.kind === 'jobEnd') finish(job, ev.tsNs);
       return found;
     },
