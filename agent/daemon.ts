@@ -14,7 +14,7 @@ import { createAgentCore } from './core.js';
 import type { AgentCore, Attribution } from './core.js';
 import { loadIdentity } from './identity.js';
 import { jobContextFromEnv } from './job-context.js';
-import type { JobPaths } from './job-paths.js';
+import { jobPathsFromEnv } from './job-paths.js';
 import { ancestorsOf, procLookup, startJobSocket } from './job-socket.js';
 import type { Failure, JobHost, JobSocket } from './job-socket.js';
 import type { SensorRequest } from './job-watch.js';
@@ -92,18 +92,6 @@ function uidOf(pid: number): number | undefined {
   }
 }
 
-function jobPaths(env: Readonly<Record<string, string | undefined>>, workspace: string | undefined): JobPaths {
-  const files = [env.GITHUB_OUTPUT, env.GITHUB_STEP_SUMMARY, env.GITHUB_STATE].filter((x): x is string => !!x);
-  return {
-    ...(workspace ? { workspace } : {}),
-    ...(env.HOME ? { home: env.HOME } : {}),
-    ...(env.RUNNER_TEMP ? { runnerTemp: env.RUNNER_TEMP } : {}),
-    ...(env.RUNNER_TOOL_CACHE ? { toolCache: env.RUNNER_TOOL_CACHE } : {}),
-    ...(env.GITHUB_ENV ? { envFile: env.GITHUB_ENV } : {}),
-    ...(env.GITHUB_PATH ? { pathFile: env.GITHUB_PATH } : {}),
-    outputFiles: files,
-  };
-}
 
 /** Fails fast on configuration the host agent cannot run with (exit 2 in the CLI). */
 export function checkAgentConfig(config: Readonly<Config>): void {
@@ -272,7 +260,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
         if (hashes) ctx.start.configHashes = hashes;
       }
       // Registered before answering: the hook returns only once the worker's next children are attributed.
-      core.startJob(ctx.jobId, ctx.start, rootPid, env, jobPaths(env, workspace));
+      core.startJob(ctx.jobId, ctx.start, rootPid, env, jobPathsFromEnv(env, workspace));
       jobs.set(ctx.jobId, { jobId: ctx.jobId, rootPid, rootStart, startedNs: nowNs(), provider: ctx.start.provider, repo: ctx.start.repo });
       return { jobId: ctx.jobId };
     },

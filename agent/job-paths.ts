@@ -87,3 +87,18 @@ export function sensitiveReadPrefixes(jp: JobPaths): string[] {
   }
   return out;
 }
+
+/** A job's paths from its provider environment (GitHub Actions names; the rest stay unset). */
+export function jobPathsFromEnv(env: Readonly<Record<string, string | undefined>>, workspace?: string, tracked?: ReadonlySet<string>): JobPaths {
+  const files = [env.GITHUB_OUTPUT, env.GITHUB_STEP_SUMMARY, env.GITHUB_STATE].filter((x): x is string => !!x);
+  return {
+    ...(workspace ? { workspace } : {}),
+    ...(env.HOME ? { home: env.HOME } : {}),
+    ...(env.RUNNER_TEMP ? { runnerTemp: env.RUNNER_TEMP } : {}),
+    ...(env.RUNNER_TOOL_CACHE ? { toolCache: env.RUNNER_TOOL_CACHE } : {}),
+    ...(env.GITHUB_ENV ? { envFile: env.GITHUB_ENV } : {}),
+    ...(env.GITHUB_PATH ? { pathFile: env.GITHUB_PATH } : {}),
+    outputFiles: files,
+    ...(tracked ? { tracked } : {}),
+  };
+}

@@ -1,33 +1,13 @@
 // `runwarden agent [--config FILE] [--socket PATH] [--state-dir D] [--collector URL] [--token T]`: the host
 // daemon until SIGTERM/SIGINT; `runwarden agent status [--socket PATH] [--format json|table]`.
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { callJobSocket } from '../../agent/job-socket.js';
 import { RwError } from '../../proto/errors.js';
 import { parseArgs, str } from '../args.js';
-import { formatProblems, parseConfig, parseConfigText } from '../config.js';
-import type { Config } from '../config.js';
 import type { CliIo } from '../io.js';
+import { loadConfig } from '../config-file.js';
 import { createLogger } from '../logger.js';
 
-/** File + env + flags, or a thrown CONFIG_ERR_* listing every problem (exit 2). */
-export function loadConfig(path: string | undefined, io: CliIo, flags: Record<string, Record<string, unknown>>): Readonly<Config> {
-  let raw: unknown = {};
-  if (path !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(resolve(io.cwd, path), 'utf8');
-    } catch (e) {
-      throw new RwError('CONFIG_ERR_READ', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
-    }
-    const t = parseConfigText(text, path);
-    if (!t.ok) throw new RwError('CONFIG_ERR_INVALID', '\n' + formatProblems(t.problems));
-    raw = t.raw;
-  }
-  const r = parseConfig(raw, io.env, flags);
-  if (!r.ok) throw new RwError('CONFIG_ERR_INVALID', '\n' + formatProblems(r.problems));
-  return r.config;
-}
 
 function fmtNs(ns: number): string {
   return new Date(Math.floor(ns / 1e6)).toISOString();

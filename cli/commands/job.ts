@@ -6,7 +6,7 @@ import { callJobSocket } from '../../agent/job-socket.js';
 import type { Request } from '../../agent/job-socket.js';
 import { parseArgs, str } from '../args.js';
 import type { CliIo } from '../io.js';
-import { loadConfig } from './agent.js';
+import { loadConfig } from '../config-file.js';
 
 /** GitLab's CI_JOB_STATUS (post_build_script) when no --exit-code is given. */
 function exitFromEnv(env: CliIo['env']): number | undefined {

@@ -11,7 +11,7 @@ import type { JobContext } from '../../agent/job-context.js';
 import { buildReport, failOnMet, markdownSummary, parseSeverity, terminalSummary } from '../../agent/report.js';
 import type { JobWatch, JobWatchResult } from '../../agent/report.js';
 import { diffTracked, snapshotTracked, watchWorkspace } from '../../agent/workspace-integrity.js';
-import type { TrackedSnapshot } from '../../agent/workspace-integrity.js';
+import { jobPathsFromEnv } from '../../agent/job-paths.js';
 import type { JobPaths } from '../../agent/job-paths.js';
 import { createRunWatch } from '../../agent/job-watch.js';
 import { chooseSensor } from '../../agent/sensor-choice.js';
@@ -21,9 +21,9 @@ import { createLogger } from '../logger.js';
 import type { TrackedDiff, WorkspaceWatcher } from '../../agent/workspace-integrity.js';
 import { RwError } from '../../proto/errors.js';
 import { parseArgs, str } from '../args.js';
-import { formatProblems, parseConfig, parseConfigText } from '../config.js';
 import type { Config } from '../config.js';
 import type { CliIo } from '../io.js';
+import { loadConfig } from '../config-file.js';
 
 export interface RunDeps {
   /** Builds the watch for this job (sensors + embedded collector + rules). Default: none attached. */
@@ -51,20 +51,6 @@ function scrub(argv: readonly string[], secrets: Map<string, string>): string[] 
   });
 }
 
-/** What each path is to this job, from the provider's environment (see agent/job-paths.ts). */
-function jobPaths(env: CliIo['env'], workspace: string, snapshot: TrackedSnapshot | undefined): JobPaths {
-  const files = [env.GITHUB_OUTPUT, env.GITHUB_STEP_SUMMARY, env.GITHUB_STATE].filter((x): x is string => !!x);
-  return {
-    workspace,
-    ...(env.HOME ? { home: env.HOME } : {}),
-    ...(env.RUNNER_TEMP ? { runnerTemp: env.RUNNER_TEMP } : {}),
-    ...(env.RUNNER_TOOL_CACHE ? { toolCache: env.RUNNER_TOOL_CACHE } : {}),
-    ...(env.GITHUB_ENV ? { envFile: env.GITHUB_ENV } : {}),
-    ...(env.GITHUB_PATH ? { pathFile: env.GITHUB_PATH } : {}),
-    outputFiles: files,
-    ...(snapshot ? { tracked: new Set(snapshot.files.keys()) } : {}),
-  };
-}
 
 /** Live redaction of the wrapped command's output: secret values and their encodings become `***`. */
 function redactingTransform(secrets: Map<string, string>): OutputTransform {
@@ -105,23 +91,6 @@ function isDir(p: string): boolean {
   try { return statSync(p).isDirectory(); } catch { return false; }
 }
 
-function loadConfig(path: string | undefined, io: CliIo, flags: Record<string, Record<string, unknown>>): Readonly<Config> | undefined {
-  let raw: unknown = {};
-  if (path !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(resolve(io.cwd, path), 'utf8');
-    } catch (e) {
-      throw new RwError('CONFIG_ERR_READ', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
-    }
-    const t = parseConfigText(text, path);
-    if (!t.ok) { io.err(formatProblems(t.problems) + '\n'); return undefined; }
-    raw = t.raw;
-  }
-  const r = parseConfig(raw, io.env, flags);
-  if (!r.ok) { io.err(formatProblems(r.problems) + '\n'); return undefined; }
-  return r.config;
-}
 
 function writeStream(stream: OutputStream) {
   // The job's bytes go out unchanged (colours, partial UTF-8); stdout/stderr writes are synchronous
@@ -142,7 +111,6 @@ export async function main(args: string[], io: CliIo, deps: RunDeps = {}): Promi
   if (collectorUrl !== undefined) agentFlags.collectorUrl = collectorUrl;
   if (str(p, 'token') !== undefined) agentFlags.token = str(p, 'token');
   const config = loadConfig(str(p, 'config'), io, Object.keys(agentFlags).length ? { agent: agentFlags } : {});
-  if (!config) return 2;
   const reportPath = str(p, 'report') === undefined ? undefined : resolve(io.cwd, str(p, 'report') as string);
   const dbPath = resolve(io.cwd, str(p, 'db') ?? '.runwarden/audit.db');
 
@@ -164,7 +132,7 @@ export async function main(args: string[], io: CliIo, deps: RunDeps = {}): Promi
   if (!readyInTime) { await watcher.close(); watcher = undefined; }
 
   const watchCtx = { job, config, dbPath, collectorUrl: collectorUrl ?? (config.agent.collectorUrl || undefined) };
-  const paths = jobPaths(io.env, workspace, snapshot);
+  const paths = jobPathsFromEnv(io.env, workspace, snapshot ? new Set(snapshot.files.keys()) : undefined);
   const watch = deps.createWatch ? deps.createWatch(watchCtx) : defaultWatch(watchCtx, io, paths);
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(io.env)) if (v !== undefined) env[k] = v;
