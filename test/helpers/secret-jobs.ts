@@ -1,5 +1,6 @@
 // Runs the built `runwarden run` on a job with secrets in its env, and reads what the job left in the audit DB.
 import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { openStoreReadOnly } from '../../collector/store.js';
 import type { SecretExposure } from '../../proto/types.js';
@@ -17,6 +18,7 @@ export function baseEnv(): Record<string, string> {
 export function runJob(dir: string, argv: string[], env: Record<string, string>, extra: string[] = []): Promise<JobRun> {
   const db = join(dir, 'state', 'audit.db');
   const report = join(dir, 'report.json');
+  mkdirSync(dir, { recursive: true });
   return new Promise((resolve, reject) => {
     const c = spawn(process.execPath, [CLI, 'run', '--db', db, '--report', report, ...extra, '--', ...argv], {
       cwd: dir, env: { ...baseEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'],
