@@ -7,12 +7,13 @@
 // deduplicated per (job, rule), so each trigger also gets a bench rule of its own (bench-trigger-<i>) to be
 // alerted once: that is what measures the webhook path for every trigger, not just the first.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { parseArgs, str } from '../cli/args.js';
 import { openStoreReadOnly } from '../collector/store.js';
 import type { StoredEvent } from '../collector/store-types.js';
@@ -20,10 +21,12 @@ import type { EventKind } from '../proto/types.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'cli/runwarden.js');
-const args = parseArgs(process.argv.slice(2), { triggers: 'string', rate: 'string', 'interval-ms': 'string', keep: 'bool' });
+const args = parseArgs(process.argv.slice(2), { triggers: 'string', rate: 'string', 'interval-ms': 'string', keep: 'bool', 'load-in': 'string' });
 const triggers = Number(str(args, 'triggers') ?? '100');
 const rate = Number(str(args, 'rate') ?? '5000');
 const intervalMs = Number(str(args, 'interval-ms') ?? '200');
+// workspace: the load writes into the job's cwd (as a build does, seen by the workspace watcher too); tmp: outside it.
+const loadIn = str(args, 'load-in') ?? 'workspace';
 
 const nowNs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1e6);
 
@@ -85,8 +88,9 @@ async function main(): Promise<void> {
     collector: { alerts: [{ type: 'webhook', url: `http://127.0.0.1:${port}/hook`, minSeverity: 'info', maxPerMinute: 0 }] },
   }));
 
+  const loadDir = loadIn === 'tmp' ? join(dir, 'load') : join(dir, 'work', 'load');
   const script = [
-    `python3 ${join(dir, 'load.py')} ${join(dir, 'work', 'load')} ${rate} & L=$!`,
+    `python3 ${join(dir, 'load.py')} ${loadDir} ${rate} & L=$!`,
     'sleep 1',
     `i=0; while [ $i -lt ${triggers} ]; do cat "$HOME/.ssh/id_bench$i" >/dev/null; i=$((i+1)); sleep ${intervalMs / 1000}; done`,
     'kill $L; wait',
@@ -140,6 +144,15 @@ async function main(): Promise<void> {
     seenTrigger.add(ev.i);
     toStore.push((at - ev.tsNs) / 1e6);
   }
+  // Where the time goes: the collector's receive stamp splits sensor + agent + uplink from ingest + rules.
+  const raw = new Database(db, { readonly: true });
+  const toReceived: number[] = [];
+  for (const r of raw.prepare("SELECT id, received_ns AS rx FROM events WHERE kind = 'read'").all() as { id: number; rx: number }[]) {
+    const ev = reads.get(r.id);
+    if (ev) toReceived.push((r.rx - ev.tsNs) / 1e6);
+  }
+  raw.close();
+  toReceived.sort((a, b) => a - b);
   const byTrigger = new Map([...reads.values()].map((r) => [r.i, r.tsNs]));
   const toHook: number[] = [];
   for (const [ruleId, at] of received) {
@@ -156,9 +169,14 @@ async function main(): Promise<void> {
   const row = (name: string, v: number[]): string =>
     `| ${name.padEnd(28)} | ${String(v.length).padStart(4)}/${triggers} | ${quantile(v, 0.5).toFixed(1).padStart(7)} | ${quantile(v, 0.99).toFixed(1).padStart(7)} | ${(v[v.length - 1] ?? NaN).toFixed(1).padStart(7)} |`;
   console.log(`runwarden run exit ${code}, ${wallS.toFixed(1)} s wall; ${all.length} events stored over ${spanS.toFixed(1)} s = ${Math.round(all.length / spanS)} events/s`);
+  let created = 0;
+  try { created = readdirSync(loadDir).length; } catch { /* none */ }
+  const loadEvents = all.filter((x) => x.event.kind === 'file' && (x.event.file.path ?? '').startsWith(loadDir + '/')).length;
+  console.log(`  load: ${created} files created (${rate}/s asked, in ${loadIn}), ${loadEvents} of their file events stored (${(100 * loadEvents / Math.max(1, created)).toFixed(0)}%)`);
   console.log(`  by kind: ${[...kinds].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}`);
   console.log('| latency (ms)                 |    n     |    p50  |    p99  |    max  |');
   console.log('|------------------------------|----------|---------|---------|---------|');
+  console.log(row('kernel event → collector rx', toReceived));
   console.log(row('kernel event → finding stored', toStore));
   console.log(row('kernel event → webhook POST', toHook));
   const p99 = Math.max(quantile(toStore, 0.99), quantile(toHook, 0.99));
