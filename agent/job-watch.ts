@@ -48,6 +48,18 @@ export const RUN_WATCH_LIMITS = Object.freeze({
   flushDeadlineMillis: 15_000,
   /** After the command exits, how long the sensor may take to deliver what the kernel already saw. */
   drainMillis: 300,
+  /**
+   * Oldest event's wait before a partial batch goes out. The uplink default (200 ms) is most of the detection
+   * latency of a quiet job (bench/detect.ts); under load batches fill to their size limit well before this.
+   */
+  uplinkBatchAgeMillis: 20,
+  /**
+   * After the command exits, wait for the sensor to deliver the root process's exit (everything the kernel
+   * saw before it is then read): a sensor that is seconds behind must not be closed on its backlog, which
+   * would be lost without a trace. Bounded: stop waiting once the sensor goes quiet or after the maximum.
+   */
+  catchUpQuietMillis: 500,
+  catchUpMaxMillis: 30_000,
 });
 
 /** Attribution when no sensor runs: nothing belongs to the job but what the core is told directly. */
@@ -90,6 +102,9 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
   let sensor: Sensor | undefined;
   let core: AgentCore | undefined;
   let status: SensorStatus | undefined;
+  let rootPid = 0;
+  let rootExitSeen = false;
+  let lastSensorEventAt = 0;
 
   async function prepare(): Promise<void> {
       mkdirSync(stateDir, { recursive: true, mode: 0o700 });
@@ -112,7 +127,7 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
       }
       uplink = createUplink({
         url, token, spoolDir: join(stateDir, 'spool'), agentId: identity.agentId, bootId: identity.bootId,
-        host: hostname(), logger: o.logger, version: '0.1.0',
+        host: hostname(), logger: o.logger, version: '0.1.0', limits: { batchMaxAgeMillis: RUN_WATCH_LIMITS.uplinkBatchAgeMillis },
       });
       uplink.start();
       const installKey = await loadOrCreateInstallKey(stateDir);
@@ -143,7 +158,11 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
       });
       const c = core;
       if (sensor) {
-        sensor.onEvent((ev) => c.onSensorEvent(ev));
+        sensor.onEvent((ev) => {
+          lastSensorEventAt = Date.now();
+          if (ev.kind === 'exit' && rootPid !== 0 && ev.pid === rootPid) rootExitSeen = true;
+          c.onSensorEvent(ev);
+        });
         sensor.onLoss((count, reason) => {
           up.enqueue({ kind: 'dropped', dropped: { count, reason }, tsNs: nowNs(), host: hostname(), jobId: o.jobId, pid: 0 });
         });
@@ -178,8 +197,9 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
       return sensor?.wrap ? sensor.wrap([...argv]) : [...argv];
     },
 
-    attach(rootPid) {
-      core?.setRoot(o.jobId, rootPid);
+    attach(pid) {
+      rootPid = pid;
+      core?.setRoot(o.jobId, pid);
     },
 
     onOutput(chunk, stream) {
@@ -187,6 +207,16 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
     },
 
     async stop({ exitCode }): Promise<JobWatchResult> {
+      if (sensor && rootPid !== 0) {
+        const t0 = Date.now();
+        while (!rootExitSeen && Date.now() - t0 < RUN_WATCH_LIMITS.catchUpMaxMillis
+          && Date.now() - Math.max(lastSensorEventAt, t0) < RUN_WATCH_LIMITS.catchUpQuietMillis) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        const waited = Date.now() - t0;
+        if (!rootExitSeen) log.warn({ waitedMillis: waited }, 'the sensor did not report the command\'s exit; events it had not read yet may be missing');
+        else if (waited > 1_000) log.info({ waitedMillis: waited }, 'waited for the sensor to catch up with the job');
+      }
       await new Promise((r) => setTimeout(r, RUN_WATCH_LIMITS.drainMillis));
       // End the job while the sensor still runs (survivors are read from the live tree), then stop it.
       await core?.endJob(o.jobId, exitCode);
