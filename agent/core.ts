@@ -240,6 +240,9 @@ export function createAgentCore(o: CoreOptions): AgentCore {
 
   function noteWrite(job: JobState, pid: number, path: string, op: string | undefined, mode: number | undefined): void {
     if (job.written.size < CORE_LIMITS.maxWrittenPathsPerJob || job.written.has(path)) job.written.set(path, pid);
+    // Bounded like `written`: past the limit new paths are not remembered (exec-of-dropped-file then relies
+    // on the collector's own record of the job's writes).
+    if (job.executables.size >= CORE_LIMITS.maxWrittenPathsPerJob && !job.executables.has(path)) return;
     if (op === 'CHMOD' && mode !== undefined && (mode & 0o111) !== 0) job.executables.add(path);
     else if (op !== 'UNLINK') job.executables.add(path);
   }
