@@ -21,6 +21,8 @@ COPY --from=build /src/package.json /src/package-lock.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY --from=build /src/proto ./proto
+# Read at run time next to dist/: the default rule pack (YAML).
+COPY --from=build /src/collector/rules/default ./collector/rules/default
 COPY --from=build /src/cli/package.json /src/cli/runwarden.js ./cli/
 RUN ln -s /opt/runwarden/cli/runwarden.js /usr/local/bin/runwarden
 
