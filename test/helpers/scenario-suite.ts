@@ -1,0 +1,50 @@
+// Runs a table of scenario variants (attacks and benign look-alikes) two at a time under `runwarden run`,
+// then asserts per variant: severity reached (or stayed below medium) and no secret value in the report.
+import type { Test } from 'tap';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startNet, runJob, topSeverity, ruleSummary, leakedSecrets, events, cleanup, pool, SEV, type Net, type JobSpec, type RunResult } from './scenario-world.js';
+
+export interface Variant {
+  cls: number | 'benign';
+  name: string;
+  /** Minimum severity an attack must reach; benign variants must stay below medium. */
+  min?: 'medium' | 'high' | 'critical';
+  spec: (net: Net) => Omit<JobSpec, 'name'>;
+  /** Known miss: the test stays, marked todo with the reason (see the report for event evidence). */
+  todo?: string;
+}
+
+export function runSuite(t: Test, variants: Variant[], setup?: (net: Net) => Promise<() => Promise<void>>): void {
+  t.test('scenarios', async (t) => {
+    const net = await startNet();
+    const teardown = setup ? await setup(net) : undefined;
+    t.teardown(async () => { await teardown?.(); await net.close(); });
+    const results = await pool(variants, 2, async (v) => runJob({ name: v.name, ...v.spec(net) }));
+    variants.forEach((v, i) => {
+      const r = results[i] as RunResult;
+      const title = `${v.cls === 'benign' ? 'benign' : `class ${v.cls}`}: ${v.name}`;
+      const opts = v.todo ? { todo: v.todo } : {};
+      t.test(title, opts, async (t) => {
+        t.ok(r.report, 'report written');
+        const top = topSeverity(r);
+        const rules = ruleSummary(r);
+        if (v.cls === 'benign') {
+          t.ok(top < SEV.medium!, `no finding at or above medium (got: ${rules || 'none'})`);
+        } else {
+          const need = SEV[v.min ?? 'high']!;
+          t.ok(top >= need, `a finding at or above ${v.min ?? 'high'} (got: ${rules || 'none'})`);
+        }
+        t.same(leakedSecrets(r), [], 'no secret value (plain, base64, hex, URL) in the report');
+        if (process.env.RWSCEN_VERBOSE || (v.cls === 'benign' ? top >= SEV.medium! : top < SEV[v.min ?? 'high']!)) {
+          t.comment(`${title} exit=${r.code} ${r.ms}ms rules=[${rules}]`);
+          if (process.env.RWSCEN_EVENTS) t.comment(events(r).split('\n').filter((l) => !l.includes('"kind":"status"')).map((l) => l.slice(0, 600)).join('\n'));
+          t.comment(r.output.split('\n').slice(-12).join('\n'));
+          const dir = process.env.RWSCEN_EVIDENCE;
+          if (dir) { mkdirSync(dir, { recursive: true }); writeFileSync(join(dir, title.replace(/[^a-z0-9]+/gi, '_') + '.jsonl'), events(r)); }
+        }
+        cleanup(r);
+      });
+    });
+  });
+}
