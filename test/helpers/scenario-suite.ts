@@ -28,7 +28,9 @@ export function runSuite(t: Test, variants: Variant[], setup?: (net: Net) => Pro
     const net = await startNet();
     const teardown = setup ? await setup(net) : undefined;
     t.teardown(async () => { await teardown?.(); await net.close(); });
+    // Serial by default: with two runs at once, one run lost most of its events (see the scenario report).
     const results = await pool(variants, Number(process.env.RWSCEN_PARALLEL ?? 1), async (v) => runJob({ name: v.name, ...v.spec(net) }));
+    t.teardown(() => { for (const r of results) cleanup(r); });
     variants.forEach((v, i) => {
       const r = results[i] as RunResult;
       const title = `${v.cls === 'benign' ? 'benign' : `class ${v.cls}`}: ${v.name}`;
@@ -55,7 +57,6 @@ export function runSuite(t: Test, variants: Variant[], setup?: (net: Net) => Pro
           const dir = process.env.RWSCEN_EVIDENCE;
           if (dir) { mkdirSync(dir, { recursive: true }); writeFileSync(join(dir, title.replace(/[^a-z0-9]+/gi, '_') + '.jsonl'), events(r)); }
         }
-        cleanup(r);
       });
     });
   });
