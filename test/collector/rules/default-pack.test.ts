@@ -38,6 +38,7 @@ const ATTACKS: [string, string, [string, Severity][]][] = [
   ['7 RCE: curl | sh', 'rce-curl-pipe-sh.attack', [['download-piped-to-interpreter', 'high']]],
   ['7 RCE: dropped binary', 'rce-dropped-binary.attack', [['exec-job-dropped-file', 'high'], ['miner-argv', 'high'], ['egress-mining-pool', 'high']]],
   ['8 reverse shell', 'reverse-shell.attack', [['shell-on-socket', 'high'], ['connect-then-shell', 'high']]],
+  ['8 reverse shell (pty.spawn)', 'reverse-shell-pty.attack', [['connect-then-child-shell-on-pty', 'high']]],
   ['9 miner (renamed)', 'miner.attack', [['miner-argv', 'high']]],
   ['10 D-PPE', 'd-ppe.attack', [['ci-definition-written', 'critical'], ['git-push-from-job', 'high']]],
   ['11 I-PPE', 'i-ppe.attack', [['pwn-request-reaches-secrets', 'critical'], ['secret-bearing-egress', 'critical']]],
