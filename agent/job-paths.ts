@@ -100,5 +100,15 @@ export function jobPathsFromEnv(env: Readonly<Record<string, string | undefined>
     ...(env.GITHUB_PATH ? { pathFile: env.GITHUB_PATH } : {}),
     outputFiles: files,
     ...(tracked ? { tracked } : {}),
+    ...(runnerRootOf(env, workspace) ? { runnerRoot: runnerRootOf(env, workspace) } : {}),
   };
+}
+
+/** The runner's install dir: GitHub's workspaces live in `<root>/_work/<repo>/<repo>`. */
+function runnerRootOf(env: Readonly<Record<string, string | undefined>>, workspace: string | undefined): string | undefined {
+  for (const p of [env.RUNNER_WORKSPACE, env.GITHUB_WORKSPACE, workspace]) {
+    const i = p ? p.indexOf('/_work/') : -1;
+    if (p && i > 0) return p.slice(0, i);
+  }
+  return undefined;
 }

@@ -1,6 +1,6 @@
 // agent/job-paths.ts: the path vocabulary rules rely on.
 import t from 'tap';
-import { classifyPath, sensitiveReadPrefixes } from '../../agent/job-paths.js';
+import { classifyPath, jobPathsFromEnv, sensitiveReadPrefixes } from '../../agent/job-paths.js';
 import type { JobPaths } from '../../agent/job-paths.js';
 
 const jp: JobPaths = {
@@ -46,4 +46,13 @@ t.test('sensitive read prefixes cover the credential files', async (t) => {
   for (const f of ['/w/home/.aws/credentials', '/w/home/.npmrc', '/w/home/.git-credentials', '/w/home/.ssh/id_rsa', '/opt/runner/.credentials']) {
     t.ok(pre.some((p) => f.startsWith(p)), f);
   }
+});
+
+t.test('paths from a GitHub runner environment', async (t) => {
+  const p = jobPathsFromEnv({ GITHUB_WORKSPACE: '/opt/runner/_work/widget/widget', HOME: '/home/runner', GITHUB_ENV: '/opt/runner/_work/_temp/_runner_file_commands/set_env_1' }, '/opt/runner/_work/widget/widget');
+  t.equal(p.runnerRoot, '/opt/runner');
+  t.equal(classifyPath('/opt/runner/_work/_actions/actions/checkout/v4/dist/index.js', p), 'runner-actions');
+  t.equal(classifyPath('/opt/runner/_work/_tool/node/20/x64/bin/node', p), 'tool-cache');
+  t.equal(classifyPath('/opt/runner/_work/_temp/_runner_file_commands/set_env_1', p), 'runner-env-file');
+  t.equal(jobPathsFromEnv({}, '/tmp/ws').runnerRoot, undefined);
 });
