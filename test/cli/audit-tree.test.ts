@@ -42,6 +42,11 @@ t.test('a real job', async (t) => {
   t.match(text, /└─ \d+ cat .*\.npmrc/);
   t.match(text, /read .*\.npmrc \[credential-file\]/);
   t.match(text, /FINDING high credential-file-read/);
+  // The same high finding makes `--fail-on high` exit 3, while the command itself exited 0.
+  const failOn = spawnSync(process.execPath, [CLI, 'run', '--db', db, '--fail-on', 'high', '--', 'sh', '-c', 'cat "$HOME/.npmrc" >/dev/null'], { cwd: dir, env, encoding: 'utf8' });
+  t.equal(failOn.status, 3, '--fail-on high met');
+  const failOnCritical = spawnSync(process.execPath, [CLI, 'run', '--db', db, '--fail-on', 'critical', '--', 'sh', '-c', 'cat "$HOME/.npmrc" >/dev/null'], { cwd: dir, env, encoding: 'utf8' });
+  t.equal(failOnCritical.status, 0, '--fail-on critical not met by a high finding');
   const none = spawnSync(process.execPath, [CLI, 'audit', 'tree', 'no-such-job', '--db', db], { encoding: 'utf8' });
   t.equal(none.status, 2);
   t.match(none.stderr, /no events for job no-such-job/);
