@@ -5,7 +5,8 @@ import { readFileSync, statSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { JobStart, SecretExposure } from '../proto/types.js';
 import { enrich } from './enrich.js';
-import type { EventDraft, JobView, TargetInfo } from './enrich.js';
+import type { JobView, TargetInfo } from './enrich.js';
+import type { EventDraft } from './uplink.js';
 import type { JobPaths } from './job-paths.js';
 import type { NetPolicy } from './netmatch.js';
 import { containerIdOf, readCgroup, readCmdline, readComm, readCwd, readEnviron, readFdTarget, readStat } from './procfs-read.js';
@@ -349,7 +350,10 @@ export function createAgentCore(o: CoreOptions): AgentCore {
         });
       }
       // Processes of the job still alive: persistence on a reused runner.
-      const survivors = o.attribution.members(jobId).filter((pid) => readStat(pid) && readStat(pid)?.state !== 'Z');
+      const survivors = o.attribution.members(jobId).filter((pid) => {
+        const st = readStat(pid);
+        return st !== undefined && st.state !== 'Z';
+      });
       const list = survivors.slice(0, 64).map((pid) => ({
         pid, comm: readComm(pid) ?? '', argv: (readCmdline(pid) ?? []).slice(0, 16).map((a) => redactText(job, a)),
       }));

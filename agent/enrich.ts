@@ -2,15 +2,13 @@
 // path classes, the target of memory/environment reads, egress flags. Decisions only: everything the
 // kernel or /proc must tell comes in through `EnrichSources`.
 import { posix } from 'node:path';
-import type { RwEvent } from '../proto/types.js';
 import type { SensorEvent } from './sensors/types.js';
+import type { EventDraft } from './uplink.js';
 import { classifyPath } from './job-paths.js';
 import type { JobPaths } from './job-paths.js';
 import { destinationAllowed, ipInNets } from './netmatch.js';
 import type { NetPolicy } from './netmatch.js';
 
-/** An event ready for the uplink: everything but agent id, boot id and sequence. */
-export type EventDraft = RwEvent extends infer E ? (E extends RwEvent ? Omit<E, 'agentId' | 'bootId' | 'seq'> : never) : never;
 
 export interface JobView {
   jobId: string;

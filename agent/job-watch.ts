@@ -107,77 +107,77 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
   let lastSensorEventAt = 0;
 
   async function prepare(): Promise<void> {
-      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-      const identity = loadIdentity(stateDir);
-      let url = o.collectorUrl;
-      let token = o.token ?? o.config.agent.token;
-      if (!url) {
-        // Embedded collector: loopback only, a token made for this run alone.
-        token = randomBytes(24).toString('base64url');
-        const sha256 = createHash('sha256').update(token).digest('hex');
-        const cfg = {
-          ...o.config,
-          collector: {
-            ...o.config.collector, host: '127.0.0.1', port: 0, db: o.dbPath, stateDir: join(stateDir, 'collector'),
-            tokens: [{ agentId: identity.agentId, sha256 }], tlsCert: '', tlsKey: '',
-          },
-        } as Config;
-        collector = await assembleCollector({ config: cfg, logger: o.logger.child({ component: 'collector' }) });
-        url = collector.url;
-      }
-      uplink = createUplink({
-        url, token, spoolDir: join(stateDir, 'spool'), agentId: identity.agentId, bootId: identity.bootId,
-        host: hostname(), logger: o.logger, version: '0.1.0', limits: { batchMaxAgeMillis: RUN_WATCH_LIMITS.uplinkBatchAgeMillis },
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    const identity = loadIdentity(stateDir);
+    let url = o.collectorUrl;
+    let token = o.token ?? o.config.agent.token;
+    if (!url) {
+      // Embedded collector: loopback only, a token made for this run alone.
+      token = randomBytes(24).toString('base64url');
+      const sha256 = createHash('sha256').update(token).digest('hex');
+      const cfg = {
+        ...o.config,
+        collector: {
+          ...o.config.collector, host: '127.0.0.1', port: 0, db: o.dbPath, stateDir: join(stateDir, 'collector'),
+          tokens: [{ agentId: identity.agentId, sha256 }], tlsCert: '', tlsKey: '',
+        },
+      } as Config;
+      collector = await assembleCollector({ config: cfg, logger: o.logger.child({ component: 'collector' }) });
+      url = collector.url;
+    }
+    uplink = createUplink({
+      url, token, spoolDir: join(stateDir, 'spool'), agentId: identity.agentId, bootId: identity.bootId,
+      host: hostname(), logger: o.logger, version: '0.1.0', limits: { batchMaxAgeMillis: RUN_WATCH_LIMITS.uplinkBatchAgeMillis },
+    });
+    uplink.start();
+    const installKey = await loadOrCreateInstallKey(stateDir);
+    // A sensor that cannot start must not fail the build: the job still runs, the secret scanning of its
+    // output still works, and the report says loudly what was not seen.
+    let made: { sensor: Sensor; attribution: Attribution } | undefined;
+    let sensorError: string | undefined;
+    try {
+      made = await o.createSensor({
+        backend: o.config.agent.sensor,
+        sensitivePrefixes: o.config.agent.sensitivePaths.slice(),
+        logger: o.logger.child({ component: 'sensor' }),
+        ignorePids: [process.pid],
       });
-      uplink.start();
-      const installKey = await loadOrCreateInstallKey(stateDir);
-      // A sensor that cannot start must not fail the build: the job still runs, the secret scanning of its
-      // output still works, and the report says loudly what was not seen.
-      let made: { sensor: Sensor; attribution: Attribution } | undefined;
-      let sensorError: string | undefined;
-      try {
-        made = await o.createSensor({
-          backend: o.config.agent.sensor,
-          sensitivePrefixes: o.config.agent.sensitivePaths.slice(),
-          logger: o.logger.child({ component: 'sensor' }),
-          ignorePids: [process.pid],
-        });
-        await made.sensor.start();
-      } catch (err) {
-        sensorError = (err as Error).message;
-        log.error({ err }, 'sensor failed to start; the job runs unwatched by the kernel sensors');
-        await made?.sensor.close().catch(() => undefined);
-        made = undefined;
-      }
-      sensor = made?.sensor;
-      const up = uplink;
-      core = createAgentCore({
-        host: hostname(), policy: netPolicy(o.config.network.trusted, o.config.network.allow), resolvers: resolvers(),
-        attribution: made?.attribution ?? nullAttribution(), enqueue: (d) => { up.enqueue(d); }, installKey,
-        secretsConfig: { names: o.config.secrets.names, patterns: o.config.secrets.patterns }, logger: log, nowNs, hostEvents: false,
+      await made.sensor.start();
+    } catch (err) {
+      sensorError = (err as Error).message;
+      log.error({ err }, 'sensor failed to start; the job runs unwatched by the kernel sensors');
+      await made?.sensor.close().catch(() => undefined);
+      made = undefined;
+    }
+    sensor = made?.sensor;
+    const up = uplink;
+    core = createAgentCore({
+      host: hostname(), policy: netPolicy(o.config.network.trusted, o.config.network.allow), resolvers: resolvers(),
+      attribution: made?.attribution ?? nullAttribution(), enqueue: (d) => { up.enqueue(d); }, installKey,
+      secretsConfig: { names: o.config.secrets.names, patterns: o.config.secrets.patterns }, logger: log, nowNs, hostEvents: false,
+    });
+    const c = core;
+    if (sensor) {
+      sensor.onEvent((ev) => {
+        lastSensorEventAt = Date.now();
+        if (ev.kind === 'exit' && rootPid !== 0 && ev.pid === rootPid) rootExitSeen = true;
+        c.onSensorEvent(ev);
       });
-      const c = core;
-      if (sensor) {
-        sensor.onEvent((ev) => {
-          lastSensorEventAt = Date.now();
-          if (ev.kind === 'exit' && rootPid !== 0 && ev.pid === rootPid) rootExitSeen = true;
-          c.onSensorEvent(ev);
-        });
-        sensor.onLoss((count, reason) => {
-          up.enqueue({ kind: 'dropped', dropped: { count, reason }, tsNs: nowNs(), host: hostname(), jobId: o.jobId, pid: 0 });
-        });
-        status = sensor.status();
-      } else {
-        status = {
-          sensor: 'procfs', running: false, capabilities: [], drops: 0, message: sensorError ?? 'no sensor',
-          blindSpots: [`NO KERNEL SENSOR: ${sensorError ?? 'unavailable'}; processes, connections, file writes and reads are not observed`],
-        };
-      }
-      up.enqueue({
-        kind: 'status', tsNs: nowNs(), host: hostname(), jobId: o.jobId, pid: process.pid,
-        status: { sensor: sensor ? status.sensor : 'none', capabilities: status.capabilities, blindSpots: status.blindSpots, drops: status.drops, version: '0.1.0', ...(status.message ? { message: status.message } : {}) },
+      sensor.onLoss((count, reason) => {
+        up.enqueue({ kind: 'dropped', dropped: { count, reason }, tsNs: nowNs(), host: hostname(), jobId: o.jobId, pid: 0 });
       });
-      core.startJob(o.jobId, o.start, 0, o.env, o.paths);
+      status = sensor.status();
+    } else {
+      status = {
+        sensor: 'procfs', running: false, capabilities: [], drops: 0, message: sensorError ?? 'no sensor',
+        blindSpots: [`NO KERNEL SENSOR: ${sensorError ?? 'unavailable'}; processes, connections, file writes and reads are not observed`],
+      };
+    }
+    up.enqueue({
+      kind: 'status', tsNs: nowNs(), host: hostname(), jobId: o.jobId, pid: process.pid,
+      status: { sensor: sensor ? status.sensor : 'none', capabilities: status.capabilities, blindSpots: status.blindSpots, drops: status.drops, version: '0.1.0', ...(status.message ? { message: status.message } : {}) },
+    });
+    core.startJob(o.jobId, o.start, 0, o.env, o.paths);
   }
 
   return {

@@ -9,7 +9,7 @@ import { hashConfigFiles } from '../../agent/config-hashes.js';
 import { jobContextFromEnv } from '../../agent/job-context.js';
 import type { JobContext } from '../../agent/job-context.js';
 import { buildReport, failOnMet, markdownSummary, parseSeverity, terminalSummary } from '../../agent/report.js';
-import type { JobWatch, JobWatchResult } from '../../agent/report.js';
+import type { JobWatch } from '../../agent/report.js';
 import { diffTracked, snapshotTracked, watchWorkspace } from '../../agent/workspace-integrity.js';
 import { jobPathsFromEnv } from '../../agent/job-paths.js';
 import type { JobPaths } from '../../agent/job-paths.js';
@@ -68,17 +68,6 @@ function defaultWatch(ctx: { job: JobContext; config: Readonly<Config>; dbPath: 
     collectorUrl: ctx.collectorUrl, token: ctx.config.agent.token || undefined,
     createSensor: (req) => chooseSensor({ ...req, ...(paths.home ? { homes: [paths.home] } : {}), ...(paths.workspace ? { workspace: paths.workspace } : {}) }),
   });
-}
-
-export function noWatch(): JobWatch {
-  return {
-    prepare: async () => undefined,
-    attach: () => undefined,
-    stop: async (): Promise<JobWatchResult> => ({
-      findings: [],
-      summary: { sensor: 'none', blindSpots: ['no sensor attached: process, network and file activity outside the workspace not observed'] },
-    }),
-  };
 }
 
 function readEventPayload(path: string): unknown {
