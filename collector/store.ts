@@ -145,6 +145,9 @@ function storeOn(db: Db, key: CheckpointKey | undefined, log: Logger | undefined
     const gaps: Array<{ agentId: string; bootId: string; fromSeq: number; toSeq: number }> = [];
     const conflicts: Array<{ agentId: string; bootId: string; seq: number }> = [];
     const values: ChainValue[] = new Array(evCols.length);
+    let lastAgent: string | undefined;
+    let lastBoot: string | undefined;
+    let sk = '';
     for (const raw of events) {
       const ev = raw.event;
       const kind = ev.kind;
@@ -166,7 +169,7 @@ function storeOn(db: Db, key: CheckpointKey | undefined, log: Logger | undefined
       values[14] = ev.secretNames && ev.secretNames.length > 0 ? JSON.stringify(ev.secretNames) : null;
       values[15] = JSON.stringify(body);
       values[16] = asBuffer(raw.bytes);
-      const sk = `${ev.agentId}\0${ev.bootId}`;
+      if (ev.agentId !== lastAgent || ev.bootId !== lastBoot) { lastAgent = ev.agentId; lastBoot = ev.bootId; sk = `${ev.agentId}\0${ev.bootId}`; }
       let max = streams.get(sk);
       if (max === undefined) max = (maxSeq.get(ev.agentId, ev.bootId) as number | null) ?? 0;
       const hash = chainHash(prev, 'events', values);
