@@ -45,6 +45,7 @@ const ATTACKS: [string, string, [string, Severity][]][] = [
   ['12 command files', 'command-file.attack', [['runner-env-injection', 'critical']]],
   ['13 persistence', 'persistence.attack', [['job-survivors', 'medium'], ['persistence-file-write', 'high']]],
   ['14 cache poisoning', 'cache-poisoning.attack', [['tool-cache-write', 'high']]],
+  ['14 cache poisoning (shared npm cache, fork)', 'cache-poisoning-shared.attack', [['tool-cache-write', 'critical']]],
   ['15 source tampering', 'source-tampering.attack', [['tracked-source-modified', 'critical']]],
   ['15 source tampering (relative paths, no tracked class)', 'source-rewrite.attack', [['source-rewritten-in-place', 'critical']]],
   ['16 container escape', 'container-escape.attack', [['docker-privileged-run', 'critical'], ['host-namespace-or-kernel', 'critical'], ['privilege-escalation-untrusted', 'high'], ['docker-socket-untrusted', 'high']]],
