@@ -36,6 +36,7 @@ const ATTACKS: [string, string, [string, Severity][]][] = [
   ['5 credential files', 'credential-files.attack', [['credential-file-read-by-generic-tool', 'high']]],
   ['6 suspicious egress', 'suspicious-egress.attack', [['egress-raw-ip-no-dns', 'high'], ['dns-tunnelling', 'high'], ['cloud-metadata-untrusted', 'high']]],
   ['7 RCE: curl | sh', 'rce-curl-pipe-sh.attack', [['download-piped-to-interpreter', 'high']]],
+  ['7 RCE: inline fetch + eval (python, node, perl, ruby)', 'rce-inline-fetch-exec.attack', [['inline-program-fetch-exec', 'high'], ['download-piped-to-interpreter', 'high']]],
   ['7 RCE: dropped binary', 'rce-dropped-binary.attack', [['exec-job-dropped-file', 'high'], ['miner-argv', 'high'], ['egress-mining-pool', 'high']]],
   ['8 reverse shell', 'reverse-shell.attack', [['shell-on-socket', 'high'], ['connect-then-shell', 'high']]],
   ['8 reverse shell (pty.spawn)', 'reverse-shell-pty.attack', [['connect-then-child-shell-on-pty', 'high']]],
@@ -67,6 +68,12 @@ for (const [cls, file, want] of ATTACKS) {
     }
   });
 }
+
+t.test('class 7: the inline fetch + eval rule fires once per language (python, node, perl, ruby)', async (t) => {
+  const r = run('rce-inline-fetch-exec.attack.jsonl');
+  const pids = r.findings.filter((f) => f.ruleId === 'inline-program-fetch-exec').map((f) => f.explanation.replace(/^.*\(pid (\d+),.*$/s, '$1')).sort();
+  t.same(pids, ['1001', '1002', '1003', '1004']);
+});
 
 const BENIGN = readdirSync(dir).filter((f) => f.endsWith('.benign.jsonl')).sort();
 t.test('every attack fixture has a benign look-alike', async (t) => {
