@@ -5,6 +5,7 @@ import type { Database as Db, Statement } from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
+import { decodeEvent } from '../proto/codec.js';
 import { RwError } from '../proto/errors.js';
 import { EVENT_KINDS, kindFromName, kindName } from '../proto/types.js';
 import type { EventKind, RawEvent, RwEvent } from '../proto/types.js';
@@ -191,7 +192,11 @@ function storeOn(db: Db, key: CheckpointKey | undefined, log: Logger | undefined
     }
     return { stored: ids.length, duplicates, ids, gaps, conflicts };
   });
-  const findingsTx = db.transaction((findings: readonly Finding[]): number[] => {
+  const readCursor = db.prepare('SELECT last_event_id FROM detection_state WHERE id = 1').pluck();
+  const writeCursor = db.prepare('UPDATE detection_state SET last_event_id = ? WHERE id = 1 AND last_event_id < ?');
+  const rawAfter = db.prepare('SELECT id, raw FROM events WHERE id > ? ORDER BY id LIMIT ?');
+  const findingsTx = db.transaction((findings: readonly Finding[], detectedThrough: number | undefined): number[] => {
+    if (detectedThrough !== undefined) writeCursor.run(detectedThrough, detectedThrough);
     let { id, hash: prev } = headOf('findings');
     const ids: number[] = [];
     for (const f of findings) {
@@ -255,14 +260,34 @@ function storeOn(db: Db, key: CheckpointKey | undefined, log: Logger | undefined
       return { stored: r.stored, duplicates: r.duplicates, ids: r.ids };
     },
 
-    appendFindings(findings) {
+    appendFindings(findings, detectedThrough) {
       ensureWritable();
-      if (findings.length === 0) return [];
+      if (findings.length === 0 && detectedThrough === undefined) return [];
       try {
-        return findingsTx.immediate(findings);
+        return findingsTx.immediate(findings, detectedThrough);
       } catch (e) {
         throw toStoreError(e, 'append findings');
       }
+    },
+
+    detectionCursor(): number {
+      ensureOpen();
+      return (readCursor.get() as number | undefined) ?? 0;
+    },
+
+    setDetectionCursor(id: number): void {
+      ensureWritable();
+      try {
+        writeCursor.run(id, id);
+      } catch (e) {
+        throw toStoreError(e, 'save detection cursor');
+      }
+    },
+
+    eventsAfter(afterId: number, limit: number): StoredEvent[] {
+      ensureOpen();
+      const rows = rawAfter.all(afterId, Math.min(limit, STORE_LIMITS.maxQueryLimit)) as { id: number; raw: Buffer }[];
+      return rows.map((r) => ({ id: r.id, event: decodeEvent(r.raw) }));
     },
 
     queryEvents(filter: EventFilter): StoredEvent[] {
