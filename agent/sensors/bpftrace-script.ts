@@ -14,6 +14,9 @@
 //   U ts pid uid comm path                         unlink
 //   M ts pid uid comm mode path                    chmod adding an execute bit
 //   S ts pid uid comm path                         open of a sensitive path (kernel prefix filter)
+//   k tid name / K ts pid uid comm tid dfd complete name
+//                                                  open of a credential file name relative to a directory fd: its
+//                                                  directory's names leaf first (k), then the open (K)
 //   P ts pid uid comm request target               ptrace attach/seize
 //   V ts pid uid comm r|w target                   process_vm_readv/writev
 //   D ts pid uid comm name                         memfd_create
@@ -36,6 +39,8 @@ export interface ScriptOptions {
   writeFlushSeconds: number;
   /** DNS server port watched on the packet path. */
   dnsPort: number;
+  /** File names whose open relative to a directory fd (tar -C, find, rsync) is resolved in the kernel and reported. */
+  dirfdSensitiveNames: string[];
 }
 
 export const SCRIPT_DEFAULTS: Readonly<ScriptOptions> = Object.freeze({
@@ -46,6 +51,9 @@ export const SCRIPT_DEFAULTS: Readonly<ScriptOptions> = Object.freeze({
   excludePids: [],
   writeFlushSeconds: 2,
   dnsPort: 53,
+  dirfdSensitiveNames: ['credentials', 'config.json', 'config', 'id_rsa', 'id_ed25519', 'id_ecdsa', 'id_dsa', '.npmrc', '.pypirc',
+    '.netrc', '.git-credentials', '.pgpass', 'hosts.yml', 'credentials.toml', 'credentials.db', 'application_default_credentials.json',
+    'accessTokens.json', '.credentials', '.runner'],
 });
 
 /** The BPFTRACE_* environment the script needs. */
@@ -240,6 +248,7 @@ tracepoint:net:netif_receive_skb {
 }
 `);
   }
+  if (sens.length && o.dirfdSensitiveNames.length) parts.push(renderDirfdOpens(o.dirfdSensitiveNames, excl));
   parts.push(`tracepoint:syscalls:sys_enter_rename /1${excl}/ { ${hdr('N', '\\t%d\\t%s', ', tid, str(args->oldname)')} }
 tracepoint:syscalls:sys_enter_rename /1${excl}/ { printf("n\\t%d\\t%s\\n", tid, str(args->newname)); }
 tracepoint:syscalls:sys_enter_renameat /1${excl}/ { ${hdr('N', '\\t%d\\t%s', ', tid, str(args->oldname)')} }
@@ -267,4 +276,41 @@ interval:s:${o.writeFlushSeconds} { print(@wc); clear(@wc); clear(@ws); clear(@r
 END { print(@wc); clear(@wc); clear(@ws); clear(@rs); clear(@cf); clear(@cn); }
 `);
   return parts.join('\n');
+}
+
+// Offset of `struct vfsmount mnt` inside `struct mount` (mnt_hash, mnt_parent, mnt_mountpoint come first, 8-byte
+// pointers: unchanged since 3.3); bpftrace 0.17 has no container_of/offsetof.
+const MOUNT_VFSMOUNT_OFFSET = 32;
+const DIRFD_DEPTH = 16;
+
+/**
+ * `tar -C ~ -cf - .aws` opens `credentials` relative to the fd of `.aws`: the absolute-path prefix filter never
+ * sees it, and /proc/<pid>/fd/<dirfd> is often closed or reused by the time user space looks. So the directory is
+ * resolved here: its dentry names up to the mount root, crossing mounts through the mount's mountpoint, one short
+ * `k` record per name (a 512-byte stack holds one string at a time), then the `K` record with the opened name.
+ */
+export function renderDirfdOpens(names: readonly string[], excl = ''): string {
+  const test = [...new Set(names)].map((n) => `strncmp(str($f), ${bpfStringLiteral(n)}, ${Buffer.byteLength(n) + 1}) == 0`).join(' || ');
+  return `tracepoint:syscalls:sys_enter_openat /(int32)args->dfd >= 0${excl}/ {
+  $f = args->filename;
+  $fdt = curtask->files->fdt;
+  if ((${test}) && (uint64)args->dfd < (uint64)$fdt->max_fds) {
+    $file = *($fdt->fd + args->dfd);
+    $d = $file->f_path.dentry;
+    $m = (struct mount *)((uint64)$file->f_path.mnt - ${MOUNT_VFSMOUNT_OFFSET});
+    $done = 0;
+    unroll(${DIRFD_DEPTH}) {
+      if ($done == 0) {
+        if ($d == $m->mnt.mnt_root) {
+          if ($m == $m->mnt_parent) { $done = 1; } else { $d = $m->mnt_mountpoint; $m = $m->mnt_parent; }
+        } else {
+          printf("k\\t%d\\t%s\\n", tid, str($d->d_name.name));
+          $d = $d->d_parent;
+        }
+      }
+    }
+    ${HEAD.replace('%s', 'K')}\\t%d\\t%d\\t%d\\t%s\\n", nsecs, pid, uid, comm, tid, args->dfd, $done, str($f));
+  }
+}
+`;
 }
