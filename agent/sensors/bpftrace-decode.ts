@@ -358,6 +358,16 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           res.events.push({ kind: 'read', ...base(), read: { path, pathClass: known ?? 'sensitive' } });
           return res;
         }
+        case 'T': {
+          // T ts pid uid comm sig targetPid targetComm: a stopping signal for the watcher (renderWatcherSignals)
+          if (o.ignorePids.has(num(2))) return res;
+          const target = num(6);
+          const targetComm = rest(7);
+          // Any bpftrace matches in the kernel; only ours (an ignored pid) is the watcher.
+          if (targetComm.startsWith('bpftrace') && !o.ignorePids.has(target)) return res;
+          res.events.push({ kind: 'access', ...base(), access: { kind: 'KILL_WATCHER', targetPid: target, targetComm, detail: `signal ${num(5)}` } });
+          return res;
+        }
         case 'P': {
           const req = num(5);
           const kind: AccessKind = req === 16 ? 'PTRACE_ATTACH' : 'PTRACE_SEIZE';

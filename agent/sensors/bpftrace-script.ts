@@ -22,6 +22,7 @@
 //   D ts pid uid comm name                         memfd_create
 //   G ts pid uid comm call id                      set*id to 0 by a non-root caller
 //   B ts pid uid comm cmd                          bpf(BPF_PROG_LOAD)
+//   T ts pid uid comm sig targetPid targetComm     a stopping signal generated for a protected pid or a runwarden*/bpftrace task
 // plus the map @wc (repeat write-opens per "pid,path") printed every writeFlushSeconds and at END.
 
 export interface ScriptOptions {
@@ -41,6 +42,10 @@ export interface ScriptOptions {
   dnsPort: number;
   /** File names whose open relative to a directory fd (tar -C, find, rsync) is resolved in the kernel and reported. */
   dirfdSensitiveNames: string[];
+  /** Pids whose stopping signals are reported (the agent, the collector); excludePids are protected too. */
+  protectedPids: number[];
+  /** Target comm prefixes whose stopping signals are reported (user space keeps bpftrace only when it is ours). */
+  protectedComms: string[];
 }
 
 export const SCRIPT_DEFAULTS: Readonly<ScriptOptions> = Object.freeze({
@@ -54,6 +59,8 @@ export const SCRIPT_DEFAULTS: Readonly<ScriptOptions> = Object.freeze({
   dirfdSensitiveNames: ['credentials', 'config.json', 'config', 'id_rsa', 'id_ed25519', 'id_ecdsa', 'id_dsa', '.npmrc', '.pypirc',
     '.netrc', '.git-credentials', '.pgpass', 'hosts.yml', 'credentials.toml', 'credentials.db', 'application_default_credentials.json',
     'accessTokens.json', '.credentials', '.runner'],
+  protectedPids: [],
+  protectedComms: ['runwarden', 'bpftrace'],
 });
 
 /** The BPFTRACE_* environment the script needs. */
@@ -249,6 +256,7 @@ tracepoint:net:netif_receive_skb {
 `);
   }
   if (sens.length && o.dirfdSensitiveNames.length) parts.push(renderDirfdOpens(o.dirfdSensitiveNames, excl));
+  parts.push(renderWatcherSignals([...o.excludePids, ...o.protectedPids], o.protectedComms, excl));
   parts.push(`tracepoint:syscalls:sys_enter_rename /1${excl}/ { ${hdr('N', '\\t%d\\t%s', ', tid, str(args->oldname)')} }
 tracepoint:syscalls:sys_enter_rename /1${excl}/ { printf("n\\t%d\\t%s\\n", tid, str(args->newname)); }
 tracepoint:syscalls:sys_enter_renameat /1${excl}/ { ${hdr('N', '\\t%d\\t%s', ', tid, str(args->oldname)')} }
@@ -311,6 +319,27 @@ export function renderDirfdOpens(names: readonly string[], excl = ''): string {
     }
     ${HEAD.replace('%s', 'K')}\\t%d\\t%d\\t%d\\t%s\\n", nsecs, pid, uid, comm, tid, args->dfd, $done, str($f));
   }
+}
+`;
+}
+
+// SIGHUP, SIGINT, SIGQUIT, SIGKILL, SIGTERM, SIGSTOP, SIGTSTP: the signals that stop or kill a process by default.
+const STOPPING_SIGNALS = [1, 2, 3, 9, 15, 19, 20];
+
+/**
+ * `kill -9 <agent>` from a shell is a builtin (no exec to match on): the kernel's signal_generate tracepoint names
+ * the target task (pid, comm) whatever the sending syscall (kill, tkill, tgkill, pidfd_send_signal). Signals sent
+ * by excluded pids (the agent stopping its own bpftrace) are not reported.
+ */
+export function renderWatcherSignals(pids: readonly number[], comms: readonly string[], excl = ''): string {
+  const targets = [
+    ...[...new Set(pids)].filter((p) => Number.isInteger(p) && p > 0).map((p) => `args->pid == ${p}`),
+    ...[...new Set(comms)].filter((c) => c !== '').map((c) => `strncmp(args->comm, ${bpfStringLiteral(c.slice(0, 15))}, ${Math.min(Buffer.byteLength(c), 15)}) == 0`),
+  ];
+  if (!targets.length) return '';
+  const sigs = STOPPING_SIGNALS.map((n) => `args->sig == ${n}`).join(' || ');
+  return `tracepoint:signal:signal_generate /(${sigs})${excl}/ {
+  if (${targets.join(' || ')}) { ${HEAD.replace('%s', 'T')}\\t%d\\t%d\\t%s\\n", nsecs, pid, uid, comm, args->sig, args->pid, args->comm); }
 }
 `;
 }

@@ -34,7 +34,7 @@ mkdir -p "$SCEN_DIR/.x" && cp /usr/bin/id "$SCEN_DIR/.x/id" && chmod 4755 "$SCEN
 
   { cls: 17, name: 'pkill -f of the agent-like process', min: 'critical', spec: () => ({ trigger: 'push', decoyAgent: true, script: `
 pkill -x -f "$SCEN_DIR/bin/runwarden-agent 300" || true` }) },
-  { cls: 17, name: 'kill -9 of the agent by pid', min: 'critical', todo: 'sensor: kill(2) is not traced and `kill` is a bash builtin (no exec); only exec argv naming runwarden is matched', spec: () => ({ trigger: 'push', decoyAgent: true, script: `
+  { cls: 17, name: 'kill -9 of the agent by pid', min: 'critical', spec: () => ({ trigger: 'push', decoyAgent: true, script: `
 kill -9 "$DECOY_PID"` }) },
   { cls: 17, name: 'resolv.conf appended (private bind mount)', min: 'critical', spec: () => ({ trigger: 'push', script: `
 echo 'nameserver 127.77.66.66' >> /etc/resolv.conf` }) },

@@ -115,6 +115,15 @@ t.test('credential file opened relative to a directory fd (tar -C ~ .aws): path 
   t.equal(d.pending(), 0);
 });
 
+t.test('stopping signals for the watcher: runwarden* and our bpftrace, not the agent itself nor a job\'s own bpftrace', async (t) => {
+  const d = mk(); // ignorePids {999}: the agent / its bpftrace
+  t.match(d.push(line('T\t1\t9\t0\tbash\t9\t4321\trunwarden-agent'), now).events,
+    [{ kind: 'access', pid: 9, comm: 'bash', access: { kind: 'KILL_WATCHER', targetPid: 4321, targetComm: 'runwarden-agent', detail: 'signal 9' } }]);
+  t.match(d.push(line('T\t1\t9\t0\tpython3\t19\t999\tbpftrace'), now).events, [{ access: { kind: 'KILL_WATCHER', targetPid: 999, detail: 'signal 19' } }]);
+  t.same(d.push(line('T\t1\t9\t0\ttimeout\t15\t555\tbpftrace'), now).events, [], 'a bpftrace of the job');
+  t.same(d.push(line('T\t1\t999\t0\tnode\t15\t998\tbpftrace'), now).events, [], 'sent by the agent');
+});
+
 t.test('control lines and garbage', async (t) => {
   const d = mk();
   t.equal(d.push(line('H\tstart'), now).attached, true);

@@ -52,6 +52,7 @@ const ATTACKS: [string, string, [string, Severity][]][] = [
   ['15 source tampering (relative paths, no tracked class)', 'source-rewrite.attack', [['source-rewritten-in-place', 'critical']]],
   ['16 container escape', 'container-escape.attack', [['docker-privileged-run', 'critical'], ['host-namespace-or-kernel', 'critical'], ['privilege-escalation-untrusted', 'high'], ['docker-socket-untrusted', 'high']]],
   ['17 watcher tampering', 'watcher-tampering.attack', [['watcher-tamper-exec', 'critical'], ['watcher-tamper-file', 'critical']]],
+  ['17 watcher tampering (signals)', 'watcher-killed.attack', [['watcher-killed', 'critical']]],
 ];
 
 for (const [cls, file, want] of ATTACKS) {
@@ -74,6 +75,11 @@ t.test('class 7: the inline fetch + eval rule fires once per language (python, n
   const r = run('rce-inline-fetch-exec.attack.jsonl');
   const pids = r.findings.filter((f) => f.ruleId === 'inline-program-fetch-exec').map((f) => f.explanation.replace(/^.*\(pid (\d+),.*$/s, '$1')).sort();
   t.same(pids, ['1001', '1002', '1003', '1004']);
+});
+
+t.test('class 17: a signal to the watcher is watcher tampering, not process memory access', async (t) => {
+  const r = run('watcher-killed.attack.jsonl');
+  t.same([...new Set(r.findings.map((f) => f.ruleId))], ['watcher-killed']);
 });
 
 const BENIGN = readdirSync(dir).filter((f) => f.endsWith('.benign.jsonl')).sort();
