@@ -1,6 +1,8 @@
 // The rule engine's thread: tails the audit store's events table by id and posts what the rules conclude.
 // The store is the queue: nothing is handed over in memory, so a slow engine never holds ingest up and a
 // restarted worker resumes from the saved cursor. Only collector/detection.ts starts it.
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { openStoreReadOnly } from './store.js';
@@ -17,6 +19,17 @@ export interface DetectionWorkerInit {
   cursor: number;
   /** Events read and evaluated per step; between steps the worker reads its messages. */
   chunk: number;
+  /** Added to this thread's nice value: when the CPU is short, storing events goes first and detection catches up. */
+  niceIncrement: number;
+}
+
+/** Lowers this thread's priority (Linux: setpriority on the thread id). Best effort: an error leaves it as it is. */
+function deprioritize(increment: number): void {
+  if (increment <= 0) return;
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.min(19, increment));
+  } catch { /* not Linux, or no /proc: same priority as ingest */ }
 }
 
 export type ToWorker = { type: 'head'; id: number } | { type: 'stop' };
@@ -26,6 +39,7 @@ export type FromWorker =
   | { type: 'fatal'; message: string };
 
 function run(port: MessagePort, init: DetectionWorkerInit): void {
+  deprioritize(init.niceIncrement);
   let store;
   let engine;
   try {

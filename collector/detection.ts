@@ -38,6 +38,7 @@ export const DETECTION_LIMITS = Object.freeze({
   cursorSaveMillis: 1000,
   restartMinMillis: 500,
   restartMaxMillis: 30_000,
+  niceIncrement: 5,
 });
 
 // Run from TypeScript sources (tests) the worker is the .ts file beside this one; built, the .js.
@@ -115,7 +116,7 @@ export function createDetection(o: DetectionOptions): Detection {
   function start(): void {
     const init: DetectionWorkerInit = {
       dbPath: o.dbPath, rulePaths: [...o.rulePaths], trustedCidrs: [...o.trustedCidrs], allowList: [...o.allowList],
-      cursor: through, chunk: DETECTION_LIMITS.chunk,
+      cursor: through, chunk: DETECTION_LIMITS.chunk, niceIncrement: DETECTION_LIMITS.niceIncrement,
     };
     const w = new Worker(WORKER_URL, { workerData: init });
     worker = w;
