@@ -99,6 +99,26 @@ export async function main(args: string[], io: CliIo, deps: RunDeps = {}): Promi
   const collectorUrl = str(p, 'collector');
   if (collectorUrl !== undefined) agentFlags.collectorUrl = collectorUrl;
   if (str(p, 'token') !== undefined) agentFlags.token = str(p, 'token');
+  // Until the command runs (command-runner forwards signals from then on), a signal is remembered, not fatal:
+  // dying here would leave the sensor (bpftrace, strace) running without its reader.
+  let interrupted: NodeJS.Signals | undefined;
+  const early = (sig: NodeJS.Signals): void => { interrupted ??= sig; };
+  for (const sig of EARLY_SIGNALS) process.on(sig, early);
+  const dropEarly = (): void => { for (const sig of EARLY_SIGNALS) process.off(sig, early); };
+  try {
+    return await runWatched(p, io, deps, failOn, collectorUrl, agentFlags, () => interrupted, dropEarly);
+  } finally {
+    dropEarly();
+  }
+}
+
+const EARLY_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+const SIGNAL_NUMBER: Readonly<Record<string, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+
+async function runWatched(
+  p: ReturnType<typeof parseArgs>, io: CliIo, deps: RunDeps, failOn: ReturnType<typeof parseSeverity>, collectorUrl: string | undefined,
+  agentFlags: Record<string, unknown>, interrupted: () => NodeJS.Signals | undefined, dropEarly: () => void,
+): Promise<number> {
   const config = loadConfig(str(p, 'config'), io, Object.keys(agentFlags).length ? { agent: agentFlags } : {});
   const reportPath = str(p, 'report') === undefined ? undefined : resolve(io.cwd, str(p, 'report') as string);
   const dbPath = resolve(io.cwd, str(p, 'db') ?? '.runwarden/audit.db');
@@ -128,6 +148,14 @@ export async function main(args: string[], io: CliIo, deps: RunDeps = {}): Promi
   const out = writeStream('stdout');
   const err = writeStream('stderr');
   await watch.prepare();
+  const sig = interrupted();
+  if (sig) {
+    await watch.stop({ exitCode: 128 + (SIGNAL_NUMBER[sig] ?? 0) });
+    await watcher?.close();
+    io.err(`runwarden: ${sig} before the command started; it was not run\n`);
+    return 128 + (SIGNAL_NUMBER[sig] ?? 0);
+  }
+  dropEarly(); // the command runner forwards signals to the command from here on
   const wrap = deps.wrapOutput ?? ((): OutputTransform => redactingTransform(secrets));
   const running = runCommand({
     argv: watch.wrapArgv?.(p.rest) ?? p.rest,

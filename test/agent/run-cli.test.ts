@@ -80,7 +80,8 @@ void t.test('SIGTERM to runwarden is forwarded to the command: exit 143', async 
   let rwPid = 0;
   const done = runCli(['run', '--', 'sleep', '30'], { cwd: dir, onSpawn: (p) => { rwPid = p; } });
   let sleeper: number | undefined;
-  for (let i = 0; i < 100 && sleeper === undefined; i++) {
+  // Sensors attach first (seconds on a busy machine): wait for the command itself.
+  for (let i = 0; i < 600 && sleeper === undefined; i++) {
     await new Promise((r) => setTimeout(r, 50));
     sleeper = childrenOf(rwPid).find((k) => { try { return readFileSync(`/proc/${k}/comm`, 'utf8').trim() === 'sleep'; } catch { return false; } });
   }
@@ -91,6 +92,25 @@ void t.test('SIGTERM to runwarden is forwarded to the command: exit 143', async 
   t.equal(r.code, 143);
   t.match(r.stderr, /exit 143 \(SIGTERM\)/);
   t.throws(() => process.kill(sleeper as number, 0), 'command is gone');
+});
+
+void t.test('SIGTERM while the sensors start: the command is not run, the sensor is stopped, exit 143', async (t) => {
+  const dir = t.testdir();
+  let rwPid = 0;
+  const done = runCli(['run', '--', 'sleep', '30'], { cwd: dir, onSpawn: (p) => { rwPid = p; } });
+  const comm = (k: number): string => { try { return readFileSync(`/proc/${k}/comm`, 'utf8').trim(); } catch { return ''; } };
+  let sensorPid: number | undefined;
+  for (let i = 0; i < 600 && sensorPid === undefined; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    sensorPid = childrenOf(rwPid).find((k) => ['bpftrace', 'strace'].includes(comm(k)));
+  }
+  t.ok(sensorPid, 'the sensor process started');
+  t.notOk(childrenOf(rwPid).some((k) => comm(k) === 'sleep'), 'the command has not started yet');
+  process.kill(rwPid, 'SIGTERM');
+  const r = await done;
+  t.equal(r.code, 143);
+  t.match(r.stderr, /SIGTERM before the command started; it was not run/);
+  t.throws(() => process.kill(sensorPid as number, 0), 'the sensor process is gone, not orphaned');
 });
 
 void t.test('50 MB of output: every byte delivered', async (t) => {
