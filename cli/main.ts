@@ -47,7 +47,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   baseline: {
     summary: 'show or reset baselines learned from trusted runs',
-    usage: 'runwarden baseline show|reset [--db FILE] [--repo R] [--workflow W] [--job J]',
+    usage: 'runwarden baseline show|reset [--db FILE] [--config FILE] [--repo R] [--workflow W] [--job J] [--format table|json]',
     load: () => import('./commands/baseline.js'),
   },
   token: {

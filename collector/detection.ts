@@ -29,6 +29,10 @@ export interface DetectionOptions {
   logger: Logger;
   metrics?: Metrics;
   sinks?: readonly FindingSink[];
+  /** Learn baselines from trusted runs into the audit DB and give them to the rules (default true). */
+  baselines?: boolean;
+  /** Refs whose push runs may teach baselines (default main, master and tags). */
+  protectedRefs?: readonly string[];
 }
 
 export const DETECTION_LIMITS = Object.freeze({
@@ -117,12 +121,14 @@ export function createDetection(o: DetectionOptions): Detection {
     const init: DetectionWorkerInit = {
       dbPath: o.dbPath, rulePaths: [...o.rulePaths], trustedCidrs: [...o.trustedCidrs], allowList: [...o.allowList],
       cursor: through, chunk: DETECTION_LIMITS.chunk, niceIncrement: DETECTION_LIMITS.niceIncrement,
+      baselines: o.baselines ?? true, ...(o.protectedRefs ? { protectedRefs: [...o.protectedRefs] } : {}),
     };
     const w = new Worker(WORKER_URL, { workerData: init });
     worker = w;
     w.on('message', (m: FromWorker) => {
       if (m.type === 'step') onStep(m);
       else if (m.type === 'ready') { restartDelay = DETECTION_LIMITS.restartMinMillis; if (head > through) w.postMessage({ type: 'head', id: head } satisfies ToWorker); }
+      else if (m.type === 'log') log[m.level](m.fields, m.msg);
       else log.error({ reason: m.message }, 'detection worker could not start');
     });
     w.on('error', (err) => { log.error({ err }, 'detection worker failed'); });

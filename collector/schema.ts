@@ -108,6 +108,22 @@ export const MIGRATIONS: readonly string[] = Object.freeze([
   );
   INSERT INTO detection_state (id, last_event_id) VALUES (1, (SELECT COALESCE(MAX(id), 0) FROM events));
   `,
+  // 3: baselines learned from trusted runs per (repo, workflow, job), written by the detection worker
+  // (collector/baseline-store.ts). Learned state, not evidence: not chained, overwritten on each trusted run.
+  // body is the JSON of a BaselineView (collector/baseline.ts); updated_ns is when a run last taught it.
+  `
+  CREATE TABLE baselines (
+    repo TEXT NOT NULL,
+    workflow TEXT NOT NULL,
+    job TEXT NOT NULL,
+    body TEXT NOT NULL,
+    updated_ns INTEGER NOT NULL,
+    PRIMARY KEY (repo, workflow, job)
+  ) WITHOUT ROWID;
+  `,
 ]);
+
+/** The user_version from which the audit database has the baselines table. */
+export const BASELINES_SINCE_VERSION = 3;
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -4,6 +4,8 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createBaselines } from '../../collector/baseline.js';
+import { openBaselineStore } from '../../collector/baseline-store.js';
 import { createDetection } from '../../collector/detection.js';
 import type { Finding } from '../../collector/finding.js';
 import { createMetrics } from '../../collector/metrics.js';
@@ -108,4 +110,27 @@ t.test('a worker that cannot start is logged, counted and restarted with backoff
   t.equal(metrics.snapshot().detection.lagEvents, events.length, 'the lag shows in the metrics');
   await detection.close(0);
   store.close();
+});
+
+t.test('the worker learns baselines from a quiet trusted run into the audit DB; baselines: false learns nothing', async (t) => {
+  const benign = parseEventsJsonl(readFileSync(join(fixtures, 'secret-egress.benign.jsonl'), 'utf8'));
+  for (const enabled of [true, false]) {
+    const dir = t.testdir();
+    const db = join(dir, 'audit.db');
+    const store = openStore(db, { stateDir: join(dir, 'state'), synchronous: 'NORMAL' });
+    const sink = logSink();
+    const detection = createDetection({ store, dbPath: db, rulePaths: [], trustedCidrs: ['127.0.0.0/8'], allowList: ['registry.npmjs.org', 'api.github.com'], logger: sink.logger, baselines: enabled });
+    const r = store.appendEvents(raw(benign), Date.now() * 1e6);
+    detection.onCommitted(r.ids.map((id, i) => ({ id, event: benign[i] as RwEvent })));
+    t.ok(await detection.settled(20_000));
+    t.same(store.queryFindings({}).filter((f) => f.severity !== 'info' && f.severity !== 'low'), [], 'the run is quiet');
+    await detection.close(5000);
+    const b = openBaselineStore(db, { readonly: true });
+    const learned = createBaselines(b).list();
+    b.close();
+    if (enabled) t.match(learned, [{ key: { repo: 'acme/widget', workflow: 'ci.yml', job: 'build' }, view: { egress: ['api.github.com', 'registry.npmjs.org'], runs: 1 } }]);
+    else t.same(learned, [], 'disabled: nothing learned');
+    t.same(sink.lines.filter((l) => (l.level as number) >= 40), [], 'nothing logged at warn or above');
+    store.close();
+  }
 });
