@@ -217,6 +217,9 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
         if (!rootExitSeen) log.warn({ waitedMillis: waited }, 'the sensor did not report the command\'s exit; events it had not read yet may be missing');
         else if (waited > 1_000) log.info({ waitedMillis: waited }, 'waited for the sensor to catch up with the job');
       }
+      // Write-opens counted in the kernel arrive with the next printed window: wait for it (≤ 1 s) so they
+      // reach the job before it ends, instead of arriving after it and being dropped as host events.
+      if (sensor?.sync) await sensor.sync();
       await new Promise((r) => setTimeout(r, RUN_WATCH_LIMITS.drainMillis));
       // End the job while the sensor still runs (survivors are read from the live tree), then stop it.
       await core?.endJob(o.jobId, exitCode);
