@@ -353,11 +353,12 @@ export function createAgentCore(o: CoreOptions): AgentCore {
 
     onSensorEvent(ev) {
       o.attribution.observe(ev);
-      if (ev.kind === 'exec') {
-        // An exec may bring a new environment: forget the pid's names before enrichment reads them.
-        const id = o.attribution.jobOf(ev.pid);
-        if (id !== undefined) jobs.get(id)?.held.delete(ev.pid);
-      }
+      const id = o.attribution.jobOf(ev.pid);
+      const owner = id === undefined ? undefined : jobs.get(id);
+      // `run` keeps only its job's events: the rest of the host is not enriched (its /proc reads are the cost).
+      if (!owner && !o.hostEvents) return;
+      // An exec may bring a new environment: forget the pid's names before enrichment reads them.
+      if (ev.kind === 'exec') owner?.held.delete(ev.pid);
       const draft = enrich(ev, sources, o.host);
       if (!draft) return;
       const job = draft.jobId ? jobs.get(draft.jobId) : undefined;

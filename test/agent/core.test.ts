@@ -8,15 +8,15 @@ import type { Attribution } from '../../agent/core.js';
 import type { EventDraft } from '../../agent/uplink.js';
 import type { SensorEvent } from '../../agent/sensors/types.js';
 
-function setup(now = { ns: 1e18 }) {
+function setup(now = { ns: 1e18 }, hostEvents = false) {
   const sent: EventDraft[] = [];
   const attribution: Attribution = {
     registerJob: () => undefined, unregisterJob: () => undefined, observe: () => undefined,
-    jobOf: () => 'j1', ancestry: () => [], domainFor: () => undefined, members: () => [],
+    jobOf: (pid) => (pid === 4242 ? undefined : 'j1'), ancestry: () => [], domainFor: () => undefined, members: () => [],
   };
   const core = createAgentCore({
     host: 'h', policy: { trusted: [], allow: [] } as never, resolvers: new Set(), attribution, enqueue: (d) => sent.push(d),
-    installKey: new Uint8Array(32), secretsConfig: { names: [], patterns: [] }, logger: pino({ level: 'silent' }), nowNs: () => now.ns, hostEvents: false,
+    installKey: new Uint8Array(32), secretsConfig: { names: [], patterns: [] }, logger: pino({ level: 'silent' }), nowNs: () => now.ns, hostEvents,
   });
   core.startJob('j1', {}, 0, { API_TOKEN: 'tok-0123456789abcdef' }, { workspace: '/ws', home: '/home/u', tracked: new Set(['src/a.c']) });
   return { core, sent, now };
@@ -80,4 +80,15 @@ t.test('held secrets come from the process environment, also for processes alrea
   t.same(execOf(kids[3]!.pid!, process.pid), ['NEW_SECRET'], 'an undeclared secret is discovered');
   t.same(execOf(0x3fffff0, kids[0]!.pid!), ['API_TOKEN'], 'a process gone before its environ was read inherits its parent\'s names');
   await core.endJob('j1', 0);
+});
+
+t.test('events outside every job: dropped before enrichment in run mode, kept by the host daemon', async (t) => {
+  for (const host of [false, true]) {
+    const { core, sent } = setup({ ns: 1e18 }, host);
+    core.onSensorEvent({ kind: 'read', tsNs: 1, pid: 4242, read: { path: `/proc/${process.pid}/environ` } });
+    const got = sent.filter((d) => d.kind === 'read');
+    t.equal(got.length, host ? 1 : 0, host ? 'daemon keeps it' : 'run drops it');
+    if (host) t.equal((got[0] as Extract<EventDraft, { kind: 'read' }>).read.targetPid, process.pid, 'enriched with its target');
+    await core.endJob('j1', 0);
+  }
 });
