@@ -234,6 +234,9 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
       };
       if (collector) {
         const store = collector.store;
+        if (!(await collector.detection.settled(RUN_WATCH_LIMITS.flushDeadlineMillis))) {
+          log.warn(collector.detection.stats(), 'the rules had not evaluated every event before the deadline; the report may miss findings');
+        }
         findings = store.queryFindings({ jobId: o.jobId }).map((f) => ({
           ruleId: f.ruleId, severity: f.severity, title: f.title, tags: f.tags, explanation: f.explanation, evidence: f.evidence,
         }));

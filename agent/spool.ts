@@ -14,7 +14,15 @@ export interface SpoolOptions {
   segmentMaxBytes?: number;
   /** fsync each appended batch (survives power loss, not only process death). */
   fsyncEachAppend?: boolean;
+  /**
+   * The ack cursor is written to disk at most this often (and at close). Replacing the cursor file costs a
+   * rename, which ext4 turns into a data flush; per ack it was most of the uplink's time. A cursor that is
+   * behind after a crash only makes the agent resend acked events, which the collector deduplicates.
+   */
+  cursorPersistMillis?: number;
 }
+
+export const SPOOL_DEFAULTS = Object.freeze({ cursorPersistMillis: 250 });
 
 export interface Spool {
   /** Appends a prefix of `records` that fits; returns how many were written. One write() per call. */
@@ -90,6 +98,22 @@ export function openSpool(opts: SpoolOptions): Spool {
   let cache: { id: number; buf: Buffer; offsets: number[] } | undefined;
   let total = segments.reduce((n, s) => n + s.size, 0);
   let closed = false;
+  const persistEvery = opts.cursorPersistMillis ?? SPOOL_DEFAULTS.cursorPersistMillis;
+  let persisted: SpoolCursor = { ...cursor };
+  let persistedAt = 0;
+  let persistTimer: NodeJS.Timeout | undefined;
+  const persistCursor = (): void => {
+    const c = { ...cursor };
+    try {
+      const tmp = join(dir, CURSOR_FILE + '.tmp');
+      writeFileSync(tmp, JSON.stringify(c));
+      renameSync(tmp, join(dir, CURSOR_FILE));
+    } catch (e) {
+      fail('cannot persist spool cursor', e);
+    }
+    persisted = c;
+    persistedAt = Date.now();
+  };
 
   const openWriteSegment = (): void => {
     if (fd >= 0) {
@@ -176,13 +200,18 @@ export function openSpool(opts: SpoolOptions): Spool {
     ack(to) {
       if (closed) return;
       cursor = { ...to };
-      try {
-        const tmp = join(dir, CURSOR_FILE + '.tmp');
-        writeFileSync(tmp, JSON.stringify(cursor));
-        renameSync(tmp, join(dir, CURSOR_FILE));
-      } catch (e) {
-        fail('cannot persist spool cursor', e);
+      const wait = persistEvery - (Date.now() - persistedAt);
+      if (wait <= 0) persistCursor();
+      else if (!persistTimer) {
+        persistTimer = setTimeout(() => {
+          persistTimer = undefined;
+          // A failure here is retried at the next ack or at close; until then a restart only resends acked events.
+          if (!closed) try { persistCursor(); } catch { /* see above */ }
+        }, wait);
+        persistTimer.unref();
       }
+      // Deleting acked segments before the cursor reaches disk is safe: a reopened spool starts at the first
+      // segment that still exists.
       while (segments.length > 0) {
         const s = segments[0] as Segment;
         const done = s.id < cursor.segment || (s.id === cursor.segment && cursor.record >= s.count);
@@ -217,6 +246,10 @@ export function openSpool(opts: SpoolOptions): Spool {
     fits: (recordBytes) => total + HEADER + recordBytes <= opts.maxBytes,
     close() {
       if (closed) return;
+      if (persistTimer) { clearTimeout(persistTimer); persistTimer = undefined; }
+      if (persisted.segment !== cursor.segment || persisted.record !== cursor.record) {
+        try { persistCursor(); } catch { /* best effort at shutdown: acked events are resent and deduplicated */ }
+      }
       closed = true;
       if (fd >= 0) {
         try { fsyncSync(fd); closeSync(fd); } catch { /* best effort at shutdown */ }

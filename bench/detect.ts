@@ -1,6 +1,6 @@
 // Detection latency of `runwarden run` (issue 6): kernel event → finding stored in the audit DB, and → webhook
 // POST received, p50/p99, while the job keeps a background load of ~5 000 events/s. Prints a table.
-// Run: npx tsc -p tsconfig.build.json && node dist/bench/detect.js [--triggers 100] [--rate 5000] [--interval-ms 200]
+// Run: npx tsc -p tsconfig.build.json && node dist/bench/detect.js [--triggers 100] [--rate 5000] [--load mixed|files|connects] [--interval-ms 200]
 //
 // The trigger is a credential read (`cat $HOME/.ssh/id_bench<i>`, a fake HOME): the default rule
 // credential-file-read-by-generic-tool stores a finding for each (its key is the path). Webhook alerts are
@@ -21,12 +21,16 @@ import type { EventKind } from '../proto/types.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'cli/runwarden.js');
-const args = parseArgs(process.argv.slice(2), { triggers: 'string', rate: 'string', 'interval-ms': 'string', keep: 'bool', 'load-in': 'string' });
+const args = parseArgs(process.argv.slice(2), { triggers: 'string', rate: 'string', 'interval-ms': 'string', keep: 'bool', 'load-in': 'string', load: 'string' });
 const triggers = Number(str(args, 'triggers') ?? '100');
 const rate = Number(str(args, 'rate') ?? '5000');
 const intervalMs = Number(str(args, 'interval-ms') ?? '200');
 // workspace: the load writes into the job's cwd (as a build does, seen by the workspace watcher too); tmp: outside it.
 const loadIn = str(args, 'load-in') ?? 'workspace';
+// files: new files only; connects: TCP connects to a loopback listener; mixed (default): half each. The sensor may
+// aggregate plain new files in the kernel, so `files` alone may not stream `rate` events/s; connects are never merged.
+const loadKind = str(args, 'load') ?? 'mixed';
+if (!['files', 'connects', 'mixed'].includes(loadKind)) throw new Error(`--load must be files, connects or mixed, not ${loadKind}`);
 
 const nowNs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1e6);
 
@@ -35,15 +39,27 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
 }
 
-// Background load: `rate` new files per second (distinct paths, so none is coalesced by the sensor).
+// Background load: `rate` operations per second — new files (distinct paths) and/or TCP connects to a loopback
+// listener (127.66.0.1, accepted and closed by a thread of the same script), evenly spread over time.
 const LOAD_PY = `
-import os, sys, time
-d, rate = sys.argv[1], int(sys.argv[2])
+import os, socket, sys, threading, time
+d, rate, kind = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 os.makedirs(d, exist_ok=True)
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.66.0.1", 0)); srv.listen(4096); port = srv.getsockname()[1]
+def accept():
+    while True:
+        c, _ = srv.accept(); c.close()
+threading.Thread(target=accept, daemon=True).start()
+def op(i):
+    if kind == "files" or (kind == "mixed" and i % 2 == 0):
+        open(os.path.join(d, "f%d" % i), "w").close()
+    else:
+        s = socket.create_connection(("127.66.0.1", port)); s.close()
 i, t0, step = 0, time.monotonic(), 0.01
 while True:
     for _ in range(max(1, int(rate * step))):
-        open(os.path.join(d, "f%d" % i), "w").close(); i += 1
+        op(i); i += 1
     t0 += step
     dt = t0 - time.monotonic()
     if dt > 0: time.sleep(dt)
@@ -90,7 +106,7 @@ async function main(): Promise<void> {
 
   const loadDir = loadIn === 'tmp' ? join(dir, 'load') : join(dir, 'work', 'load');
   const script = [
-    `python3 ${join(dir, 'load.py')} ${loadDir} ${rate} & L=$!`,
+    `python3 ${join(dir, 'load.py')} ${loadDir} ${rate} ${loadKind} & L=$!`,
     'sleep 1',
     `i=0; while [ $i -lt ${triggers} ]; do cat "$HOME/.ssh/id_bench$i" >/dev/null; i=$((i+1)); sleep ${intervalMs / 1000}; done`,
     'kill $L; wait',
@@ -172,7 +188,8 @@ async function main(): Promise<void> {
   let created = 0;
   try { created = readdirSync(loadDir).length; } catch { /* none */ }
   const loadEvents = all.filter((x) => x.event.kind === 'file' && (x.event.file.path ?? '').startsWith(loadDir + '/')).length;
-  console.log(`  load: ${created} files created (${rate}/s asked, in ${loadIn}), ${loadEvents} of their file events stored (${(100 * loadEvents / Math.max(1, created)).toFixed(0)}%)`);
+  const connects = all.filter((x) => x.event.kind === 'net' && x.event.net.dstIp === '127.66.0.1').length;
+  console.log(`  load (${loadKind}, ${rate}/s asked): ${created} files created in ${loadIn}, ${loadEvents} file events stored for them; ${connects} connect events to the load listener stored`);
   console.log(`  by kind: ${[...kinds].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}`);
   console.log('| latency (ms)                 |    n     |    p50  |    p99  |    max  |');
   console.log('|------------------------------|----------|---------|---------|---------|');

@@ -17,7 +17,7 @@ const args = parseArgs(process.argv.slice(2), { 'events-per-run': 'string', agen
 const total = Number(str(args, 'events-per-run') ?? '200000');
 const fleet = (str(args, 'agents') ?? '1,4,16').split(',').map(Number);
 
-interface Row { agents: number; events: number; seconds: number; eventsPerSec: number; p99Ms: number; commits: number; rssMiB: number }
+interface Row { agents: number; events: number; seconds: number; eventsPerSec: number; p99Ms: number; commits: number; rssMiB: number; cpuUsPerEvent: number; agentCpuUsPerEvent: number; detectSeconds: number; detectPerSec: number }
 
 const exited = (c: ChildProcess): Promise<number | null> => new Promise((r) => { if (c.exitCode !== null) r(c.exitCode); else c.on('exit', (code) => r(code)); });
 
@@ -54,7 +54,13 @@ async function run(agents: number): Promise<Row> {
   });
   const per = Math.ceil(total / agents);
   const t0 = performance.now();
-  const kids = Array.from({ length: agents }, (_, i) => spawn(process.execPath, [join(ROOT, 'dist/test/fixtures/load-agent.js'), '--url', `ws://127.0.0.1:${port}`, '--token', TOKEN, '--state-dir', join(dir, `agent${i}`), '--count', String(per)], { stdio: ['ignore', 'ignore', 'inherit'] }));
+  const kids = Array.from({ length: agents }, (_, i) => spawn(process.execPath, [join(ROOT, 'dist/test/fixtures/load-agent.js'), '--url', `ws://127.0.0.1:${port}`, '--token', TOKEN, '--state-dir', join(dir, `agent${i}`), '--count', String(per)], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const agentCpu: number[] = [];
+  for (const k of kids) {
+    let out = '';
+    k.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+    k.on('exit', () => { const m = /"event":"done".*?"cpuSeconds":([0-9.]+)/.exec(out); if (m) agentCpu.push(Number(m[1])); });
+  }
   // Sustained rate: from the first committed event to the last, sampled from the collector's own counter.
   let first: { t: number; n: number } | undefined;
   let last = { t: 0, n: 0 };
@@ -67,28 +73,46 @@ async function run(agents: number): Promise<Row> {
     if (t - t0 > 600_000) throw new Error('bench run took more than 10 minutes');
     await new Promise((r) => setTimeout(r, 50));
   }
+  // Detection runs beside ingest (a worker thread): how long until it has evaluated everything.
+  let evaluated = 0;
+  while (evaluated < want) {
+    evaluated = sampleValue(await metrics(port), 'runwarden_detection_events_total') ?? 0;
+    if (performance.now() - t0 > 900_000) throw new Error('detection did not catch up within 15 minutes');
+    if (evaluated < want) await new Promise((r) => setTimeout(r, 50));
+  }
+  const detectDone = performance.now();
   const codes = await Promise.all(kids.map(exited));
   if (codes.some((c) => c !== 0)) throw new Error(`load agents failed: ${codes.join(',')}`);
   const text = await metrics(port);
   const rss = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${col.pid}/status`, 'utf8'));
+  // utime + stime of the collector (all its threads), in clock ticks of 1/100 s.
+  const stat = readFileSync(`/proc/${col.pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuSeconds = (Number(f[11]) + Number(f[12])) / 100;
   col.kill('SIGTERM');
   await exited(col);
   rmSync(dir, { recursive: true, force: true });
-  const f = first ?? last;
-  const seconds = (last.t - f.t) / 1000;
+  const fst = first ?? last;
+  const seconds = (last.t - fst.t) / 1000;
+  const detectSeconds = (detectDone - t0) / 1000;
   return {
     agents, events: want, seconds,
-    eventsPerSec: seconds > 0 ? (last.n - f.n) / seconds : Number.NaN,
+    eventsPerSec: seconds > 0 ? (last.n - fst.n) / seconds : Number.NaN,
     p99Ms: p99(text) * 1000,
     commits: sampleValue(text, 'runwarden_batch_commit_seconds_count') ?? 0,
     rssMiB: rss ? Number(rss[1]) / 1024 : Number.NaN,
+    cpuUsPerEvent: (cpuSeconds * 1e6) / want,
+    agentCpuUsPerEvent: (agentCpu.reduce((a, b) => a + b, 0) * 1e6) / want,
+    detectSeconds,
+    detectPerSec: want / detectSeconds,
   };
 }
 
 const rows: Row[] = [];
 for (const n of fleet) rows.push(await run(n));
-const header = ['agents', 'events', 'seconds', 'events/s', 'p99 commit ms (≤ bucket)', 'commits', 'collector peak RSS MiB'];
-const body = rows.map((r) => [String(r.agents), String(r.events), r.seconds.toFixed(2), r.eventsPerSec.toFixed(0), r.p99Ms.toFixed(1), String(r.commits), r.rssMiB.toFixed(0)]);
+const header = ['agents', 'events', 'seconds', 'events/s', 'p99 commit ms (≤ bucket)', 'commits', 'collector peak RSS MiB', 'collector CPU µs/event', 'load agents CPU µs/event', 'all evaluated after s', 'detection events/s'];
+const body = rows.map((r) => [String(r.agents), String(r.events), r.seconds.toFixed(2), r.eventsPerSec.toFixed(0), r.p99Ms.toFixed(1), String(r.commits), r.rssMiB.toFixed(0),
+  r.cpuUsPerEvent.toFixed(1), r.agentCpuUsPerEvent.toFixed(1), r.detectSeconds.toFixed(2), r.detectPerSec.toFixed(0)]);
 const w = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
 const line = (cells: string[]): string => '| ' + cells.map((c, i) => c.padStart(w[i] as number)).join(' | ') + ' |';
 process.stdout.write([line(header), '|' + w.map((x) => '-'.repeat(x + 2)).join('|') + '|', ...body.map(line)].join('\n') + '\n');

@@ -9,7 +9,6 @@ import type { Collector } from './daemon.js';
 import { createDetection } from './detection.js';
 import type { Detection } from './detection.js';
 import { createApiHandler } from './http-api.js';
-import { createEngine } from './rules/engine.js';
 import { loadRulePackOrThrow } from './rules/pack.js';
 import type { StoredEvent } from './store-types.js';
 
@@ -19,11 +18,13 @@ export interface AssembledCollector extends Collector {
 }
 
 export const ALERT_FLUSH_MILLIS = 5_000;
+/** On shutdown, how long detection may take to evaluate what is already committed. */
+export const DETECTION_SETTLE_MILLIS = 10_000;
 
 export async function assembleCollector(o: { config: Readonly<Config>; logger: Logger; version?: string }): Promise<AssembledCollector> {
   // Throws RULES_ERR_INVALID naming file, rule and position: a collector with a broken pack must not start.
-  const rules = loadRulePackOrThrow(o.config.rules.paths);
-  const engine = createEngine({ rules, trustedCidrs: o.config.network.trusted, allowList: o.config.network.allow });
+  // The worker loads the same pack again in its own thread.
+  loadRulePackOrThrow(o.config.rules.paths);
   const alerts = createAlertsFromConfig(o.config.collector.alerts, o.logger.child({ component: 'alerts' }));
   // Detection needs the store that startCollector opens; events cannot arrive before it is set.
   const hook: { detection?: Detection } = {};
@@ -33,9 +34,11 @@ export async function assembleCollector(o: { config: Readonly<Config>; logger: L
     ...(o.version ? { version: o.version } : {}),
     makeApiHandler: (store) => createApiHandler({ store, apiTokenSha256: [...o.config.collector.apiTokens], logger: o.logger }),
     onCommitted: (stored: StoredEvent[]) => hook.detection?.onCommitted(stored),
+    beforeStoreClose: () => hook.detection?.close(DETECTION_SETTLE_MILLIS) ?? Promise.resolve(),
   });
   const detection = createDetection({
-    engine, store: collector.store, logger: o.logger,
+    store: collector.store, dbPath: o.config.collector.db, rulePaths: o.config.rules.paths,
+    trustedCidrs: o.config.network.trusted, allowList: o.config.network.allow, logger: o.logger, metrics: collector.metrics,
     sinks: [{ offer: (f) => alerts.submit([f]) }],
   });
   hook.detection = detection;

@@ -1,6 +1,6 @@
 // The audit chain: canonical bytes of a row, hash = SHA-256(prev_hash ‖ canonical bytes), and the walk that
 // finds the first broken link. Pure (hashing only): rows come in as value arrays in CHAIN_COLUMNS order.
-import { createHash } from 'node:crypto';
+import { hash as oneShotHash } from 'node:crypto';
 
 /** A stored column value as better-sqlite3 returns it (bigint when read with safeIntegers). */
 export type ChainValue = null | undefined | number | bigint | string | Uint8Array;
@@ -28,11 +28,13 @@ function encodedLength(v: ChainValue): number {
  * (integers int64 big-endian, text u32 length ‖ UTF-8, blob u32 length ‖ bytes, real float64 big-endian).
  * An integer written as a JS number and read back as a bigint encodes identically.
  */
-export function canonicalBytes(table: string, values: readonly ChainValue[]): Buffer {
-  let len = 5 + Buffer.byteLength(table, 'utf8') + 4;
+export function canonicalBytes(table: string, values: readonly ChainValue[], prefix?: Uint8Array): Buffer {
+  const pre = prefix?.byteLength ?? 0;
+  let len = pre + 5 + Buffer.byteLength(table, 'utf8') + 4;
   for (const v of values) len += encodedLength(v);
   const buf = Buffer.allocUnsafe(len);
-  let o = 0;
+  if (prefix) buf.set(prefix, 0);
+  let o = pre;
   buf[o++] = TAG_TEXT;
   o = buf.writeUInt32BE(Buffer.byteLength(table, 'utf8'), o);
   o += buf.write(table, o, 'utf8');
@@ -72,8 +74,9 @@ export function canonicalBytes(table: string, values: readonly ChainValue[]): Bu
   return buf;
 }
 
+/** SHA-256(prev_hash ‖ canonical bytes), hashed in one call over one buffer (once per stored row). */
 export function chainHash(prevHash: Uint8Array, table: string, values: readonly ChainValue[]): Buffer {
-  return createHash('sha256').update(prevHash).update(canonicalBytes(table, values)).digest();
+  return oneShotHash('sha256', canonicalBytes(table, values, prevHash), 'buffer');
 }
 
 const isHash = (v: unknown): v is Uint8Array => v instanceof Uint8Array && v.byteLength === HASH_BYTES;

@@ -28,6 +28,8 @@ export interface CollectorOptions {
   openStore?: StoreOpener;
   /** Synchronously after each commit, before the Ack: newly stored events in order (detection). */
   onCommitted?: (stored: StoredEvent[]) => void;
+  /** On shutdown, after the last batch is committed and before the final checkpoint and the store's close. */
+  beforeStoreClose?: () => Promise<void>;
   version?: string;
   /** Seconds to wait for agents to close their streams on shutdown. */
   closeGraceMillis?: number;
@@ -124,6 +126,9 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         // whole is stored (acks to closed streams are lost; agents resend and the store dedupes).
         await srv.close(opts.closeGraceMillis ?? 5000);
         committer.drain();
+        if (opts.beforeStoreClose) {
+          try { await opts.beforeStoreClose(); } catch (e) { log.error({ err: e }, 'shutdown step failed'); }
+        }
         checkpoint('shutdown');
         storeOpen = false;
         store.close();

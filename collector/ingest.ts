@@ -130,8 +130,12 @@ export function createIngestConnection(transport: FrameTransport, granted: strin
     deps.metrics.eventsIngested(outcome.stored);
     deps.metrics.duplicates(outcome.duplicates);
     let lost = 0;
+    // One stream key per boot, not per event: a batch is one agent's, nearly always of one boot.
+    let boot: string | undefined;
+    let key = '';
     for (const r of raw) {
-      lost += deps.seqHighWater.observe(`${r.event.agentId}\u0000${r.event.bootId}`, r.event.seq);
+      if (r.event.bootId !== boot) { boot = r.event.bootId; key = `${r.event.agentId}\u0000${boot}`; }
+      lost += deps.seqHighWater.observe(key, r.event.seq);
       if (r.event.kind === 'dropped') lost += r.event.dropped.count ?? 0;
     }
     if (lost > 0) deps.metrics.losses(lost);

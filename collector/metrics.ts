@@ -17,6 +17,8 @@ export interface Metrics {
   agentConnected(): void;
   agentDisconnected(): void;
   commitSeconds(seconds: number): void;
+  /** Detection's progress, reported by collector/detection.ts. */
+  detection(d: DetectionSnapshot): void;
   snapshot(): MetricsSnapshot;
   /** Prometheus text format. */
   render(): string;
@@ -29,6 +31,14 @@ export interface MetricsSnapshot {
   losses: number;
   connectedAgents: number;
   commits: { count: number; sumSeconds: number; buckets: number[] };
+  detection: DetectionSnapshot;
+}
+
+export interface DetectionSnapshot {
+  evaluated: number;     // events run through the rules
+  findings: number;      // findings stored
+  errors: number;        // events the engine failed on, findings that could not be stored, worker restarts
+  lagEvents: number;     // committed events not yet evaluated
 }
 
 export function createMetrics(): Metrics {
@@ -40,10 +50,12 @@ export function createMetrics(): Metrics {
   const buckets = COMMIT_BUCKETS_SECONDS.map(() => 0);
   let commitCount = 0;
   let commitSum = 0;
+  let det: DetectionSnapshot = { evaluated: 0, findings: 0, errors: 0, lagEvents: 0 };
 
   const snapshot = (): MetricsSnapshot => ({
     eventsIngested: ingested, duplicates: dups, rejected: { ...rejected }, losses: lost, connectedAgents: connected,
     commits: { count: commitCount, sumSeconds: commitSum, buckets: [...buckets] },
+    detection: { ...det },
   });
 
   return {
@@ -60,6 +72,7 @@ export function createMetrics(): Metrics {
       const i = COMMIT_BUCKETS_SECONDS.findIndex((b) => s <= b);
       if (i >= 0) buckets[i] = (buckets[i] ?? 0) + 1;
     },
+    detection: (d) => { det = { ...d }; },
     snapshot,
     render: () => renderText(snapshot()),
   };
@@ -84,6 +97,11 @@ export function renderText(s: MetricsSnapshot): string {
     lines.push(`${h}_bucket{le="${b}"} ${acc}`);
   });
   lines.push(`${h}_bucket{le="+Inf"} ${s.commits.count}`, `${h}_sum ${s.commits.sumSeconds}`, `${h}_count ${s.commits.count}`);
+  counter('runwarden_detection_events_total', 'Committed events evaluated by the rule engine.', s.detection.evaluated);
+  counter('runwarden_findings_total', 'Findings stored.', s.detection.findings);
+  counter('runwarden_detection_errors_total', 'Rule-engine failures on an event, findings not stored, detection worker restarts.', s.detection.errors);
+  lines.push('# HELP runwarden_detection_lag_events Committed events the rule engine has not evaluated yet.', '# TYPE runwarden_detection_lag_events gauge',
+    `runwarden_detection_lag_events ${s.detection.lagEvents}`);
   return lines.join('\n') + '\n';
 }
 

@@ -99,6 +99,15 @@ export const MIGRATIONS: readonly string[] = Object.freeze([
     signature BLOB NOT NULL
   );
   `,
+  // 2: where detection (a worker thread tailing the events table) has got to, so a restart resumes there.
+  // Bookkeeping, not evidence: not chained. An existing database starts at its head (history is not re-evaluated).
+  `
+  CREATE TABLE detection_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    last_event_id INTEGER NOT NULL
+  );
+  INSERT INTO detection_state (id, last_event_id) VALUES (1, (SELECT COALESCE(MAX(id), 0) FROM events));
+  `,
 ]);
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

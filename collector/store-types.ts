@@ -34,7 +34,14 @@ export interface Loss { agentId: string; bootId: string; fromSeq: number; toSeq:
 export interface Store {
   /** One transaction: dedupe on (agent_id, boot_id, seq), record seq gaps as loss, chain every row. */
   appendEvents(events: readonly RawEvent[], receivedNs: number): AppendResult;
-  appendFindings(findings: readonly Finding[]): number[];
+  /** Chains the findings; `detectedThrough` (the last event id detection has evaluated) is saved in the same transaction. */
+  appendFindings(findings: readonly Finding[], detectedThrough?: number): number[];
+  /** The last event id detection has evaluated (0 on a new database). */
+  detectionCursor(): number;
+  /** Saves the detection cursor alone (no findings since the last save). */
+  setDetectionCursor(id: number): void;
+  /** Up to `limit` events with id > afterId, in id order, decoded from the bytes the agent sent (what detection reads). */
+  eventsAfter(afterId: number, limit: number): StoredEvent[];
   queryEvents(filter: EventFilter): StoredEvent[];
   queryFindings(filter: FindingFilter): StoredFinding[];
   losses(agentId?: string): Loss[];

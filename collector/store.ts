@@ -5,6 +5,7 @@ import type { Database as Db, Statement } from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
+import { decodeEvent } from '../proto/codec.js';
 import { RwError } from '../proto/errors.js';
 import { EVENT_KINDS, kindFromName, kindName } from '../proto/types.js';
 import type { EventKind, RawEvent, RwEvent } from '../proto/types.js';
@@ -144,6 +145,9 @@ function storeOn(db: Db, key: CheckpointKey | undefined, log: Logger | undefined
     const gaps: Array<{ agentId: string; bootId: string; fromSeq: number; toSeq: number }> = [];
     const conflicts: Array<{ agentId: string; bootId: string; seq: number }> = [];
     const values: ChainValue[] = new Array(evCols.length);
+    let lastAgent: string | undefined;
+    let lastBoot: string | undefined;
+    let sk = '';
     for (const raw of events) {
       const ev = raw.event;
       const kind = ev.kind;
@@ -165,7 +169,7 @@ function storeOn(db: Db, key: CheckpointKey | undefined, log: Logger | undefined
       values[14] = ev.secretNames && ev.secretNames.length > 0 ? JSON.stringify(ev.secretNames) : null;
       values[15] = JSON.stringify(body);
       values[16] = asBuffer(raw.bytes);
-      const sk = `${ev.agentId}\0${ev.bootId}`;
+      if (ev.agentId !== lastAgent || ev.bootId !== lastBoot) { lastAgent = ev.agentId; lastBoot = ev.bootId; sk = `${ev.agentId}\0${ev.bootId}`; }
       let max = streams.get(sk);
       if (max === undefined) max = (maxSeq.get(ev.agentId, ev.bootId) as number | null) ?? 0;
       const hash = chainHash(prev, 'events', values);
@@ -191,7 +195,11 @@ function storeOn(db: Db, key: CheckpointKey | undefined, log: Logger | undefined
     }
     return { stored: ids.length, duplicates, ids, gaps, conflicts };
   });
-  const findingsTx = db.transaction((findings: readonly Finding[]): number[] => {
+  const readCursor = db.prepare('SELECT last_event_id FROM detection_state WHERE id = 1').pluck();
+  const writeCursor = db.prepare('UPDATE detection_state SET last_event_id = ? WHERE id = 1 AND last_event_id < ?');
+  const rawAfter = db.prepare('SELECT id, raw FROM events WHERE id > ? ORDER BY id LIMIT ?');
+  const findingsTx = db.transaction((findings: readonly Finding[], detectedThrough: number | undefined): number[] => {
+    if (detectedThrough !== undefined) writeCursor.run(detectedThrough, detectedThrough);
     let { id, hash: prev } = headOf('findings');
     const ids: number[] = [];
     for (const f of findings) {
@@ -255,14 +263,34 @@ function storeOn(db: Db, key: CheckpointKey | undefined, log: Logger | undefined
       return { stored: r.stored, duplicates: r.duplicates, ids: r.ids };
     },
 
-    appendFindings(findings) {
+    appendFindings(findings, detectedThrough) {
       ensureWritable();
-      if (findings.length === 0) return [];
+      if (findings.length === 0 && detectedThrough === undefined) return [];
       try {
-        return findingsTx.immediate(findings);
+        return findingsTx.immediate(findings, detectedThrough);
       } catch (e) {
         throw toStoreError(e, 'append findings');
       }
+    },
+
+    detectionCursor(): number {
+      ensureOpen();
+      return (readCursor.get() as number | undefined) ?? 0;
+    },
+
+    setDetectionCursor(id: number): void {
+      ensureWritable();
+      try {
+        writeCursor.run(id, id);
+      } catch (e) {
+        throw toStoreError(e, 'save detection cursor');
+      }
+    },
+
+    eventsAfter(afterId: number, limit: number): StoredEvent[] {
+      ensureOpen();
+      const rows = rawAfter.all(afterId, Math.min(limit, STORE_LIMITS.maxQueryLimit)) as { id: number; raw: Buffer }[];
+      return rows.map((r) => ({ id: r.id, event: decodeEvent(r.raw) }));
     },
 
     queryEvents(filter: EventFilter): StoredEvent[] {

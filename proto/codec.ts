@@ -75,10 +75,13 @@ export function validateEvent(ev: RwEvent): void {
   }
 }
 
+// Copies into a fresh object rather than `delete obj.body`: deleting a property turns the object into a slow
+// dictionary, and this runs once per received event.
 function fromObject(obj: Record<string, unknown>): RwEvent {
-  const kind = obj.body as EventKind | undefined;
-  delete obj.body;
-  const ev = { ...obj, kind } as unknown as RwEvent;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(obj)) if (k !== 'body') out[k] = obj[k];
+  out.kind = obj.body as EventKind | undefined;
+  const ev = out as unknown as RwEvent;
   ev.seq = (ev.seq ?? 0) as number;
   ev.tsNs = (ev.tsNs ?? 0) as number;
   validateEvent(ev);

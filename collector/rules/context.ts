@@ -4,6 +4,7 @@ import type { FindingEvidence } from '../finding.js';
 import type { JobStart, RwEvent } from '../../proto/types.js';
 import type { BaselineView } from '../baseline.js';
 import { domainMatches, entropy, ipInCidrs, isIpLiteral } from './netmatch.js';
+import { basename } from './cel.js';
 
 export interface StateLimits {
   maxJobs: number;
@@ -300,6 +301,8 @@ export interface Derived {
   maxLabelEntropy: number;
   scriptArg: string;
   argvText: string;
+  /** Basename of an exec's argv[0] (else the comm): the `$argv0` macro, computed once per event, not per rule. */
+  argv0: string;
 }
 
 export interface NetPolicy { trustedCidrs: readonly string[]; allowList: readonly string[] }
@@ -308,10 +311,13 @@ export function derive(job: JobState, ev: RwEvent, proc: ProcState, policy: NetP
   const x: Derived = {
     domain: '', dstTrusted: false, dstAllowed: false, dstInBaseline: false, dstExternal: false, rawIpNoDns: false,
     path: '', pathClass: '', writeRoot: '', writtenBefore: false, labels: [], labelCount: 0, maxLabelLen: 0, maxLabelEntropy: 0,
-    scriptArg: scriptArg(proc.argv), argvText: proc.argv.join(' ').slice(0, 4096),
+    scriptArg: scriptArg(proc.argv), argvText: proc.argv.join(' ').slice(0, 4096), argv0: ev.comm ?? '',
   };
   const baseline = job.baseline;
-  if (ev.kind === 'net') {
+  if (ev.kind === 'exec') {
+    const a0 = ev.exec.argv?.[0];
+    if (a0 !== undefined) x.argv0 = basename(a0);
+  } else if (ev.kind === 'net') {
     const ip = ev.net.dstIp ?? '';
     x.domain = (ev.net.domain || job.ipToDomain.get(ip) || '').toLowerCase().replace(/\.$/, '');
     x.dstTrusted = ev.net.family === 'UNIX' || ev.net.trusted === true || ipInCidrs(ip, policy.trustedCidrs);

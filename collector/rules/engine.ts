@@ -72,15 +72,20 @@ export function summarizeEvent(ev: RwEvent): string {
   return m.length > 240 ? m.slice(0, 237) + '…' : m;
 }
 
-/** Evidence for an event; its summary (string building and secret masking) is made only if a finding uses it. */
+/**
+ * Evidence for an event; its summary (string building and secret masking) is made only if a finding uses it.
+ * Built field by field: an object literal mixing spreads and an accessor was the engine's costliest line.
+ */
 function evidenceOf(ev: RwEvent, eventId: number | undefined): FindingEvidence {
   let summary: string | undefined;
-  return {
-    ...(eventId !== undefined ? { eventId } : {}),
-    agentId: ev.agentId, bootId: ev.bootId, seq: ev.seq, kind: kindName(ev.kind),
-    ...(ev.pid !== undefined ? { pid: ev.pid } : {}),
-    get summary(): string { return (summary ??= summarizeEvent(ev)); },
-  };
+  const e = {} as FindingEvidence;
+  if (eventId !== undefined) e.eventId = eventId;
+  e.agentId = ev.agentId;
+  e.bootId = ev.bootId;
+  e.seq = ev.seq;
+  e.kind = kindName(ev.kind);
+  if (ev.pid !== undefined) e.pid = ev.pid;
+  return Object.defineProperty(e, 'summary', { get: () => (summary ??= summarizeEvent(ev)), enumerable: true, configurable: true });
 }
 
 function lookup(ctx: Record<string, unknown>, path: string): unknown {
@@ -118,6 +123,19 @@ export function createEngine(opts: EngineOptions): Engine {
   const counters: Counters = { procsEvicted: 0, filesEvicted: 0, dnsEvicted: 0, dedupeEvicted: 0, partialsEvicted: 0 };
   const st = { events: 0, findings: 0, suppressedDuplicates: 0, evalErrors: 0, lastEvalError: undefined as string | undefined, jobsEvicted: 0, baselinesLearned: 0 };
   const rules = [...opts.rules];
+  // Per event kind, the rules that can match it (sequence rules whose steps may, plain rules whose kinds may), in pack order.
+  const byKind = new Map<string, CompiledRule[]>();
+  const rulesFor = (kind: string): CompiledRule[] => {
+    let list = byKind.get(kind);
+    if (!list) {
+      list = rules.filter((r) => r.sequence
+        ? r.sequence.steps.some((s) => s.events === undefined || s.events.has(kind as RwEvent['kind']))
+        : r.events === undefined || r.events.has(kind as RwEvent['kind']));
+      byKind.set(kind, list);
+    }
+    return list;
+  };
+  let recentJob: JobState | undefined;
 
   const test = (rule: CompiledRule, expr: CompiledExpr, ctx: Record<string, unknown>): boolean => {
     try {
@@ -130,14 +148,19 @@ export function createEngine(opts: EngineOptions): Engine {
   };
 
   const jobFor = (id: string, tsNs: number): JobState => {
+    // Consecutive events of one job skip the LRU re-insert.
+    if (recentJob !== undefined && recentJob.id === id && jobs.get(id) === recentJob) return recentJob;
     let j = jobs.get(id);
+    recentJob = undefined;
     if (j) {
+      recentJob = j;
       jobs.delete(id);
       jobs.set(id, j);
       return j;
     }
     j = newJobState(id, tsNs);
     jobs.set(id, j);
+    recentJob = j;
     while (jobs.size > limits.maxJobs) {
       const oldest = jobs.keys().next();
       if (oldest.done) break;
@@ -173,7 +196,7 @@ export function createEngine(opts: EngineOptions): Engine {
     const x = derive(job, ev, proc, policy);
     const ctx = buildContext(job, ev, proc, x);
     const out: Finding[] = [];
-    for (const rule of rules) {
+    for (const rule of rulesFor(ev.kind)) {
       if (rule.sequence) {
         const seq = rule.sequence;
         const matches = seq.steps.map((s) => (s.events === undefined || s.events.has(ev.kind)) && test(rule, s.condition, ctx));

@@ -76,3 +76,27 @@ void t.test('an unusable directory is a typed error', async (t) => {
   const dir = t.testdir({ file: 'x' });
   t.throws(() => openSpool({ dir: join(dir, 'file', 'sub'), maxBytes: 100 }), { code: 'AGENT_ERR_SPOOL' });
 });
+
+void t.test('the ack cursor reaches disk at most every cursorPersistMillis: a crash resends acked records, never loses one', async (t) => {
+  const dir = t.testdir();
+  const s1 = openSpool({ dir, maxBytes: 1 << 20, cursorPersistMillis: 60_000 });
+  for (let i = 0; i < 10; i++) s1.append([rec(i)]);
+  const a = s1.read(s1.acked(), 4, 1 << 20);
+  s1.ack(a.next); // first ack: written at once
+  const b = s1.read(s1.acked(), 3, 1 << 20);
+  s1.ack(b.next); // within the window: kept in memory
+  t.same(ids(b.records), [4, 5, 6]);
+  // killed here (no close): the reopened spool replays from the last cursor on disk
+  const s2 = openSpool({ dir, maxBytes: 1 << 20 });
+  t.same(ids(s2.read(s2.acked(), 100, 1 << 20).records), [4, 5, 6, 7, 8, 9], 'the three acked since are resent (the collector dedupes), nothing unacked is missing');
+  s2.close();
+  const s3 = openSpool({ dir, maxBytes: 1 << 20, cursorPersistMillis: 60_000 });
+  const c = s3.read(s3.acked(), 3, 1 << 20);
+  s3.ack(c.next);
+  const d = s3.read(s3.acked(), 2, 1 << 20);
+  s3.ack(d.next);
+  s3.close(); // close writes the latest cursor
+  const s4 = openSpool({ dir, maxBytes: 1 << 20 });
+  t.same(ids(s4.read(s4.acked(), 100, 1 << 20).records), [9], 'after a clean close only the unacked record is left');
+  s4.close();
+});

@@ -1,5 +1,6 @@
 // collector/chain.ts: canonical encoding is injective over the cases that matter, and walkChain names the first broken row.
 import t from 'tap';
+import { createHash } from 'node:crypto';
 import { canonicalBytes, chainHash, GENESIS_HASH, walkChain } from '../../collector/chain.js';
 import type { ChainRow, ChainValue } from '../../collector/chain.js';
 
@@ -80,4 +81,13 @@ void t.test('walkChain', async (t) => {
 
 void t.test('a chain hashed for one table does not verify as another', async (t) => {
   t.match(walkChain('findings', build(2)), { ok: false, rowId: 1 });
+});
+
+void t.test('chainHash is SHA-256 over prev_hash followed by the canonical bytes (what existing databases hold)', async (t) => {
+  const prev = createHash('sha256').update('genesis-ish').digest();
+  const values = [7, 'agent', null, 1764000000000000123, Buffer.from([1, 2, 3]), 'é'];
+  const want = createHash('sha256').update(prev).update(canonicalBytes('events', values)).digest('hex');
+  t.equal(chainHash(prev, 'events', values).toString('hex'), want);
+  t.equal(chainHash(Buffer.alloc(32), 'events', values).toString('hex'),
+    createHash('sha256').update(Buffer.alloc(32)).update(canonicalBytes('events', values)).digest('hex'), 'genesis link too');
 });

@@ -17,6 +17,7 @@ export function createMemoryStore(): MemoryStore {
   const lossList: Loss[] = [];
   const checkpoints: number[] = [];
   let fail: Error | undefined;
+  let cursor = 0;
   const store: MemoryStore = {
     rows,
     checkpoints,
@@ -41,7 +42,10 @@ export function createMemoryStore(): MemoryStore {
       }
       return out;
     },
-    appendFindings: () => [],
+    appendFindings: (_f, through) => { if (through !== undefined) cursor = Math.max(cursor, through); return []; },
+    detectionCursor: () => cursor,
+    setDetectionCursor: (id: number) => { cursor = Math.max(cursor, id); },
+    eventsAfter: (afterId: number, limit: number) => rows.filter((r) => r.id > afterId).slice(0, limit),
     queryEvents: (f: EventFilter) => rows.filter((r) => (f.agentId === undefined || r.event.agentId === f.agentId) && (f.afterId === undefined || r.id > f.afterId)).slice(0, f.limit ?? Infinity),
     queryFindings: (): StoredFinding[] => [],
     losses: (agentId?: string) => lossList.filter((l) => agentId === undefined || l.agentId === agentId),

@@ -1,6 +1,6 @@
 // CEL adapter: helper functions and compile errors with offsets.
 import t from 'tap';
-import { compileCel, globToRegExp } from '../../../collector/rules/cel.js';
+import { compileCel, globToRegExp, setCelOptimizations } from '../../../collector/rules/cel.js';
 
 const cases: [string, Record<string, unknown>, unknown][] = [
   ['basename("/a/b/c.sh")', {}, 'c.sh'],
@@ -42,4 +42,37 @@ t.test('glob translation', async (t) => {
   t.ok(globToRegExp('a/**').test('a/b/x.c'));
   t.ok(globToRegExp('f?.txt').test('f1.txt'));
   t.notOk(globToRegExp('a+b').test('aab'));
+});
+
+// The AST rewrites (constant string lists as sets, precompiled `matches` patterns) must not change any result.
+const rewritten: [string, Record<string, unknown>][] = [
+  ['x in ["a", "b", "c"]', { x: 'b' }],
+  ['x in ["a", "b", "c"]', { x: 'z' }],
+  ['x in ["a", "b"]', { x: null }],
+  ['x in ["a", "b"]', { x: 3 }],
+  ['x in ["a", "b"]', { x: ['a'] }],
+  ['l.exists(a, a in ["-e", "--exec"])', { l: ['nc', '-e', '/bin/sh'] }],
+  ['l.exists(a, a in ["-e", "--exec"])', { l: ['nc', '-l'] }],
+  ['["a", "b"] == ["a", "b"]', {}],
+  ['size(["a", "b"] + ["c"])', {}],
+  ['s.matches("(-t|--target)[ =]?1( |$)")', { s: 'nsenter -t 1 -m' }],
+  ['s.matches("(-t|--target)[ =]?1( |$)")', { s: 'nsenter -t 12' }],
+  ['s.lowerAscii().matches("stratum[0-9]?\\\\+(tcp|ssl)://")', { s: 'X STRATUM+TCP://pool' }],
+  ['s.matches("a+")', { s: 7 }],
+  ['s.matches("(")', { s: 'x' }],
+  ['m.k in ["a"]', { m: {} }],
+];
+t.test('rewritten expressions evaluate as the library does', async (t) => {
+  const evalWith = (on: boolean, src: string, ctx: Record<string, unknown>): unknown => {
+    setCelOptimizations(on);
+    try {
+      const c = compileCel(src);
+      if (!c.ok) return `compile error: ${c.message}`;
+      try { return c.evaluate(ctx); } catch (e) { return `error: ${(e as Error).message.split('\n')[0] ?? ''}`; }
+    } finally {
+      setCelOptimizations(true);
+    }
+  };
+  for (const [src, ctx] of rewritten) t.same(evalWith(true, src, ctx), evalWith(false, src, ctx), `${src} with ${JSON.stringify(ctx)}`);
+  t.equal(evalWith(true, 'x in ["a", "b"]', { x: 'a' }), true, 'the comparison is not vacuous');
 });

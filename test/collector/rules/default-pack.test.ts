@@ -8,6 +8,7 @@ import type { Finding } from '../../../collector/finding.js';
 import { createEngine, severityRank } from '../../../collector/rules/engine.js';
 import { parseEventsJsonl } from '../../../collector/rules/events-jsonl.js';
 import { loadRulePack } from '../../../collector/rules/pack.js';
+import { setCelOptimizations } from '../../../collector/rules/cel.js';
 import type { CompiledRule } from '../../../collector/rules/loader.js';
 
 const dir = fileURLToPath(new URL('../../fixtures/events/', import.meta.url));
@@ -18,8 +19,8 @@ const loaded = loadRulePack([]);
 if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
 const rules: CompiledRule[] = loaded.rules;
 
-function run(file: string): { findings: Finding[]; evalErrors: number; lastEvalError: string | undefined } {
-  const engine = createEngine({ rules, trustedCidrs: TRUSTED, allowList: ALLOW });
+function run(file: string, pack: CompiledRule[] = rules): { findings: Finding[]; evalErrors: number; lastEvalError: string | undefined } {
+  const engine = createEngine({ rules: pack, trustedCidrs: TRUSTED, allowList: ALLOW });
   const findings: Finding[] = [];
   for (const ev of parseEventsJsonl(readFileSync(dir + file, 'utf8'), file)) findings.push(...engine.process(ev));
   findings.push(...engine.endJob('j1'));
@@ -87,4 +88,21 @@ t.test('every THREATS.md class has at least one rule', async (t) => {
     'source-tampering', 'container-escape', 'watcher-tampering'];
   for (const c of classes) t.ok(rules.some((r) => r.tags.includes(`class:${c}`)), c);
   t.equal(classes.length, 17);
+});
+
+t.test('the CEL rewrites change no finding on any fixture', async (t) => {
+  setCelOptimizations(false);
+  const plain = loadRulePack([]);
+  setCelOptimizations(true);
+  if (!plain.ok) throw new Error(JSON.stringify(plain.problems));
+  const files = readdirSync(dir).filter((f) => f.endsWith('.jsonl'));
+  let total = 0;
+  for (const f of files) {
+    const fast = run(f);
+    const slow = run(f, plain.rules);
+    total += fast.findings.length;
+    t.same(fast.findings.map((x) => [x.ruleId, x.severity, x.explanation]), slow.findings.map((x) => [x.ruleId, x.severity, x.explanation]), f);
+    t.equal(fast.evalErrors, slow.evalErrors, `${f}: same evaluation errors`);
+  }
+  t.ok(total > 20, `the fixtures raise findings to compare (${total})`);
 });
