@@ -76,17 +76,33 @@ const maxRss: Record<Mode, number> = { agent: 0, sensor: 0 };
 function rssKiB(pid: number): number {
   try { return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0); } catch { return 0; }
 }
-/** bpftrace children of this process (the agent's sensor) plus this process (agent + embedded collector). */
-function agentRssKiB(): number {
-  let total = rssKiB(process.pid);
+/** bpftrace children of this process (the agent's sensor). */
+function bpftracePids(): number[] {
+  const out: number[] = [];
   for (const p of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     try {
       const st = readFileSync(`/proc/${p}/stat`, 'utf8');
       const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid && st.includes('(bpftrace)')) total += rssKiB(Number(p));
+      if (ppid === process.pid && st.includes('(bpftrace)')) out.push(Number(p));
     } catch { /* gone */ }
   }
-  return total;
+  return out;
+}
+/** bpftrace plus this process (agent + embedded collector). */
+function agentRssKiB(): number {
+  return bpftracePids().reduce((n, p) => n + rssKiB(p), rssKiB(process.pid));
+}
+/** CPU seconds bpftrace has used so far (its start-up compile is not part of the workload's cost). */
+function bpftraceCpu(): number {
+  let n = 0;
+  for (const p of bpftracePids()) {
+    try {
+      const st = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      n += (Number(f[11]) + Number(f[12])) / 100;
+    } catch { /* gone */ }
+  }
+  return n;
 }
 
 /** Runs the workload in a child while the event loop stays free (the agent works concurrently). */
@@ -116,6 +132,7 @@ async function runAgent(script: string): Promise<AgentRun> {
   await watch.prepare();
   const sampler = setInterval(() => { maxRss.agent = Math.max(maxRss.agent, agentRssKiB()); }, 250);
   const c0 = cpuNow();
+  const startCpu = bpftraceCpu();
   const ms = await timed(script, (pid) => watch.attach(pid));
   const t1 = Date.now();
   const res = await watch.stop({ exitCode: 0 });
@@ -127,7 +144,7 @@ async function runAgent(script: string): Promise<AgentRun> {
   // Counted in the collector's store: what the user's audit log holds for this job.
   const q = (sql: string): number => Number((spawnSync('sqlite3', [join(dir, 'audit.db'), sql], { encoding: 'utf8' }).stdout || '0').trim() || 0);
   const out: AgentRun = {
-    ms, cpu: c1.self - c0.self + c1.children - c0.children, stopMs, drops: s.drops ?? 0,
+    ms, cpu: c1.self - c0.self + c1.children - c0.children - startCpu, stopMs, drops: s.drops ?? 0,
     execs: q("select count(*) from events where kind = 'exec'"),
     fileEvents: q("select count(*) from events where kind = 'file'"),
     fileOpens: q("select coalesce(sum(json_extract(body, '$.count')), 0) from events where kind = 'file' and json_extract(body, '$.op') in ('OPEN_WRITE', 'CREATE', 'TRUNCATE')"),
