@@ -53,7 +53,7 @@ export const CORE_LIMITS = Object.freeze({
   aggregateSample: 5,
 });
 
-// Write classes whose files matter only in bulk (no rule looks at one untracked workspace or /tmp file).
+// Path classes whose files matter only in bulk (no rule looks at one untracked workspace or /tmp file).
 const PLAIN_CLASSES: ReadonlySet<string> = new Set(['workspace', 'tmp']);
 
 /** Per (pid, directory): files seen one by one, and the aggregate collecting beyond them. */
@@ -279,18 +279,20 @@ export function createAgentCore(o: CoreOptions): AgentCore {
   }
 
   /**
-   * Plain new files (untracked workspace, /tmp; no dot-path, no execute bit) beyond plainFilesPerDir per
-   * (pid, directory) leave as one event per window: path `<dir>/*`, the sum of write-opens as count, a few
-   * names as contentHint. Untar/npm install write tens of thousands; every other class goes one by one.
+   * Plain files (untracked workspace, /tmp; no dot-path, no execute bit) written or unlinked beyond
+   * plainFilesPerDir per (pid, directory) leave as one event per window: path `<dir>/*`, the sum of
+   * write-opens (or unlinks) as count, a few names as contentHint. Untar, npm install and rm -rf touch tens
+   * of thousands; every other class goes one by one.
    */
   function aggregated(job: JobState, d: EventDraft & { kind: 'file' }): boolean {
     const f = d.file;
-    if (f.op !== 'OPEN_WRITE' && f.op !== 'CREATE') return false;
+    if (f.op !== 'OPEN_WRITE' && f.op !== 'CREATE' && f.op !== 'UNLINK') return false;
+    const unlink = f.op === 'UNLINK';
     if (!f.path || !PLAIN_CLASSES.has(f.pathClass ?? '') || f.path.includes('/.') || ((f.mode ?? 0) & 0o111) !== 0) return false;
     const slash = f.path.lastIndexOf('/');
     if (slash <= 0) return false;
     const dir = f.path.slice(0, slash);
-    const key = `${d.pid ?? 0} ${dir}`;
+    const key = `${d.pid ?? 0} ${unlink ? 'u' : 'w'} ${dir}`;
     let a = job.dirs.get(key);
     if (!a) {
       if (job.dirs.size >= CORE_LIMITS.maxAggregates) return false;
@@ -299,7 +301,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     }
     if (a.files < CORE_LIMITS.plainFilesPerDir) { a.files++; return false; }
     if (!a.pending) {
-      a.pending = { ...d, file: { op: 'OPEN_WRITE', path: `${dir}/*`, count: 0, pathClass: f.pathClass ?? '' } };
+      a.pending = { ...d, file: { op: unlink ? 'UNLINK' : 'OPEN_WRITE', path: `${dir}/*`, count: 0, pathClass: f.pathClass ?? '' } };
       a.since = o.nowNs();
       job.aggDue = Math.min(job.aggDue, a.since);
       a.sample = [];
@@ -322,7 +324,9 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       const d = a.pending;
       a.pending = undefined;
       const files = d.file.count ?? 0;
-      d.file.contentHint = `aggregated: ${files} files, ${a.opens} write-opens; e.g. ${a.sample.join(', ')}`;
+      d.file.contentHint = d.file.op === 'UNLINK'
+        ? `aggregated: ${files} files unlinked; e.g. ${a.sample.join(', ')}`
+        : `aggregated: ${files} files, ${a.opens} write-opens; e.g. ${a.sample.join(', ')}`;
       d.file.count = a.opens;
       scrubDraft(job, d);
       if (d.file.contentHint) d.file.contentHint = redactText(job, d.file.contentHint);

@@ -72,6 +72,7 @@ type Mode = 'agent' | 'sensor';
 interface Row { off: number[]; on: number[]; ratios: number[]; cpu: number[]; stop: number[]; runs: AgentRun[] }
 const results = new Map<string, Row>();
 const maxRss: Record<Mode, number> = { agent: 0, sensor: 0 };
+const maxPart = { bpftrace: 0, node: 0 };
 
 function rssKiB(pid: number): number {
   try { return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0); } catch { return 0; }
@@ -90,7 +91,11 @@ function bpftracePids(): number[] {
 }
 /** bpftrace plus this process (agent + embedded collector). */
 function agentRssKiB(): number {
-  return bpftracePids().reduce((n, p) => n + rssKiB(p), rssKiB(process.pid));
+  const bt = bpftracePids().reduce((n, p) => n + rssKiB(p), 0);
+  const self = rssKiB(process.pid);
+  maxPart.bpftrace = Math.max(maxPart.bpftrace, bt);
+  maxPart.node = Math.max(maxPart.node, self);
+  return bt + self;
 }
 /** CPU seconds bpftrace has used so far (its start-up compile is not part of the workload's cost). */
 function bpftraceCpu(): number {
@@ -207,7 +212,8 @@ for (const w of chosen) {
     + `${median(r.cpu).toFixed(2).padStart(9)} ${median(r.stop).toFixed(0).padStart(7)} ${String(last.execs).padStart(6)} ${String(last.fileEvents).padStart(7)} ${String(last.fileOpens).padStart(6)} ${String(last.events).padStart(7)} ${String(Math.max(...r.runs.map((x) => x.drops))).padStart(5)}`);
 }
 console.log(`agent RSS (bpftrace + agent/collector process), max: ${(maxRss.agent / 1024).toFixed(1)} MiB  target <= 150 MiB ${maxRss.agent / 1024 <= 150 ? 'OK' : 'MISS'}`
-  + (sensorOnly ? `; sensor only: ${(maxRss.sensor / 1024).toFixed(1)} MiB` : ''));
+  + (sensorOnly ? `; sensor only: ${(maxRss.sensor / 1024).toFixed(1)} MiB` : '')
+  + ` (max of the parts: bpftrace ${(maxPart.bpftrace / 1024).toFixed(1)} MiB, agent/collector process ${(maxPart.node / 1024).toFixed(1)} MiB)`);
 console.log('cpu-ratio: CPU of workload + bpftrace + agent/collector over CPU of the workload alone (robust on a busy machine).');
 console.log('stop-ms: watch.stop() after the workload (catch-up on the backlog + 300 ms drain + job end + flush to the collector).');
 console.log('execs/file-ev/opens/events: counted in the collector store for the last round (opens = sum of write-open counts).');

@@ -56,6 +56,7 @@ t.test('what matters is never aggregated, and job end sends what is pending', as
   const agg = sent.filter((d) => d.kind === 'file' && d.file.path === '/ws/d/*');
   t.equal(agg.length, 1);
   t.equal((agg[0] as Extract<EventDraft, { kind: 'file' }>).file.count, 8);
+  t.notOk(sent.some((d) => d.kind === 'file' && d.file.path === '/ws/bin/*'), 'no aggregate for executables');
   const endAt = sent.findIndex((d) => d.kind === 'jobEnd');
   t.ok(endAt > sent.indexOf(agg[0]!), 'the aggregate precedes jobEnd');
 });
@@ -91,4 +92,15 @@ t.test('events outside every job: dropped before enrichment in run mode, kept by
     if (host) t.equal((got[0] as Extract<EventDraft, { kind: 'read' }>).read.targetPid, process.pid, 'enriched with its target');
     await core.endJob('j1', 0);
   }
+});
+
+t.test('unlinks of plain files aggregate apart from writes in the same directory', async (t) => {
+  const { core, sent } = setup();
+  for (let i = 0; i < 50; i++) core.onSensorEvent(file(process.pid, `/tmp/x/h${i}`, { op: 'UNLINK' }));
+  for (let i = 0; i < 40; i++) core.onSensorEvent(file(process.pid, `/tmp/x/n${i}`));
+  await core.endJob('j1', 0);
+  const aggs = sent.filter((d): d is Extract<EventDraft, { kind: 'file' }> => d.kind === 'file' && d.file.path === '/tmp/x/*');
+  t.same(aggs.map((a) => [a.file.op, a.file.count, a.file.pathClass]).sort(), [['OPEN_WRITE', 8, 'tmp'], ['UNLINK', 18, 'tmp']]);
+  t.match(aggs.find((a) => a.file.op === 'UNLINK')?.file.contentHint, /^aggregated: 18 files unlinked; e\.g\. h32, h33/);
+  t.equal(sent.filter((d) => d.kind === 'file' && d.file.op === 'UNLINK' && d.file.path !== '/tmp/x/*').length, 32);
 });
