@@ -16,13 +16,30 @@ export interface JobPaths {
 
 export type PathClass =
   | 'ci-config' | 'workspace-tracked' | 'workspace' | 'runner-env-file' | 'runner-path-file' | 'runner-output-file'
-  | 'tool-cache' | 'runner-actions' | 'runner-secret' | 'home-rc' | 'ssh-authorized-keys' | 'credential-file' | 'ssh-key'
+  | 'tool-cache' | 'shared-cache' | 'runner-actions' | 'runner-secret' | 'home-rc' | 'ssh-authorized-keys' | 'credential-file' | 'ssh-key'
   | 'cron' | 'systemd-unit' | 'ld-preload' | 'sudoers' | 'resolver-config' | 'agent-config'
   | 'proc-mem' | 'proc-maps' | 'proc-environ' | 'tmp' | 'home' | 'system' | 'other';
 
 const CI_CONFIG = [/^\.github\/workflows\/[^/]+$/, /^\.github\/actions\//, /^\.gitlab-ci\.yml$/, /^\.gitlab\/ci\//, /^Jenkinsfile$/, /^\.buildkite\//, /^azure-pipelines\.ya?ml$/, /^\.circleci\//, /^bitbucket-pipelines\.yml$/];
 const HOME_RC = ['.bashrc', '.bash_profile', '.bash_login', '.profile', '.zshrc', '.zprofile', '.zshenv', '.bash_logout', '.config/fish/config.fish'];
 const CREDENTIALS = ['.aws/credentials', '.aws/config', '.npmrc', '.pypirc', '.docker/config.json', '.git-credentials', '.kube/config', '.netrc', '.config/gh/hosts.yml', '.config/gcloud/credentials.db', '.config/gcloud/application_default_credentials.json', '.azure/accessTokens.json', '.gem/credentials', '.m2/settings.xml', '.gradle/gradle.properties', '.cargo/credentials', '.cargo/credentials.toml', '.terraform.d/credentials.tfrc.json'];
+
+// Package-manager and compiler caches under a home directory: later jobs on the same runner (same user) take
+// what is there without re-fetching, so a write from an untrusted job is cache poisoning.
+const SHARED_CACHES = [
+  '.npm/_cacache', '.npm/_npx', '.cache/yarn', '.yarn/berry/cache', '.cache/pnpm', '.local/share/pnpm/store', '.cache/pip',
+  '.cache/pypoetry', '.cache/uv', '.m2/repository', '.gradle/caches', '.gradle/wrapper/dists', '.cargo/registry', '.cargo/git',
+  'go/pkg/mod', '.cache/go-build', '.nuget/packages', '.gem', '.bundle/cache', '.cache/composer', '.composer/cache',
+  '.cache/ccache', '.ccache', '.cache/sccache', '.cache/bazel', '.ivy2/cache', '.sbt/boot', '.cache/coursier', '.deno',
+  '.cache/ms-playwright', '.cache/Cypress', '.cache/puppeteer', '.cache/node-gyp', '.cache/electron',
+];
+// System-wide cache locations (root runners, GOMODCACHE/GOPATH defaults in images).
+const SYSTEM_CACHES = [/^\/root\/(\.npm\/_cacache|\.cache\/(pip|yarn|go-build)|\.m2\/repository|\.gradle\/caches|\.cargo\/registry|go\/pkg\/mod)\//,
+  /^\/(usr\/local\/share\/\.cache|go\/pkg\/mod|usr\/local\/cargo\/registry|usr\/local\/share\/pnpm\/store)\//];
+
+function sharedCacheRel(h: string): boolean {
+  return SHARED_CACHES.some((c) => h === c || h.startsWith(c + '/'));
+}
 
 function under(path: string, dir: string | undefined): string | undefined {
   if (!dir) return undefined;
@@ -47,6 +64,8 @@ export function classifyPath(rawPath: string, jp: JobPaths): PathClass {
     if (CREDENTIALS.includes(h)) return 'credential-file';
     if (/^\.config\/systemd\/user\//.test(h)) return 'systemd-unit';
   }
+  // Caches kept in the workspace (actions/cache restores, npm --cache .npm) belong to this job's checkout.
+  if (h !== undefined && sharedCacheRel(h) && under(path, jp.workspace) === undefined) return 'shared-cache';
   const ws = under(path, jp.workspace);
   if (ws !== undefined) {
     if (CI_CONFIG.some((r) => r.test(ws))) return 'ci-config';
@@ -60,6 +79,7 @@ export function classifyPath(rawPath: string, jp: JobPaths): PathClass {
     if (/^\.(credentials|credentials_rsaparams|runner)$/.test(rr)) return 'runner-secret';
   }
   if (h !== undefined) return 'home';
+  if (SYSTEM_CACHES.some((r) => r.test(path))) return 'shared-cache';
   if (path === '/etc/ld.so.preload') return 'ld-preload';
   if (path === '/etc/sudoers' || path.startsWith('/etc/sudoers.d/')) return 'sudoers';
   if (path === '/etc/resolv.conf' || path === '/etc/hosts' || path === '/etc/nsswitch.conf') return 'resolver-config';

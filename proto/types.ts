@@ -52,7 +52,7 @@ export interface SensitiveRead {
   targetSecretNames?: string[];
 }
 export type AccessKind = 'KIND_UNSPECIFIED' | 'PTRACE_ATTACH' | 'PTRACE_SEIZE' | 'VM_READV' | 'VM_WRITEV' | 'PROC_MEM_OPEN'
-  | 'SETID_ROOT' | 'BPF_PROG_LOAD' | 'MODULE_LOAD';
+  | 'SETID_ROOT' | 'BPF_PROG_LOAD' | 'MODULE_LOAD' | 'KILL_WATCHER';
 export interface ProcessAccess {
   kind?: AccessKind;
   targetPid?: number;

@@ -56,6 +56,7 @@ interface PendingExec { at: bigint; ev: Extract<SensorEvent, { kind: 'exec' }>; 
 interface PendingConnect { at: bigint; ev: Extract<SensorEvent, { kind: 'net' }> }
 interface PendingDns { at: bigint; ev: Extract<SensorEvent, { kind: 'dns' }> }
 interface PendingRename { at: bigint; ev: Extract<SensorEvent, { kind: 'file' }> }
+interface DirChain { at: bigint; names: string[] }
 interface PacketHead { at: bigint; tsMono: bigint; pid: number; saddr: string; sport: number; daddr: string; dport: number }
 
 /** Decodes bpftrace's %r rendering: printable bytes as is, others as \xNN. */
@@ -72,6 +73,16 @@ export function unescapeR(s: string): Buffer {
     }
   }
   return Buffer.from(out);
+}
+
+/**
+ * The absolute path of a dirfd-relative open from the kernel's directory names (leaf first, up to the root);
+ * undefined when the walk stopped short (deeper than the kernel loop): a partial path would be a guess.
+ */
+export function dirfdPath(leafFirst: readonly string[], complete: boolean, name: string): string | undefined {
+  if (!complete || name === '' || name.includes('/')) return undefined;
+  const dir = [...leafFirst].reverse().join('/');
+  return '/' + (dir ? dir + '/' : '') + name;
 }
 
 /** IPv4 text of a u32 read little-endian from network-order bytes. */
@@ -108,6 +119,7 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
   const memfdPids = new Map<number, true>();
   // Per-pid sums of the last printed @wc0/@wc1, checked against @wn0/@wn1 printed right after.
   const countedSums: (Map<number, number> | undefined)[] = [undefined, undefined];
+  const dirChains: Map1<DirChain> = new Map();
   const wall = (mono: string | bigint): number => Number(BigInt(mono) + o.wallOffsetNs);
 
   function finishExec(p: PendingExec): SensorEvent {
@@ -357,6 +369,40 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           res.events.push({ kind: 'read', ...base(), read: { path, pathClass: cls } });
           return res;
         }
+        case 'k': {
+          // k tid name: one directory name of a dirfd-relative credential open, leaf first (bpftrace-script.ts renderDirfdOpens)
+          const tid = num(1);
+          const c = dirChains.get(tid) ?? { at: now, names: [] };
+          if (c.names.length < 64) c.names.push(rest(2));
+          dirChains.set(tid, c);
+          evict(dirChains, o.maxPending, () => undefined);
+          return res;
+        }
+        case 'K': {
+          // K ts pid uid comm tid dfd complete name
+          const chain = dirChains.get(num(5));
+          dirChains.delete(num(5));
+          const pid = num(2);
+          if (o.ignorePids.has(pid)) return res;
+          const name = rest(8);
+          const path = dirfdPath(chain?.names ?? [], f[7] === '1', name);
+          if (path === undefined) return res;
+          // Only names under a credential location count (config.json of a project is not ~/.docker/config.json).
+          const known = sensitiveClass(path, o.pathContext);
+          if (!known && !o.sensitivePrefixes.some((p) => path.startsWith(p))) return res;
+          res.events.push({ kind: 'read', ...base(), read: { path, pathClass: known ?? 'sensitive' } });
+          return res;
+        }
+        case 'T': {
+          // T ts pid uid comm sig targetPid targetComm: a stopping signal for the watcher (renderWatcherSignals)
+          if (o.ignorePids.has(num(2))) return res;
+          const target = num(6);
+          const targetComm = rest(7);
+          // Any bpftrace matches in the kernel; only ours (an ignored pid) is the watcher.
+          if (targetComm.startsWith('bpftrace') && !o.ignorePids.has(target)) return res;
+          res.events.push({ kind: 'access', ...base(), access: { kind: 'KILL_WATCHER', targetPid: target, targetComm, detail: `signal ${num(5)}` } });
+          return res;
+        }
         case 'P': {
           const req = num(5);
           const kind: AccessKind = req === 16 ? 'PTRACE_ATTACH' : 'PTRACE_SEIZE';
@@ -406,12 +452,13 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
     sweep(dnsQueries, o.dnsWaitNs, (v) => out.push(v.ev));
     sweep(renames, o.execWaitNs, (v) => out.push(v.ev));
     sweep(heads, o.execWaitNs, () => undefined);
+    sweep(dirChains, o.execWaitNs, () => undefined);
     return out;
   }
 
   return {
     push,
     flush,
-    pending: () => execs.size + connects.size + dnsQueries.size + renames.size + heads.size,
+    pending: () => execs.size + connects.size + dnsQueries.size + renames.size + heads.size + dirChains.size,
   };
 }

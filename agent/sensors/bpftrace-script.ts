@@ -11,15 +11,18 @@
 //   q skb payload(%r)                              its DNS payload
 //   W ts pid uid comm op flags mode dfd path       write-open (o), creat (c), truncate (t): first per (pid, path), within the budget
 //   N ts pid uid comm tid oldPath / n tid newPath  rename, in two records (BPF stack is 512 bytes)
-//   U ts pid uid comm path                         unlink
+//   U ts pid uid comm path                         unlink (printed at sys_exit, only when it succeeded)
 //   M ts pid uid comm mode path                    chmod adding an execute bit
 //   S ts pid uid comm path                         open of a sensitive path (kernel prefix filter)
+//   k tid name / K ts pid uid comm tid dfd complete name
+//                                                  open of a credential file name relative to a directory fd: its
+//                                                  directory's names leaf first (k), then the open (K)
 //   P ts pid uid comm request target               ptrace attach/seize
 //   V ts pid uid comm r|w target                   process_vm_readv/writev
 //   D ts pid uid comm name                         memfd_create
 //   G ts pid uid comm call id                      set*id to 0 by a non-root caller
 //   B ts pid uid comm cmd                          bpf(BPF_PROG_LOAD)
-//   U ts pid uid comm path                         (printed at sys_exit, only when the unlink succeeded)
+//   T ts pid uid comm sig targetPid targetComm     a stopping signal generated for a protected pid or a runwarden*/bpftrace task
 //   H start | H flush                              BEGIN ran (probes attached) | a window's counts were printed
 // plus the maps @wc0/@wc1 (write-opens beyond the budget per "pid,dfd,path") and @wn0/@wn1 (their total per
 // pid), one generation printed every writeFlushSeconds and both at END.
@@ -41,6 +44,12 @@ export interface ScriptOptions {
   writeBudget: number;
   /** DNS server port watched on the packet path. */
   dnsPort: number;
+  /** File names whose open relative to a directory fd (tar -C, find, rsync) is resolved in the kernel and reported. */
+  dirfdSensitiveNames: string[];
+  /** Pids whose stopping signals are reported (the agent, the collector); excludePids are protected too. */
+  protectedPids: number[];
+  /** Target comm prefixes whose stopping signals are reported (user space keeps bpftrace only when it is ours). */
+  protectedComms: string[];
 }
 
 export const SCRIPT_DEFAULTS: Readonly<ScriptOptions> = Object.freeze({
@@ -52,6 +61,11 @@ export const SCRIPT_DEFAULTS: Readonly<ScriptOptions> = Object.freeze({
   writeFlushSeconds: 1,
   writeBudget: 64,
   dnsPort: 53,
+  dirfdSensitiveNames: ['credentials', 'config.json', 'config', 'id_rsa', 'id_ed25519', 'id_ecdsa', 'id_dsa', '.npmrc', '.pypirc',
+    '.netrc', '.git-credentials', '.pgpass', 'hosts.yml', 'credentials.toml', 'credentials.db', 'application_default_credentials.json',
+    'accessTokens.json', '.credentials', '.runner'],
+  protectedPids: [],
+  protectedComms: ['runwarden', 'bpftrace'],
 });
 
 /** The BPFTRACE_* environment the script needs. */
@@ -259,6 +273,8 @@ tracepoint:net:netif_receive_skb {
 }
 `);
   }
+  if (sens.length && o.dirfdSensitiveNames.length) parts.push(renderDirfdOpens(o.dirfdSensitiveNames, excl));
+  parts.push(renderWatcherSignals([...o.excludePids, ...o.protectedPids], o.protectedComms, excl));
   parts.push(`tracepoint:syscalls:sys_enter_rename /1${excl}/ { ${hdr('N', '\\t%d\\t%s', ', tid, str(args->oldname)')} }
 tracepoint:syscalls:sys_enter_rename /1${excl}/ { printf("n\\t%d\\t%s\\n", tid, str(args->newname)); }
 tracepoint:syscalls:sys_enter_renameat /1${excl}/ { ${hdr('N', '\\t%d\\t%s', ', tid, str(args->oldname)')} }
@@ -298,4 +314,62 @@ interval:s:${o.writeFlushSeconds} {
 END { print(@wc0); print(@wn0); print(@wc1); print(@wn1); clear(@wc0); clear(@wn0); clear(@wc1); clear(@wn1); clear(@wb); clear(@ws); clear(@rs); clear(@cf); clear(@cn); clear(@ul); delete(@wg); }
 `);
   return parts.join('\n');
+}
+
+// Offset of `struct vfsmount mnt` inside `struct mount` (mnt_hash, mnt_parent, mnt_mountpoint come first, 8-byte
+// pointers: unchanged since 3.3); bpftrace 0.17 has no container_of/offsetof.
+const MOUNT_VFSMOUNT_OFFSET = 32;
+const DIRFD_DEPTH = 16;
+
+/**
+ * `tar -C ~ -cf - .aws` opens `credentials` relative to the fd of `.aws`: the absolute-path prefix filter never
+ * sees it, and /proc/<pid>/fd/<dirfd> is often closed or reused by the time user space looks. So the directory is
+ * resolved here: its dentry names up to the mount root, crossing mounts through the mount's mountpoint, one short
+ * `k` record per name (a 512-byte stack holds one string at a time), then the `K` record with the opened name.
+ */
+export function renderDirfdOpens(names: readonly string[], excl = ''): string {
+  const test = [...new Set(names)].map((n) => `strncmp(str($f), ${bpfStringLiteral(n)}, ${Buffer.byteLength(n) + 1}) == 0`).join(' || ');
+  return `tracepoint:syscalls:sys_enter_openat /(int32)args->dfd >= 0${excl}/ {
+  $f = args->filename;
+  $fdt = curtask->files->fdt;
+  if ((${test}) && (uint64)args->dfd < (uint64)$fdt->max_fds) {
+    $file = *($fdt->fd + args->dfd);
+    $d = $file->f_path.dentry;
+    $m = (struct mount *)((uint64)$file->f_path.mnt - ${MOUNT_VFSMOUNT_OFFSET});
+    $done = 0;
+    unroll(${DIRFD_DEPTH}) {
+      if ($done == 0) {
+        if ($d == $m->mnt.mnt_root) {
+          if ($m == $m->mnt_parent) { $done = 1; } else { $d = $m->mnt_mountpoint; $m = $m->mnt_parent; }
+        } else {
+          printf("k\\t%d\\t%s\\n", tid, str($d->d_name.name));
+          $d = $d->d_parent;
+        }
+      }
+    }
+    ${HEAD.replace('%s', 'K')}\\t%d\\t%d\\t%d\\t%s\\n", nsecs, pid, uid, comm, tid, args->dfd, $done, str($f));
+  }
+}
+`;
+}
+
+// SIGHUP, SIGINT, SIGQUIT, SIGKILL, SIGTERM, SIGSTOP, SIGTSTP: the signals that stop or kill a process by default.
+const STOPPING_SIGNALS = [1, 2, 3, 9, 15, 19, 20];
+
+/**
+ * `kill -9 <agent>` from a shell is a builtin (no exec to match on): the kernel's signal_generate tracepoint names
+ * the target task (pid, comm) whatever the sending syscall (kill, tkill, tgkill, pidfd_send_signal). Signals sent
+ * by excluded pids (the agent stopping its own bpftrace) are not reported.
+ */
+export function renderWatcherSignals(pids: readonly number[], comms: readonly string[], excl = ''): string {
+  const targets = [
+    ...[...new Set(pids)].filter((p) => Number.isInteger(p) && p > 0).map((p) => `args->pid == ${p}`),
+    ...[...new Set(comms)].filter((c) => c !== '').map((c) => `strncmp(args->comm, ${bpfStringLiteral(c.slice(0, 15))}, ${Math.min(Buffer.byteLength(c), 15)}) == 0`),
+  ];
+  if (!targets.length) return '';
+  const sigs = STOPPING_SIGNALS.map((n) => `args->sig == ${n}`).join(' || ');
+  return `tracepoint:signal:signal_generate /(${sigs})${excl}/ {
+  if (${targets.join(' || ')}) { ${HEAD.replace('%s', 'T')}\\t%d\\t%d\\t%s\\n", nsecs, pid, uid, comm, args->sig, args->pid, args->comm); }
+}
+`;
 }

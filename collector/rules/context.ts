@@ -182,7 +182,12 @@ export function applyBefore(job: JobState, ev: RwEvent, limits: StateLimits, cou
     case 'fork': {
       const parent = procFor(job, ev, limits, counters);
       const cpid = ev.fork.childPid ?? 0;
-      if (cpid > 0) {
+      // The agent may deliver a child's exec before the fork that made it (different sensor paths): a child
+      // already known from a later event keeps its own image instead of being reset to the parent's.
+      const known = cpid > 0 ? job.procs.get(cpid) : undefined;
+      if (known && !known.exited && known.startNs >= ev.tsNs) {
+        if (known.ancestry.length === 0) known.ancestry = [parent.comm, ...parent.ancestry].filter(Boolean).slice(0, 32);
+      } else if (cpid > 0) {
         const c = newProc(cpid, parent.pid, ev.tsNs);
         inherit(c, parent);
         c.ancestry = [parent.comm, ...parent.ancestry].filter(Boolean).slice(0, 32);

@@ -11,7 +11,7 @@ import type { CompiledExpr } from './cel.js';
 import type { CompiledRule } from './loader.js';
 import type { Counters, JobState, ProcState, StateLimits } from './context.js';
 import { DEFAULT_LIMITS, ancestorsOf, applyAfter, applyBefore, boundedSet, buildContext, derive, newJobState, procFor } from './context.js';
-import type { Partial as SeqPartial } from './sequence.js';
+import type { Partial as SeqPartial, SeqPoint } from './sequence.js';
 import { advance } from './sequence.js';
 import { maskSecretLike } from './redact.js';
 
@@ -196,6 +196,7 @@ export function createEngine(opts: EngineOptions): Engine {
     const x = derive(job, ev, proc, policy);
     const ctx = buildContext(job, ev, proc, x);
     const out: Finding[] = [];
+    let point: SeqPoint | undefined; // one per event, shared by the sequence rules it advances
     for (const rule of rulesFor(ev.kind)) {
       if (rule.sequence) {
         const seq = rule.sequence;
@@ -204,7 +205,7 @@ export function createEngine(opts: EngineOptions): Engine {
         if (rule.condition && !test(rule, rule.condition, ctx)) continue;
         let partials = job.partials.get(rule.id) as SeqPartial[] | undefined;
         if (!partials) { partials = []; job.partials.set(rule.id, partials); }
-        const point = { pid: proc.pid, ppid: proc.ppid, ancestors: ancestorsOf(job, proc.pid), tsNs: ev.tsNs };
+        point ??= { pid: proc.pid, ppid: proc.ppid, ancestors: ancestorsOf(job, proc.pid), tsNs: ev.tsNs };
         const r = advance(seq, partials, matches, point, own, limits.maxPartialsPerRule);
         counters.partialsEvicted += r.evicted;
         for (const done of r.completed) {

@@ -8,7 +8,11 @@ export interface Partial {
   matched: number[];
   first: SeqPoint;
   evidence: FindingEvidence[];
+  /** first.pid and matched steps: two partials with the same key make the same progress. */
+  key: string;
 }
+
+const keyOf = (pid: number, matched: readonly number[]): string => `${pid}:${matched.join(',')}`;
 export interface SeqStep { partials: Partial[]; completed: Partial[]; evicted: number }
 
 /** Whether `b` is related to `a` the way the scope demands. Symmetric so unordered sequences work both ways. */
@@ -40,15 +44,16 @@ export function advance(seq: CompiledSequence, partials: Partial[], matches: rea
     const hit = want.find((i) => matches[i] === true);
     if (hit === undefined) continue;
     // Keep the original partial too: a later event may complete it in a different way (another child).
-    const q: Partial = { matched: [...p.matched, hit], first: p.first, evidence: [...p.evidence, evidence] };
+    const matched = [...p.matched, hit];
+    const q: Partial = { matched, first: p.first, evidence: [...p.evidence, evidence], key: keyOf(p.first.pid, matched) };
     if (q.matched.length === n) completed.push(q); else next.push(q);
   }
   const starts = seq.ordered ? [0] : [...Array(n).keys()];
   const startHit = starts.find((i) => matches[i] === true);
-  if (startHit !== undefined && completed.length === 0) next.push({ matched: [startHit], first: point, evidence: [evidence] });
+  if (startHit !== undefined && completed.length === 0) next.push({ matched: [startHit], first: point, evidence: [evidence], key: keyOf(point.pid, [startHit]) });
   for (const q of next) {
     // One partial per (steps matched, first pid) is enough: repeated identical progress adds nothing.
-    const dup = partials.findIndex((p) => p.first.pid === q.first.pid && p.matched.join() === q.matched.join());
+    const dup = partials.findIndex((p) => p.key === q.key);
     if (dup >= 0) partials.splice(dup, 1);
     partials.push(q);
   }

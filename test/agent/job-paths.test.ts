@@ -38,8 +38,29 @@ const cases: [string, string][] = [
   ['/w/rt/x', 'tmp'],
   ['/usr/local/bin/x', 'system'],
   ['/srv/data', 'other'],
+  ['/w/home/.npm/_cacache/content-v2/sha512/ab/cd/ef', 'shared-cache'],
+  ['/w/home/.npm/_logs/2024-debug.log', 'home'],
+  ['/w/home/.cache/pip/http/a/b', 'shared-cache'],
+  ['/w/home/.cache/yarn/v6/npm-x/index.js', 'shared-cache'],
+  ['/w/home/.yarn/berry/cache/x.zip', 'shared-cache'],
+  ['/w/home/.m2/repository/org/x/1.0/x.jar', 'shared-cache'],
+  ['/w/home/.m2/settings.xml', 'credential-file'],
+  ['/w/home/.gradle/caches/modules-2/x', 'shared-cache'],
+  ['/w/home/.cargo/registry/src/x/lib.rs', 'shared-cache'],
+  ['/w/home/.cargo/credentials.toml', 'credential-file'],
+  ['/w/home/go/pkg/mod/github.com/x/y@v1/a.go', 'shared-cache'],
+  ['/w/home/.cache/go-build/ab/cd-d', 'shared-cache'],
+  ['/w/home/.cache/pipx-not-a-cache', 'home'],
+  ['/w/home/.cache/.updater/upd', 'home'],
+  ['/root/.cache/pip/wheels/x.whl', 'shared-cache'],
+  ['/go/pkg/mod/cache/download/x', 'shared-cache'],
 ];
 for (const [p, want] of cases) t.test(p, async (t) => { t.equal(classifyPath(p, jp), want); });
+
+t.test('a cache kept inside the workspace is the workspace, not a shared cache', async (t) => {
+  const inWs: JobPaths = { workspace: '/w/ws', home: '/w/ws/.home' };
+  t.equal(classifyPath('/w/ws/.home/.npm/_cacache/index-v5/x', inWs), 'workspace');
+});
 
 t.test('sensitive read prefixes cover the credential files', async (t) => {
   const pre = sensitiveReadPrefixes(jp);

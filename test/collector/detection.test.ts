@@ -87,3 +87,25 @@ t.test('settled() gives up at its deadline while the worker is behind, and says 
   await detection.close(5000);
   store.close();
 });
+
+t.test('a worker that cannot start is logged, counted and restarted with backoff; ingest-side calls keep working', async (t) => {
+  const dir = t.testdir();
+  const store = openStore(join(dir, 'audit.db'), { stateDir: join(dir, 'state') });
+  const sink = logSink();
+  const metrics = createMetrics();
+  const detection = createDetection({
+    store, dbPath: join(dir, 'missing.db'), rulePaths: [], trustedCidrs: [], allowList: [], logger: sink.logger, metrics,
+  });
+  const deadline = Date.now() + 60_000; // each start loads the TypeScript sources anew: slow on a busy machine
+  while (detection.stats().errors < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.ok(detection.stats().errors >= 2, 'two failed starts counted', { lines: sink.lines.map((l) => l.msg) });
+  t.ok(sink.lines.some((l) => l.msg === 'detection worker could not start' && String(l.reason).includes('missing.db')), 'the reason names the database');
+  t.ok(sink.lines.some((l) => l.msg === 'detection worker exited; restarting'), 'restart logged');
+  const events = attack();
+  const r = store.appendEvents(raw(events), Date.now() * 1e6);
+  detection.onCommitted(r.ids.map((id, i) => ({ id, event: events[i] as RwEvent })));
+  t.equal(await detection.settled(200), false, 'nothing is evaluated, and settled() says so');
+  t.equal(metrics.snapshot().detection.lagEvents, events.length, 'the lag shows in the metrics');
+  await detection.close(0);
+  store.close();
+});

@@ -13,7 +13,9 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = join(ROOT, 'cli/runwarden.js');
 // The shared template project (a small C program with a Makefile and a workflow), beside this checkout as CI lays it out.
-export const TEMPLATE = fileURLToPath(new URL('../../../shared/scenarios/template', import.meta.url));
+// A git worktree under <checkout>/../wt/<name> finds it one level further up.
+export const TEMPLATE = ['../../../shared/scenarios/template', '../../../../shared/scenarios/template']
+  .map((rel) => fileURLToPath(new URL(rel, import.meta.url))).find((p) => existsSync(p)) ?? fileURLToPath(new URL('../../../shared/scenarios/template', import.meta.url));
 export const SEV: Record<string, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
 
 /** The resolver address: not 127.0.0.53, which systemd-resolved or the shared harness may hold. */

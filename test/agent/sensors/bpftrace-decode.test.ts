@@ -1,6 +1,6 @@
 // agent/sensors/bpftrace-decode.ts: every record type of the script into SensorEvents, pairing and flushing.
 import t from 'tap';
-import { createBpftraceDecoder, ipv4FromLe, unescapeR } from '../../../agent/sensors/bpftrace-decode.js';
+import { createBpftraceDecoder, dirfdPath, ipv4FromLe, unescapeR } from '../../../agent/sensors/bpftrace-decode.js';
 
 const line = (data: string) => JSON.stringify({ type: 'printf', data: data + '\n' });
 const mk = () => createBpftraceDecoder({ wallOffsetNs: 1_000_000_000_000n, ignorePids: new Set([999]), pathContext: { homes: ['/root'] } });
@@ -99,6 +99,37 @@ t.test('sensitive reads and process access', async (t) => {
   t.match(d.push(line('B\t1\t9\t0\tx\t5'), now).events, [{ access: { kind: 'BPF_PROG_LOAD' } }]);
 });
 
+t.test('credential file opened relative to a directory fd (tar -C ~ .aws): path rebuilt from the kernel walk', async (t) => {
+  const d = mk();
+  const walk = (tid: number, names: string[]) => { for (const n of names) t.same(d.push(line(`k\t${tid}\t${n}`), now).events, []); };
+  walk(9, ['.aws', 'root']);
+  t.match(d.push(line('K\t1\t9\t0\ttar\t9\t5\t1\tcredentials'), now).events,
+    [{ kind: 'read', pid: 9, comm: 'tar', read: { path: '/root/.aws/credentials', pathClass: 'credential-file' } }]);
+  walk(9, ['.ssh', 'root']);
+  t.match(d.push(line('K\t1\t9\t0\ttar\t9\t6\t1\tid_ed25519'), now).events, [{ read: { path: '/root/.ssh/id_ed25519', pathClass: 'ssh-key' } }]);
+  walk(9, ['root']);
+  t.match(d.push(line('K\t1\t9\t0\trsync\t9\t4\t1\t.npmrc'), now).events, [{ read: { path: '/root/.npmrc' } }]);
+  walk(9, ['web', 'src']);
+  t.same(d.push(line('K\t1\t9\t0\ttar\t9\t5\t1\tconfig.json'), now).events, [], 'a project config.json is no credential');
+  walk(11, ['.aws', 'root']);
+  t.same(d.push(line('K\t1\t11\t0\ttar\t11\t5\t0\tcredentials'), now).events, [], 'an incomplete walk is not guessed');
+  walk(999, ['.aws', 'root']);
+  t.same(d.push(line('K\t1\t999\t0\tagent\t999\t5\t1\tcredentials'), now).events, [], 'ignored pid');
+  t.equal(d.pending(), 0, 'every walk was consumed');
+  walk(12, ['.docker', 'root']);
+  t.equal(d.flush(now + 1_000_000_000n).length, 0, 'a walk without its open expires silently');
+  t.equal(d.pending(), 0);
+});
+
+t.test('stopping signals for the watcher: runwarden* and our bpftrace, not the agent itself nor a job\'s own bpftrace', async (t) => {
+  const d = mk(); // ignorePids {999}: the agent / its bpftrace
+  t.match(d.push(line('T\t1\t9\t0\tbash\t9\t4321\trunwarden-agent'), now).events,
+    [{ kind: 'access', pid: 9, comm: 'bash', access: { kind: 'KILL_WATCHER', targetPid: 4321, targetComm: 'runwarden-agent', detail: 'signal 9' } }]);
+  t.match(d.push(line('T\t1\t9\t0\tpython3\t19\t999\tbpftrace'), now).events, [{ access: { kind: 'KILL_WATCHER', targetPid: 999, detail: 'signal 19' } }]);
+  t.same(d.push(line('T\t1\t9\t0\ttimeout\t15\t555\tbpftrace'), now).events, [], 'a bpftrace of the job');
+  t.same(d.push(line('T\t1\t999\t0\tnode\t15\t998\tbpftrace'), now).events, [], 'sent by the agent');
+});
+
 t.test('control lines and garbage', async (t) => {
   const d = mk();
   t.equal(d.push(line('H\tstart'), now).attached, true);
@@ -109,6 +140,10 @@ t.test('control lines and garbage', async (t) => {
 });
 
 t.test('helpers', async (t) => {
+  t.equal(dirfdPath(['.aws', 'runner', 'home'], true, 'credentials'), '/home/runner/.aws/credentials');
+  t.equal(dirfdPath([], true, 'x'), '/x');
+  t.equal(dirfdPath(['a'], false, 'x'), undefined);
+  t.equal(dirfdPath(['a'], true, 'b/x'), undefined);
   t.same([...unescapeR('a\\x00b\\xffc\\x4')], [97, 0, 98, 255, 99, 92, 120, 52]);
   t.equal(ipv4FromLe(0x0100007f), '127.0.0.1');
 });

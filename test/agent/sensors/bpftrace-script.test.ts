@@ -1,7 +1,12 @@
 // agent/sensors/bpftrace-script.ts: the rendered program carries the options, refuses what it cannot express,
 // and bpftrace itself accepts it (dry parse with -d none is not in 0.17; the real load is in ebpf.test.ts).
 import t from 'tap';
-import { bpfStringLiteral, kernelPrefix, renderScript, SCRIPT_DEFAULTS } from '../../../agent/sensors/bpftrace-script.js';
+import { execFileSync, spawn } from 'node:child_process';
+import { symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { bpfStringLiteral, kernelPrefix, renderDirfdOpens, renderScript, renderWatcherSignals, SCRIPT_DEFAULTS, SCRIPT_ENV } from '../../../agent/sensors/bpftrace-script.js';
+import { createBpftraceDecoder } from '../../../agent/sensors/bpftrace-decode.js';
+import { ebpfAvailable } from '../../../agent/sensors/ebpf.js';
 
 t.test('defaults render every probe family', async (t) => {
   const s = renderScript();
@@ -35,6 +40,54 @@ t.test('options reach the program', async (t) => {
 
 t.test('no sensitive probe without prefixes or /proc reads', async (t) => {
   t.notMatch(renderScript({ procReads: false, sensitivePrefixes: [] }), /@rs\[/);
+});
+
+t.test('dirfd-relative credential opens: rendered with the sensitive probes only, names matched whole', async (t) => {
+  const s = renderScript({ sensitivePrefixes: ['/root/.npmrc'], excludePids: [77] });
+  t.match(s, /sys_enter_openat \/\(int32\)args->dfd >= 0 && pid != 77\//);
+  t.match(s, /strncmp\(str\(\$f\), "credentials", 12\) == 0/, 'length includes the NUL: credentials.bak does not match');
+  t.match(s, /mnt_mountpoint/, 'the walk crosses mounts');
+  t.notMatch(renderScript({ procReads: false, sensitivePrefixes: [] }), /mnt_mountpoint/);
+  t.notMatch(renderScript({ sensitivePrefixes: ['/x'], dirfdSensitiveNames: [] }), /mnt_mountpoint/);
+});
+
+t.test('the kernel resolves the directory of `tar -C HOME .aws` (real bpftrace)', { skip: ebpfAvailable().ok ? false : 'no eBPF' }, async (t) => {
+  const dir = t.testdir({ home: { '.aws': { credentials: '[default]\n', 'credentials.bak': 'x' }, '.docker': { 'config.json': '{}' } }, web: { 'config.json': '{}' } });
+  const home = join(dir, 'home');
+  const out = execFileSync('bpftrace', ['-f', 'json', '-e', renderDirfdOpens(SCRIPT_DEFAULTS.dirfdSensitiveNames),
+    '-c', `/usr/bin/tar -C ${dir} -cf ${join(dir, 'o.tar')} home web`], { env: { ...process.env, ...SCRIPT_ENV }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 });
+  const d = createBpftraceDecoder({ wallOffsetNs: 0n, pathContext: { homes: [home] } });
+  const reads = out.split('\n').flatMap((l) => d.push(l, 0n).events).filter((e) => e.kind === 'read' && e.comm === 'tar');
+  t.same(reads.map((e) => e.kind === 'read' ? [e.read.path, e.read.pathClass] : []).sort(), [
+    [join(home, '.aws/credentials'), 'credential-file'], [join(home, '.docker/config.json'), 'credential-file']]);
+});
+
+t.test('watcher signals: protected pids and comm prefixes, senders excluded', async (t) => {
+  const s = renderScript({ excludePids: [4242], protectedPids: [5151] });
+  t.match(s, /tracepoint:signal:signal_generate \/\(args->sig == 1 \|\|.*args->sig == 9 .*\) && pid != 4242\//);
+  t.match(s, /args->pid == 4242 \|\| args->pid == 5151 \|\| strncmp\(args->comm, "runwarden", 9\) == 0 \|\| strncmp\(args->comm, "bpftrace", 8\) == 0/);
+  t.equal(renderWatcherSignals([], []), '', 'nothing to protect: no probe');
+});
+
+t.test('a shell builtin kill -9 of a runwarden* process is seen in the kernel (real bpftrace)', { skip: ebpfAvailable().ok ? false : 'no eBPF' }, async (t) => {
+  const dir = t.testdir({});
+  symlinkSync('/usr/bin/sleep', join(dir, 'runwarden-agent'));
+  const script = 'BEGIN { printf("H\\n"); }\n' + renderWatcherSignals([], ['runwarden']);
+  const bt = spawn('bpftrace', ['-f', 'json', '-e', script], { env: { ...process.env, ...SCRIPT_ENV }, stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  bt.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+  const until = async (re: RegExp) => { for (let i = 0; i < 300 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 50)); };
+  await until(/"H/);
+  const victim = spawn(join(dir, 'runwarden-agent'), ['30'], { stdio: 'ignore' });
+  const other = spawn('/usr/bin/sleep', ['30'], { stdio: 'ignore' });
+  execFileSync('bash', ['-c', `kill -9 ${victim.pid}; kill -9 ${other.pid}`]);
+  await until(/"T\\t/);
+  await new Promise((r) => setTimeout(r, 300));
+  bt.kill('SIGINT');
+  await new Promise((r) => bt.on('close', r));
+  const d = createBpftraceDecoder({ wallOffsetNs: 0n });
+  const acc = out.split('\n').flatMap((l) => d.push(l, 0n).events).filter((e) => e.kind === 'access');
+  t.same(acc.map((e) => e.kind === 'access' ? [e.comm, e.access.kind, e.access.targetPid, e.access.detail] : []), [['bash', 'KILL_WATCHER', victim.pid, 'signal 9']]);
 });
 
 t.test('refuses what the program cannot carry', async (t) => {

@@ -37,6 +37,7 @@ const ATTACKS: [string, string, [string, Severity][]][] = [
   ['5 credential files', 'credential-files.attack', [['credential-file-read-by-generic-tool', 'high']]],
   ['6 suspicious egress', 'suspicious-egress.attack', [['egress-raw-ip-no-dns', 'high'], ['dns-tunnelling', 'high'], ['cloud-metadata-untrusted', 'high']]],
   ['7 RCE: curl | sh', 'rce-curl-pipe-sh.attack', [['download-piped-to-interpreter', 'high']]],
+  ['7 RCE: inline fetch + eval (python, node, perl, ruby)', 'rce-inline-fetch-exec.attack', [['inline-program-fetch-exec', 'high'], ['download-piped-to-interpreter', 'high']]],
   ['7 RCE: dropped binary', 'rce-dropped-binary.attack', [['exec-job-dropped-file', 'high'], ['miner-argv', 'high'], ['egress-mining-pool', 'high']]],
   ['8 reverse shell', 'reverse-shell.attack', [['shell-on-socket', 'high'], ['connect-then-shell', 'high']]],
   ['8 reverse shell (pty.spawn)', 'reverse-shell-pty.attack', [['connect-then-child-shell-on-pty', 'high']]],
@@ -46,10 +47,12 @@ const ATTACKS: [string, string, [string, Severity][]][] = [
   ['12 command files', 'command-file.attack', [['runner-env-injection', 'critical']]],
   ['13 persistence', 'persistence.attack', [['job-survivors', 'medium'], ['persistence-file-write', 'high']]],
   ['14 cache poisoning', 'cache-poisoning.attack', [['tool-cache-write', 'high']]],
+  ['14 cache poisoning (shared npm cache, fork)', 'cache-poisoning-shared.attack', [['tool-cache-write', 'critical']]],
   ['15 source tampering', 'source-tampering.attack', [['tracked-source-modified', 'critical']]],
   ['15 source tampering (relative paths, no tracked class)', 'source-rewrite.attack', [['source-rewritten-in-place', 'critical']]],
   ['16 container escape', 'container-escape.attack', [['docker-privileged-run', 'critical'], ['host-namespace-or-kernel', 'critical'], ['privilege-escalation-untrusted', 'high'], ['docker-socket-untrusted', 'high']]],
   ['17 watcher tampering', 'watcher-tampering.attack', [['watcher-tamper-exec', 'critical'], ['watcher-tamper-file', 'critical']]],
+  ['17 watcher tampering (signals)', 'watcher-killed.attack', [['watcher-killed', 'critical']]],
 ];
 
 for (const [cls, file, want] of ATTACKS) {
@@ -67,6 +70,17 @@ for (const [cls, file, want] of ATTACKS) {
     }
   });
 }
+
+t.test('class 7: the inline fetch + eval rule fires once per language (python, node, perl, ruby)', async (t) => {
+  const r = run('rce-inline-fetch-exec.attack.jsonl');
+  const pids = r.findings.filter((f) => f.ruleId === 'inline-program-fetch-exec').map((f) => f.explanation.replace(/^.*\(pid (\d+),.*$/s, '$1')).sort();
+  t.same(pids, ['1001', '1002', '1003', '1004']);
+});
+
+t.test('class 17: a signal to the watcher is watcher tampering, not process memory access', async (t) => {
+  const r = run('watcher-killed.attack.jsonl');
+  t.same([...new Set(r.findings.map((f) => f.ruleId))], ['watcher-killed']);
+});
 
 const BENIGN = readdirSync(dir).filter((f) => f.endsWith('.benign.jsonl')).sort();
 t.test('every attack fixture has a benign look-alike', async (t) => {

@@ -96,6 +96,24 @@ t.test('sequence: tree scope follows fork/exec lineage', async (t) => {
   t.equal(e.process(sh(300, 2)).length, 0, 'unrelated process');
 });
 
+t.test('an exec delivered before the fork that made the child keeps its argv', async (t) => {
+  const e = createEngine({ ...opts, rules: rules(`rules:
+  - id: py-net
+    title: python one-liner connects
+    severity: high
+    condition: 'ev.kind == "net" && x.argvText.startsWith("python3 -c")'
+    output: '{x.argvText}'
+`) });
+  e.process(ev({ kind: 'exec', pid: 10, ppid: 1, comm: 'bash', tsNs: 1e6, exec: { argv: ['bash', 'job.sh'] } }));
+  e.process(ev({ kind: 'exec', pid: 11, ppid: 10, comm: 'python3', tsNs: 3e6, exec: { argv: ['python3', '-c', 'x'] } }));
+  e.process(ev({ kind: 'fork', pid: 10, comm: 'bash', tsNs: 2e6, fork: { childPid: 11 } }));
+  t.equal(e.process(ev({ kind: 'net', pid: 11, comm: 'python3', tsNs: 4e6, net: { family: 'INET', dstIp: '203.0.113.1', dstPort: 443 } })).length, 1);
+  // A fork that really is newer (pid reuse after exit) still resets the child.
+  e.process(ev({ kind: 'exit', pid: 11, tsNs: 5e6, exit: {} }));
+  e.process(ev({ kind: 'fork', pid: 10, comm: 'bash', tsNs: 6e6, fork: { childPid: 11 } }));
+  t.equal(e.process(ev({ kind: 'net', pid: 11, comm: 'bash', tsNs: 7e6, net: { family: 'INET', dstIp: '203.0.113.2', dstPort: 443 } })).length, 0);
+});
+
 t.test('bounded: jobs evicted oldest first, per-job process table capped', async (t) => {
   const e = createEngine({ ...opts, rules: [], limits: { maxJobs: 3, maxProcsPerJob: 10 } });
   for (let i = 0; i < 5; i++) e.process(ev({ kind: 'exec', jobId: `j${i}`, pid: 1, comm: 'sh', exec: { argv: ['sh'] } }));
