@@ -111,15 +111,6 @@ export async function main(args: string[], io: CliIo, deps: RunDeps = {}): Promi
   const [hashes, snapshot] = await Promise.all([hashConfigFiles(workspace), snapshotTracked(workspace)]);
   job.start.configHashes = hashes.hashes;
 
-  let watcher: WorkspaceWatcher | undefined = watchWorkspace(workspace);
-  let readyTimer: NodeJS.Timeout | undefined;
-  const readyInTime = await Promise.race([
-    watcher.ready.then(() => true),
-    new Promise<boolean>((r) => { readyTimer = setTimeout(() => r(false), WATCHER_READY_MAX_MILLIS); }),
-  ]);
-  clearTimeout(readyTimer);
-  if (!readyInTime) { await watcher.close(); watcher = undefined; }
-
   const watchCtx = { job, config, dbPath, collectorUrl: collectorUrl ?? (config.agent.collectorUrl || undefined) };
   const paths = jobPathsFromEnv(io.env, workspace, snapshot ? new Set(snapshot.files.keys()) : undefined);
   const watch = deps.createWatch ? deps.createWatch(watchCtx) : defaultWatch(watchCtx, io, paths);
@@ -128,6 +119,19 @@ export async function main(args: string[], io: CliIo, deps: RunDeps = {}): Promi
   const out = writeStream('stdout');
   const err = writeStream('stderr');
   await watch.prepare();
+  // The chokidar log of changed paths is for sensors blind to file writes: with the eBPF sensor it would only
+  // lstat every new file of the job a second time (the tracked-file hashes before/after stay either way).
+  let watcher: WorkspaceWatcher | undefined;
+  if (!(watch.seesFileWrites?.() ?? false)) {
+    watcher = watchWorkspace(workspace);
+    let readyTimer: NodeJS.Timeout | undefined;
+    const readyInTime = await Promise.race([
+      watcher.ready.then(() => true),
+      new Promise<boolean>((r) => { readyTimer = setTimeout(() => r(false), WATCHER_READY_MAX_MILLIS); }),
+    ]);
+    clearTimeout(readyTimer);
+    if (!readyInTime) { await watcher.close(); watcher = undefined; }
+  }
   const wrap = deps.wrapOutput ?? ((): OutputTransform => redactingTransform(secrets));
   const running = runCommand({
     argv: watch.wrapArgv?.(p.rest) ?? p.rest,
