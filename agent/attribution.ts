@@ -54,7 +54,11 @@ export function createAttribution(table: ProcTable, partial: Partial<Attribution
   function parentOf(pid: number): number | undefined {
     const e = table.get(pid);
     if (e?.ppid !== undefined) return e.ppid;
-    return o.readPpid(pid);
+    // Processes older than the sensor (the runner, the shell that started the agent) are read from /proc
+    // once and remembered: every exec's ancestry walk passes through them.
+    const ppid = o.readPpid(pid);
+    if (ppid !== undefined) table.upsert(pid, { ppid });
+    return ppid;
   }
 
   function jobOf(pid: number): string | undefined {

@@ -9,7 +9,7 @@ import type { JobView, TargetInfo } from './enrich.js';
 import type { EventDraft } from './uplink.js';
 import type { JobPaths } from './job-paths.js';
 import type { NetPolicy } from './netmatch.js';
-import { containerIdOf, readCgroup, readCmdline, readComm, readCwd, readEnviron, readFdTarget, readStat } from './procfs-read.js';
+import { containerIdOf, parseEnviron, readCgroup, readCmdline, readComm, readCwd, readEnviron, readEnvironRaw, readFdTarget, readStat } from './procfs-read.js';
 import { envFileHint, parseEnvFile, parsePathFile } from './runner-files.js';
 import { discoverSecrets } from './secrets/discover.js';
 import type { DiscoveredSecret } from './secrets/discover.js';
@@ -41,7 +41,23 @@ export const CORE_LIMITS = Object.freeze({
   maxFileScanBytes: 4 * 1024 * 1024,
   maxWrittenPathsPerJob: 20_000,
   maxHeldCache: 65_536,
+  /** Distinct environments remembered per job (most processes of a job share a handful). */
+  maxEnvCache: 256,
+  /** Plain new files of one process in one directory sent one by one before the rest is aggregated. */
+  plainFilesPerDir: 32,
+  /** How long an aggregate collects before it is sent (checked on the next event, and at job end). */
+  aggregateWindowNs: 1e9,
+  /** (pid, directory) aggregates per job at most; beyond, files go one by one. */
+  maxAggregates: 4_096,
+  /** File names quoted in an aggregate. */
+  aggregateSample: 5,
 });
+
+// Path classes whose files matter only in bulk (no rule looks at one untracked workspace or /tmp file).
+const PLAIN_CLASSES: ReadonlySet<string> = new Set(['workspace', 'tmp']);
+
+/** Per (pid, directory): files seen one by one, and the aggregate collecting beyond them. */
+interface DirAggregate { files: number; pending: EventDraft & { kind: 'file' } | undefined; sample: string[]; opens: number; since: number }
 
 export interface CoreOptions {
   host: string;
@@ -69,6 +85,9 @@ interface JobState {
   written: Map<string, number>;   // path → last writer pid
   executables: Set<string>;       // paths written or chmod'ed by the job
   held: Map<number, string[]>;    // pid → secret names in its environment
+  byEnv: Map<string, string[]>;   // environ content → secret names (cleared when the job's secrets change)
+  dirs: Map<string, DirAggregate>; // "pid dir" → plain-file aggregation
+  aggDue: number;                  // earliest `since` of a pending aggregate (Infinity: none)
   envFilesAtStart: Map<string, string>;
 }
 
@@ -148,33 +167,44 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     job.reporter = list.length ? createExposureReporter(list, o.installKey) : undefined;
     job.redactor = list.length ? createRedactor(list) : undefined;
     job.view = { ...job.view, secretNames: new Set(job.secrets.map((s) => s.name)) };
+    job.byEnv.clear();
   }
 
-  /** Reads a process's environment once: which job secrets it holds, and secrets the job did not declare. */
+  /** Which job secrets an environment holds, and secrets the job did not declare (added to the job). */
+  function namesInEnv(job: JobState, raw: Buffer): string[] {
+    // The same environment (every /bin/true of a loop, every cc of a make) is scanned once.
+    const key = raw.toString('latin1');
+    const hit = job.byEnv.get(key);
+    if (hit) return hit;
+    const env = parseEnviron(raw);
+    const known = new Map(job.secrets.map((s) => [s.value, s.name]));
+    const found = new Set<string>();
+    for (const [k, v] of env) {
+      const byValue = known.get(v);
+      if (byValue) found.add(byValue);
+      else if (job.view.secretNames.has(k)) found.add(k);
+    }
+    // A step can bring secrets the job start did not see (host mode: each step's env).
+    const fresh = discoverSecrets(Object.fromEntries(env), o.secretsConfig).filter((s) => !known.has(s.value) && !job.view.secretNames.has(s.name));
+    if (fresh.length) {
+      job.secrets.push(...fresh);
+      rebuildScanners(job);
+      for (const s of fresh) found.add(s.name);
+    }
+    const names = [...found].sort();
+    if (job.byEnv.size >= CORE_LIMITS.maxEnvCache) job.byEnv.delete(job.byEnv.keys().next().value as string);
+    job.byEnv.set(key, names);
+    return names;
+  }
+
+  /** Reads a process's environment once per pid (again after an exec): which secrets it holds. */
   function heldSecrets(pid: number, job: JobState, ppid?: number): string[] {
     const cached = job.held.get(pid);
     if (cached) return cached;
-    const env = readEnviron(pid);
-    let names: string[];
-    if (env) {
-      const known = new Map(job.secrets.map((s) => [s.value, s.name]));
-      const found = new Set<string>();
-      for (const [k, v] of env) {
-        const byValue = known.get(v);
-        if (byValue) found.add(byValue);
-        else if (job.view.secretNames.has(k)) found.add(k);
-      }
-      // A step can bring secrets the job start did not see (host mode: each step's env).
-      const fresh = discoverSecrets(Object.fromEntries(env), o.secretsConfig).filter((s) => !known.has(s.value) && !job.view.secretNames.has(s.name));
-      if (fresh.length) {
-        job.secrets.push(...fresh);
-        rebuildScanners(job);
-        for (const s of fresh) found.add(s.name);
-      }
-      names = [...found].sort();
-    } else {
-      names = (ppid !== undefined ? job.held.get(ppid) : undefined) ?? [...job.view.secretNames].sort();
-    }
+    const raw = readEnvironRaw(pid);
+    const names = raw
+      ? namesInEnv(job, raw)
+      : (ppid !== undefined ? job.held.get(ppid) : undefined) ?? [...job.view.secretNames].sort();
     if (job.held.size >= CORE_LIMITS.maxHeldCache) job.held.delete(job.held.keys().next().value as number);
     job.held.set(pid, names);
     return names;
@@ -200,9 +230,9 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       const id = o.attribution.jobOf(pid);
       return id === undefined ? undefined : jobs.get(id)?.view;
     },
-    heldSecrets(pid: number, view: JobView): string[] {
+    heldSecrets(pid: number, view: JobView, ppid?: number): string[] {
       const job = jobs.get(view.jobId);
-      return job ? heldSecrets(pid, job) : [];
+      return job ? heldSecrets(pid, job, ppid) : [];
     },
     ancestry: (pid: number) => o.attribution.ancestry(pid, 16).map((a) => a.comm ?? String(a.pid)),
     domainOf: (pid: number, ip: string) => o.attribution.domainFor(pid, ip),
@@ -248,13 +278,69 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     else if (op !== 'UNLINK') job.executables.add(path);
   }
 
+  /**
+   * Plain files (untracked workspace, /tmp; no dot-path, no execute bit) written or unlinked beyond
+   * plainFilesPerDir per (pid, directory) leave as one event per window: path `<dir>/*`, the sum of
+   * write-opens (or unlinks) as count, a few names as contentHint. Untar, npm install and rm -rf touch tens
+   * of thousands; every other class goes one by one.
+   */
+  function aggregated(job: JobState, d: EventDraft & { kind: 'file' }): boolean {
+    const f = d.file;
+    if (f.op !== 'OPEN_WRITE' && f.op !== 'CREATE' && f.op !== 'UNLINK') return false;
+    const unlink = f.op === 'UNLINK';
+    if (!f.path || !PLAIN_CLASSES.has(f.pathClass ?? '') || f.path.includes('/.') || ((f.mode ?? 0) & 0o111) !== 0) return false;
+    const slash = f.path.lastIndexOf('/');
+    if (slash <= 0) return false;
+    const dir = f.path.slice(0, slash);
+    const key = `${d.pid ?? 0} ${unlink ? 'u' : 'w'} ${dir}`;
+    let a = job.dirs.get(key);
+    if (!a) {
+      if (job.dirs.size >= CORE_LIMITS.maxAggregates) return false;
+      a = { files: 0, pending: undefined, sample: [], opens: 0, since: 0 };
+      job.dirs.set(key, a);
+    }
+    if (a.files < CORE_LIMITS.plainFilesPerDir) { a.files++; return false; }
+    if (!a.pending) {
+      a.pending = { ...d, file: { op: unlink ? 'UNLINK' : 'OPEN_WRITE', path: `${dir}/*`, count: 0, pathClass: f.pathClass ?? '' } };
+      a.since = o.nowNs();
+      job.aggDue = Math.min(job.aggDue, a.since);
+      a.sample = [];
+      a.opens = 0;
+    }
+    a.opens += f.count ?? 1;
+    a.pending.file.count = (a.pending.file.count ?? 0) + 1;
+    if (a.sample.length < CORE_LIMITS.aggregateSample) a.sample.push(f.path.slice(slash + 1));
+    return true;
+  }
+
+  /** Sends the aggregates older than the window (all of them with `all`). */
+  function flushAggregates(job: JobState, all: boolean): void {
+    const now = o.nowNs();
+    if (!all && now - job.aggDue < CORE_LIMITS.aggregateWindowNs) return;
+    job.aggDue = Infinity;
+    for (const a of job.dirs.values()) {
+      if (!a.pending) continue;
+      if (!all && now - a.since < CORE_LIMITS.aggregateWindowNs) { job.aggDue = Math.min(job.aggDue, a.since); continue; }
+      const d = a.pending;
+      a.pending = undefined;
+      const files = d.file.count ?? 0;
+      d.file.contentHint = d.file.op === 'UNLINK'
+        ? `aggregated: ${files} files unlinked; e.g. ${a.sample.join(', ')}`
+        : `aggregated: ${files} files, ${a.opens} write-opens; e.g. ${a.sample.join(', ')}`;
+      d.file.count = a.opens;
+      scrubDraft(job, d);
+      if (d.file.contentHint) d.file.contentHint = redactText(job, d.file.contentHint);
+      emit(d);
+    }
+  }
+
   return {
     startJob(jobId, start, rootPid, env, paths) {
       const secrets = discoverSecrets(env, o.secretsConfig);
       const job: JobState = {
         view: { jobId, paths, secretNames: new Set() },
         start, startNs: o.nowNs(), secrets, scanner: undefined, dnsScanner: undefined, reporter: undefined, redactor: undefined,
-        written: new Map(), executables: new Set(), held: new Map(),
+        written: new Map(), executables: new Set(), held: new Map(), byEnv: new Map(), dirs: new Map(), aggDue: Infinity,
         envFilesAtStart: new Map([paths.envFile, paths.pathFile].filter((p): p is string => !!p).map((p) => [p, readText(p)])),
       };
       rebuildScanners(job);
@@ -271,6 +357,12 @@ export function createAgentCore(o: CoreOptions): AgentCore {
 
     onSensorEvent(ev) {
       o.attribution.observe(ev);
+      const id = o.attribution.jobOf(ev.pid);
+      const owner = id === undefined ? undefined : jobs.get(id);
+      // `run` keeps only its job's events: the rest of the host is not enriched (its /proc reads are the cost).
+      if (!owner && !o.hostEvents) return;
+      // An exec may bring a new environment: forget the pid's names before enrichment reads them.
+      if (ev.kind === 'exec') owner?.held.delete(ev.pid);
       const draft = enrich(ev, sources, o.host);
       if (!draft) return;
       const job = draft.jobId ? jobs.get(draft.jobId) : undefined;
@@ -279,10 +371,6 @@ export function createAgentCore(o: CoreOptions): AgentCore {
         // the daemon keeps host events (tampering with the agent), `run` drops them.
         if (o.hostEvents) emit(draft);
         return;
-      }
-      if (draft.kind === 'exec') {
-        job.held.delete(draft.pid ?? 0);
-        draft.secretNames = heldSecrets(draft.pid ?? 0, job, draft.ppid);
       }
       // Scan what the process exposed before it is scrubbed, then send the scrubbed event first so the
       // exposure follows the event that caused it.
@@ -296,6 +384,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
           break;
         case 'file':
           if (draft.file.path) noteWrite(job, draft.pid ?? 0, draft.file.newPath || draft.file.path, draft.file.op, draft.file.mode);
+          if (aggregated(job, draft)) { flushAggregates(job, false); return; }
           break;
         default:
           break;
@@ -303,6 +392,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       scrubDraft(job, draft);
       emit(draft);
       exposureEvents(job, exposures, draft.pid ?? 0);
+      flushAggregates(job, false);
     },
 
     onOutput(jobId, chunk, location) {
@@ -315,6 +405,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       const job = jobs.get(jobId);
       if (!job) return { survivors: 0, exposures: 0 };
       let exposures = 0;
+      flushAggregates(job, true);
       if (job.scanner) {
         const tail = job.scanner.end();
         exposureEvents(job, tail, job.start.rootPid ?? 0);

@@ -21,8 +21,8 @@ export interface TargetInfo { comm?: string; secretNames: string[]; inJob: boole
 export interface EnrichSources {
   /** The job a pid belongs to (by ancestry), if any. */
   jobOf(pid: number): JobView | undefined;
-  /** Names of the job's secrets present in the process's environment (cached per pid). */
-  heldSecrets(pid: number, job: JobView): string[];
+  /** Names of the job's secrets present in the process's environment (cached per pid; the parent's when it is gone). */
+  heldSecrets(pid: number, job: JobView, ppid?: number): string[];
   /** comm of the parents, nearest first. */
   ancestry(pid: number): string[];
   /** The name this process (or its job) resolved to `ip`. */
@@ -57,7 +57,7 @@ export function enrich(ev: SensorEvent, src: EnrichSources, host: string): Event
   const base = {
     tsNs: ev.tsNs, host, jobId: job?.jobId ?? '', pid: ev.pid, ppid: ev.ppid ?? 0, uid: ev.uid ?? 0,
     comm: ev.comm ?? '', exe: ev.exe ?? '',
-    secretNames: job ? src.heldSecrets(ev.pid, job) : [],
+    secretNames: job ? src.heldSecrets(ev.pid, job, ev.ppid) : [],
   };
   switch (ev.kind) {
     case 'exec': {

@@ -60,6 +60,10 @@ export const RUN_WATCH_LIMITS = Object.freeze({
    */
   catchUpQuietMillis: 500,
   catchUpMaxMillis: 30_000,
+  /** The report's summary reads the job's events from the embedded store in pages, bounded. */
+  summaryPageEvents: 10_000,
+  maxSummaryPages: 100,
+  maxSummaryFiles: 100_000,
 });
 
 /** Attribution when no sensor runs: nothing belongs to the job but what the core is told directly. */
@@ -78,19 +82,15 @@ function resolvers(): Set<string> {
   }
 }
 
-function egressOf(events: readonly StoredEvent[]): EgressSummary[] {
-  const by = new Map<string, EgressSummary>();
-  for (const { event: e } of events) {
-    if (e.kind !== 'net' || e.net.resolver || e.net.family === 'UNIX') continue;
-    const dst = `${e.net.dstIp ?? ''}:${e.net.dstPort ?? 0}`;
-    const cur = by.get(dst);
-    if (cur) { cur.count++; continue; }
-    by.set(dst, {
-      dst, count: 1, proto: e.net.proto === 'UDP' ? 'udp' : 'tcp', allowed: Boolean(e.net.allowed || e.net.trusted),
-      ...(e.net.domain ? { domain: e.net.domain } : {}),
-    });
-  }
-  return [...by.values()];
+function noteEgress(by: Map<string, EgressSummary>, e: StoredEvent['event']): void {
+  if (e.kind !== 'net' || e.net.resolver || e.net.family === 'UNIX') return;
+  const dst = `${e.net.dstIp ?? ''}:${e.net.dstPort ?? 0}`;
+  const cur = by.get(dst);
+  if (cur) { cur.count++; return; }
+  by.set(dst, {
+    dst, count: 1, proto: e.net.proto === 'UDP' ? 'udp' : 'tcp', allowed: Boolean(e.net.allowed || e.net.trusted),
+    ...(e.net.domain ? { domain: e.net.domain } : {}),
+  });
 }
 
 export function createRunWatch(o: RunWatchOptions): JobWatch {
@@ -193,6 +193,10 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
       }
     },
 
+    seesFileWrites() {
+      return sensor !== undefined && (status?.running ?? false) && (status?.capabilities.includes('file-write') ?? false);
+    },
+
     wrapArgv(argv) {
       return sensor?.wrap ? sensor.wrap([...argv]) : [...argv];
     },
@@ -217,6 +221,9 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
         if (!rootExitSeen) log.warn({ waitedMillis: waited }, 'the sensor did not report the command\'s exit; events it had not read yet may be missing');
         else if (waited > 1_000) log.info({ waitedMillis: waited }, 'waited for the sensor to catch up with the job');
       }
+      // Write-opens counted in the kernel arrive with the next printed window: wait for it (≤ 1 s) so they
+      // reach the job before it ends, instead of arriving after it and being dropped as host events.
+      if (sensor?.sync) await sensor.sync();
       await new Promise((r) => setTimeout(r, RUN_WATCH_LIMITS.drainMillis));
       // End the job while the sensor still runs (survivors are read from the live tree), then stop it.
       await core?.endJob(o.jobId, exitCode);
@@ -237,19 +244,23 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
         findings = store.queryFindings({ jobId: o.jobId }).map((f) => ({
           ruleId: f.ruleId, severity: f.severity, title: f.title, tags: f.tags, explanation: f.explanation, evidence: f.evidence,
         }));
-        const events = store.queryEvents({ jobId: o.jobId, kinds: ['exec', 'net', 'file', 'dropped'] });
+        // Paged: a build runs tens of thousands of processes (one query would stop at the store's default limit).
         const files = new Set<string>();
+        const egress = new Map<string, EgressSummary>();
         let drops = summary.drops ?? 0;
-        for (const { event: e } of events) {
-          if (e.kind === 'file' && e.file.path) files.add(e.file.newPath || e.file.path);
-          if (e.kind === 'dropped') drops += e.dropped.count ?? 0;
+        let processes = 0;
+        for (let afterId = 0, page = 0; page < RUN_WATCH_LIMITS.maxSummaryPages; page++) {
+          const events = store.queryEvents({ jobId: o.jobId, kinds: ['exec', 'net', 'file', 'dropped'], afterId, limit: RUN_WATCH_LIMITS.summaryPageEvents });
+          for (const { event: e } of events) {
+            if (e.kind === 'exec') processes++;
+            else if (e.kind === 'file' && e.file.path && files.size < RUN_WATCH_LIMITS.maxSummaryFiles) files.add(e.file.newPath || e.file.path);
+            else if (e.kind === 'dropped') drops += e.dropped.count ?? 0;
+            else noteEgress(egress, e);
+          }
+          if (events.length < RUN_WATCH_LIMITS.summaryPageEvents) break;
+          afterId = events[events.length - 1]!.id;
         }
-        summary = {
-          ...summary, drops,
-          processes: events.filter((e) => e.event.kind === 'exec').length,
-          egress: egressOf(events),
-          filesWritten: files.size,
-        };
+        summary = { ...summary, drops, processes, egress: [...egress.values()], filesWritten: files.size };
         await collector.close();
       } else {
         summary.blindSpots = [...(summary.blindSpots ?? []), 'remote collector: findings are in the collector, not in this report'];

@@ -24,10 +24,18 @@ export function readCmdline(pid: number): string[] | undefined {
   return b && b.length ? nulSplit(b) : undefined;
 }
 
+/** The raw NUL-separated environment (a cache key: most processes of a job share their parent's). */
+export function readEnvironRaw(pid: number): Buffer | undefined {
+  return read(`${PROC}/${pid}/environ`);
+}
+
 /** NAME → value. Values stay in the caller's memory; only names may leave the agent. */
 export function readEnviron(pid: number): Map<string, string> | undefined {
   const b = read(`${PROC}/${pid}/environ`);
-  if (!b) return undefined;
+  return b ? parseEnviron(b) : undefined;
+}
+
+export function parseEnviron(b: Buffer): Map<string, string> {
   const m = new Map<string, string>();
   for (const kv of nulSplit(b)) {
     const eq = kv.indexOf('=');

@@ -60,6 +60,8 @@ export interface JobWatchResult {
 export interface JobWatch {
   /** Before the command is spawned: sensors attached, collector up (bpftrace needs ~1 s; attacks take less). */
   prepare(): Promise<void>;
+  /** After prepare: whether the running sensor reports file writes (then no workspace watcher is needed). */
+  seesFileWrites?(): boolean;
   /** Lets a sensor wrap the command (the ptrace sensor runs it under strace). */
   wrapArgv?(argv: readonly string[]): string[];
   /** Right after spawn, synchronously: the job root. */

@@ -32,8 +32,12 @@ export interface DecodeResult {
   events: SensorEvent[];
   /** Kernel-side losses announced by bpftrace. */
   lost: number;
+  /** Write-opens counted in the kernel (@wn) but missing from the full per-path map (@wc). */
+  mapLost: number;
   /** Every probe is attached (the script's BEGIN line; `attached_probes` comes before load errors). */
   attached: boolean;
+  /** The interval probe printed a window of counted write-opens (everything counted before it is in). */
+  flushed: boolean;
   malformed: boolean;
 }
 
@@ -113,6 +117,8 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
   const renames: Map1<PendingRename> = new Map();
   const heads: Map1<PacketHead> = new Map();
   const memfdPids = new Map<number, true>();
+  // Per-pid sums of the last printed @wc0/@wc1, checked against @wn0/@wn1 printed right after.
+  const countedSums: (Map<number, number> | undefined)[] = [undefined, undefined];
   const dirChains: Map1<DirChain> = new Map();
   const wall = (mono: string | bigint): number => Number(BigInt(mono) + o.wallOffsetNs);
 
@@ -159,7 +165,7 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
   }
 
   function push(line: string, now: bigint): DecodeResult {
-    const res: DecodeResult = { events: [], lost: 0, attached: false, malformed: false };
+    const res: DecodeResult = { events: [], lost: 0, mapLost: 0, attached: false, flushed: false, malformed: false };
     let obj: { type?: string; data?: unknown };
     try { obj = JSON.parse(line) as typeof obj; } catch { res.malformed = true; return res; }
     if (obj.type === 'lost_events') {
@@ -168,14 +174,37 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
       return res;
     }
     if (obj.type === 'map') {
-      const wc = (obj.data as Record<string, Record<string, number>> | undefined)?.['@wc'];
-      if (wc) {
-        for (const [k, n] of Object.entries(wc)) {
-          const comma = k.indexOf(',');
-          const pid = Number(k.slice(0, comma));
-          const path = k.slice(comma + 1);
-          if (!pid || o.ignorePids.has(pid) || path === '' || WRITE_NOISE.test(path)) continue;
-          res.events.push({ kind: 'file', tsNs: wall(now), pid, file: { op: 'OPEN_WRITE', path, count: n, pathClass: writeClass(path, o.pathContext) } });
+      const data = (obj.data ?? {}) as Record<string, Record<string, number>>;
+      for (const [name, entries] of Object.entries(data)) {
+        const gen = name === '@wc0' || name === '@wn0' ? 0 : name === '@wc1' || name === '@wn1' ? 1 : -1;
+        if (gen < 0 || typeof entries !== 'object' || entries === null) continue;
+        if (name.startsWith('@wc')) {
+          // "pid,dfd,path": the path may hold commas, the numbers do not; dfd is printed unsigned.
+          const sums = new Map<number, number>();
+          countedSums[gen] = sums;
+          for (const [k, n] of Object.entries(entries)) {
+            const c1 = k.indexOf(',');
+            const c2 = k.indexOf(',', c1 + 1);
+            const pid = Number(k.slice(0, c1));
+            let dfd = Number(k.slice(c1 + 1, c2));
+            if (dfd >= 0x80000000) dfd -= 0x100000000;
+            const raw = k.slice(c2 + 1);
+            if (!pid || c1 < 0 || c2 < 0) continue;
+            sums.set(pid, (sums.get(pid) ?? 0) + n);
+            const path = raw !== '' && !raw.startsWith('/') && dfd >= 0 ? `fd:${dfd}/${raw}` : raw;
+            if (o.ignorePids.has(pid) || path === '' || WRITE_NOISE.test(path)) continue;
+            res.events.push({ kind: 'file', tsNs: wall(now), pid, file: { op: 'OPEN_WRITE', path, count: n, pathClass: writeClass(path, o.pathContext) } });
+          }
+        } else {
+          // The per-pid totals follow their map: what the map could not hold is a loss, reported with its count.
+          const sums = countedSums[gen] ?? new Map<number, number>();
+          countedSums[gen] = undefined;
+          for (const [k, n] of Object.entries(entries)) {
+            const pid = Number(k);
+            if (o.ignorePids.has(pid)) continue;
+            const missing = n - (sums.get(pid) ?? 0);
+            if (missing > 0) res.mapLost += missing;
+          }
         }
       }
       return res;
@@ -190,7 +219,10 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
     const base = () => ({ tsNs: wall(f[1]!), pid: num(2), uid: num(3), comm: f[4] });
     try {
       switch (tag) {
-        case 'H': res.attached = true; return res; // BEGIN runs once every probe is loaded and attached
+        case 'H':
+          // BEGIN runs once every probe is loaded and attached; `flush` follows a window's printed counts.
+          if (f[1] === 'flush') res.flushed = true; else res.attached = true;
+          return res;
         case 'E': {
           // E ts pid ppid uid comm argvLen filename
           const pid = num(2);
@@ -273,17 +305,20 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           return res;
         }
         case 'W': {
-          // W ts pid uid comm op flags dfd path; a path relative to a directory fd is kept as fd:<n>/<path>
-          // for the adapter to resolve through /proc/<pid>/fd/<n> (the cwd would be wrong: tar, find, rsync use dirfds).
+          // W ts pid uid comm op flags mode dfd path (mode 0 without O_CREAT); a path relative to a directory fd is
+          // kept as fd:<n>/<path> for the adapter to resolve through /proc/<pid>/fd/<n> (the cwd would be wrong:
+          // tar, find, rsync use dirfds).
           const pid = num(2);
-          const dfd = num(7);
-          const raw = rest(8);
+          const mode = num(7);
+          const dfd = num(8);
+          const raw = rest(9);
           const path = raw !== '' && !raw.startsWith('/') && dfd >= 0 ? `fd:${dfd}/${raw}` : raw;
           if (o.ignorePids.has(pid) || path === '' || WRITE_NOISE.test(path)) return res;
           const flags = num(6);
           const op: FileOp = f[5] === 'c' || (f[5] === 'o' && (flags & 0xc0) === 0xc0) ? 'CREATE' : f[5] === 't' ? 'TRUNCATE' : 'OPEN_WRITE';
           const file: Extract<SensorEvent, { kind: 'file' }>['file'] = { op, path, count: 1, pathClass: writeClass(path, o.pathContext) };
           if (f[5] === 'c') file.mode = flags;
+          else if (mode !== 0) file.mode = mode;
           res.events.push({ kind: 'file', ...base(), file });
           return res;
         }

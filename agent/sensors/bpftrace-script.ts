@@ -9,9 +9,9 @@
 //   R tid ret                                      result of that connect (sys_exit_connect)
 //   Q ts pid skb dir saddr sport daddr dport       UDP/53 packet header (IPv4, u32 addresses as read)
 //   q skb payload(%r)                              its DNS payload
-//   W ts pid uid comm op flags dfd path            write-open (o), creat (c), truncate (t); first per (pid, path)
+//   W ts pid uid comm op flags mode dfd path       write-open (o), creat (c), truncate (t): first per (pid, path), within the budget
 //   N ts pid uid comm tid oldPath / n tid newPath  rename, in two records (BPF stack is 512 bytes)
-//   U ts pid uid comm path                         unlink
+//   U ts pid uid comm path                         unlink (printed at sys_exit, only when it succeeded)
 //   M ts pid uid comm mode path                    chmod adding an execute bit
 //   S ts pid uid comm path                         open of a sensitive path (kernel prefix filter)
 //   k tid name / K ts pid uid comm tid dfd complete name
@@ -23,7 +23,9 @@
 //   G ts pid uid comm call id                      set*id to 0 by a non-root caller
 //   B ts pid uid comm cmd                          bpf(BPF_PROG_LOAD)
 //   T ts pid uid comm sig targetPid targetComm     a stopping signal generated for a protected pid or a runwarden*/bpftrace task
-// plus the map @wc (repeat write-opens per "pid,path") printed every writeFlushSeconds and at END.
+//   H start | H flush                              BEGIN ran (probes attached) | a window's counts were printed
+// plus the maps @wc0/@wc1 (write-opens beyond the budget per "pid,dfd,path") and @wn0/@wn1 (their total per
+// pid), one generation printed every writeFlushSeconds and both at END.
 
 export interface ScriptOptions {
   /** Bytes of argv per printed chunk; bpftrace 0.17 caps strings and buffers at 200 bytes. */
@@ -36,8 +38,10 @@ export interface ScriptOptions {
   procReads: boolean;
   /** Pids whose file activity is ignored (the agent itself). */
   excludePids: number[];
-  /** How often repeat-open counts are printed and the dedupe maps reset, seconds. */
+  /** How often counted write-opens are printed and the per-window budgets reset, seconds. */
   writeFlushSeconds: number;
+  /** Write-opens per pid and window printed one by one before the rest is counted in the kernel. */
+  writeBudget: number;
   /** DNS server port watched on the packet path. */
   dnsPort: number;
   /** File names whose open relative to a directory fd (tar -C, find, rsync) is resolved in the kernel and reported. */
@@ -54,7 +58,8 @@ export const SCRIPT_DEFAULTS: Readonly<ScriptOptions> = Object.freeze({
   sensitivePrefixes: [],
   procReads: true,
   excludePids: [],
-  writeFlushSeconds: 2,
+  writeFlushSeconds: 1,
+  writeBudget: 64,
   dnsPort: 53,
   dirfdSensitiveNames: ['credentials', 'config.json', 'config', 'id_rsa', 'id_ed25519', 'id_ecdsa', 'id_dsa', '.npmrc', '.pypirc',
     '.netrc', '.git-credentials', '.pgpass', 'hosts.yml', 'credentials.toml', 'credentials.db', 'application_default_credentials.json',
@@ -115,6 +120,7 @@ export function renderScript(partial: Partial<ScriptOptions> = {}): string {
   if (!Number.isInteger(o.argvChunkBytes) || o.argvChunkBytes < 16 || o.argvChunkBytes > 192) throw new RangeError('argvChunkBytes must be 16..192');
   if (!Number.isInteger(o.argvChunks) || o.argvChunks < 1 || o.argvChunks > 16) throw new RangeError('argvChunks must be 1..16');
   if (!Number.isInteger(o.writeFlushSeconds) || o.writeFlushSeconds < 1) throw new RangeError('writeFlushSeconds must be a positive integer');
+  if (!Number.isInteger(o.writeBudget) || o.writeBudget < 0 || o.writeBudget > 1_000_000) throw new RangeError('writeBudget must be 0..1000000');
   if (!Number.isInteger(o.dnsPort) || o.dnsPort < 1 || o.dnsPort > 65535) throw new RangeError('dnsPort must be a port');
   const excl = pidFilter(o.excludePids);
   const chunk = o.argvChunkBytes;
@@ -233,18 +239,30 @@ tracepoint:net:netif_receive_skb {
   }
 }
 `);
-  // Write-opens: the first per (pid, path) is printed, repeats only counted (printing each costs 1.68x on
-  // file-heavy jobs, notes/ebpf-on-this-kernel.md).
-  const writeProbe = (probe: string, op: string, flagsExpr: string, filter: string) => `${probe} /${filter}${excl}/ {
-  $p = str(args->${probe.includes('truncate') ? 'path' : probe.includes('creat') ? 'pathname' : 'filename'});
-  if (@ws[pid, $p] == 0) { @ws[pid, $p] = 1; ${hdr('W', '\\t' + op + '\\t%d\\t%d\\t%s', `, ${flagsExpr}, ${probe.includes('openat') ? 'args->dfd' : '-100'}, $p`)} }
-  else { @wc[pid, $p] = count(); }
+  // Write-opens: the first open of a path by a pid in a window is printed at once, for writeBudget paths per
+  // pid and window (low latency for what a job usually writes) and for every create with an execute bit (a
+  // dropped binary must precede its exec); repeats and the rest of a flood are counted in the kernel per (pid, dirfd, path) and printed once per window: printing each
+  // costs 1.68x on file-heavy jobs (notes/ebpf-on-this-kernel.md). Two map generations alternate so user
+  // space prints and clears one while the probes fill the other; @wn totals per pid make a full map visible.
+  const writeProbe = (probe: string, op: string, flagsExpr: string, modeExpr: string, filter: string) => {
+    const pathArg = probe.includes('truncate') ? 'path' : probe.includes('creat') ? 'pathname' : 'filename';
+    const dfd = probe.includes('openat') ? 'args->dfd' : '-100';
+    return `${probe} /${filter}${excl}/ {
+  $p = str(args->${pathArg});
+  if ((@wb[pid] < ${o.writeBudget} || (${modeExpr} & 0111) != 0) && @ws[pid, $p] == 0) {
+    @wb[pid] = @wb[pid] + 1;
+    @ws[pid, $p] = 1;
+    ${hdr('W', '\\t' + op + '\\t%d\\t%d\\t%d\\t%s', `, ${flagsExpr}, ${modeExpr}, ${dfd}, $p`)}
+  } else if (@wg == 0) { @wc0[pid, ${dfd}, $p] = count(); @wn0[pid] = count(); }
+  else { @wc1[pid, ${dfd}, $p] = count(); @wn1[pid] = count(); }
 }
 `;
-  parts.push(writeProbe('tracepoint:syscalls:sys_enter_openat', 'o', 'args->flags', `(args->flags & ${WRITE_FLAGS}) != 0`));
-  parts.push(writeProbe('tracepoint:syscalls:sys_enter_openat2', 'o', '*uptr((uint64 *)args->how)', `(*uptr((uint64 *)args->how) & ${WRITE_FLAGS}) != 0`));
-  parts.push(writeProbe('tracepoint:syscalls:sys_enter_creat', 'c', 'args->mode', '1'));
-  parts.push(writeProbe('tracepoint:syscalls:sys_enter_truncate', 't', '0', '1'));
+  };
+  // O_CREAT (0x40) decides whether the mode argument means anything.
+  parts.push(writeProbe('tracepoint:syscalls:sys_enter_openat', 'o', 'args->flags', '((args->flags & 0x40) != 0 ? args->mode : 0)', `(args->flags & ${WRITE_FLAGS}) != 0`));
+  parts.push(writeProbe('tracepoint:syscalls:sys_enter_openat2', 'o', '*uptr((uint64 *)args->how)', '((*uptr((uint64 *)args->how) & 0x40) != 0 ? *uptr((uint64 *)args->how + 1) : 0)', `(*uptr((uint64 *)args->how) & ${WRITE_FLAGS}) != 0`));
+  parts.push(writeProbe('tracepoint:syscalls:sys_enter_creat', 'c', 'args->mode', 'args->mode', '1'));
+  parts.push(writeProbe('tracepoint:syscalls:sys_enter_truncate', 't', '0', '0', '1'));
   if (sens.length) {
     parts.push(`tracepoint:syscalls:sys_enter_openat /1${excl}/ {
   $f = args->filename;
@@ -263,8 +281,14 @@ tracepoint:syscalls:sys_enter_renameat /1${excl}/ { ${hdr('N', '\\t%d\\t%s', ', 
 tracepoint:syscalls:sys_enter_renameat /1${excl}/ { printf("n\\t%d\\t%s\\n", tid, str(args->newname)); }
 tracepoint:syscalls:sys_enter_renameat2 /1${excl}/ { ${hdr('N', '\\t%d\\t%s', ', tid, str(args->oldname)')} }
 tracepoint:syscalls:sys_enter_renameat2 /1${excl}/ { printf("n\\t%d\\t%s\\n", tid, str(args->newname)); }
-tracepoint:syscalls:sys_enter_unlink /1${excl}/ { ${hdr('U', '\\t%s', ', str(args->pathname)')} }
-tracepoint:syscalls:sys_enter_unlinkat /(args->flag & 0x200) == 0${excl}/ { ${hdr('U', '\\t%s', ', str(args->pathname)')} }
+// Unlinks are reported when they succeed (tar, make and rm -f try many that do not exist); the name is read
+// at exit from the caller's memory, which the syscall does not change.
+tracepoint:syscalls:sys_enter_unlink /1${excl}/ { @ul[tid] = (uint64)args->pathname; }
+tracepoint:syscalls:sys_enter_unlinkat /(args->flag & 0x200) == 0${excl}/ { @ul[tid] = (uint64)args->pathname; }
+tracepoint:syscalls:sys_exit_unlink, tracepoint:syscalls:sys_exit_unlinkat /@ul[tid]/ {
+  if (args->ret == 0) { ${hdr('U', '\\t%s', ', str(@ul[tid])')} }
+  delete(@ul[tid]);
+}
 tracepoint:syscalls:sys_enter_chmod /(args->mode & 0111) != 0${excl}/ { ${hdr('M', '\\t%d\\t%s', ', args->mode, str(args->filename)')} }
 tracepoint:syscalls:sys_enter_fchmodat /(args->mode & 0111) != 0${excl}/ { ${hdr('M', '\\t%d\\t%s', ', args->mode, str(args->filename)')} }
 tracepoint:syscalls:sys_enter_fchmodat2 /(args->mode & 0111) != 0${excl}/ { ${hdr('M', '\\t%d\\t%s', ', args->mode, str(args->filename)')} }
@@ -280,8 +304,14 @@ tracepoint:syscalls:sys_enter_setgid /uid != 0 && args->gid == 0/ { ${hdr('G', '
 tracepoint:syscalls:sys_enter_setresgid /uid != 0 && (args->rgid == 0 || args->egid == 0 || args->sgid == 0)/ { ${hdr('G', '\\tsetresgid\\t%d', ', 0')} }
 tracepoint:syscalls:sys_enter_bpf /args->cmd == 5/ { ${hdr('B', '\\t%d', ', args->cmd')} }
 
-interval:s:${o.writeFlushSeconds} { print(@wc); clear(@wc); clear(@ws); clear(@rs); }
-END { print(@wc); clear(@wc); clear(@ws); clear(@rs); clear(@cf); clear(@cn); }
+interval:s:${o.writeFlushSeconds} {
+  @wg = 1 - @wg;
+  if (@wg == 1) { print(@wc0); clear(@wc0); print(@wn0); clear(@wn0); }
+  else { print(@wc1); clear(@wc1); print(@wn1); clear(@wn1); }
+  clear(@wb); clear(@ws); clear(@rs);
+  printf("H\\tflush\\n");
+}
+END { print(@wc0); print(@wn0); print(@wc1); print(@wn1); clear(@wc0); clear(@wn0); clear(@wc1); clear(@wn1); clear(@wb); clear(@ws); clear(@rs); clear(@cf); clear(@cn); clear(@ul); delete(@wg); }
 `);
   return parts.join('\n');
 }

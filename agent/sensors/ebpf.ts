@@ -49,6 +49,10 @@ export const EBPF_DEFAULTS: Readonly<Omit<EbpfSensorOptions, 'onDiagnostic'>> = 
   ignorePids: [],
 });
 
+const LAST_LINKS_MAX = 8_192;
+/** Queue entry standing for "the window printed before this point is delivered". */
+const SYNC_MARK = Object.freeze({ kind: 'heartbeat', tsNs: 0, pid: 0, heartbeat: {} }) as unknown as SensorEvent;
+
 export const EBPF_CAPABILITIES: readonly string[] = Object.freeze([
   'exec', 'exec-argv', 'fork', 'exit', 'connect', 'connect-result', 'dns', 'file-write', 'rename', 'unlink', 'chmod-x',
   'sensitive-read', 'proc-mem', 'ptrace', 'process-vm', 'memfd-exec', 'setid-root', 'bpf-load', 'short-lived-processes',
@@ -58,11 +62,11 @@ function blindSpots(o: ScriptOptions): string[] {
   const spots = [
     `argv beyond ${o.argvChunkBytes * o.argvChunks} bytes is cut (argvTruncated)`,
     'paths longer than 200 bytes are cut; paths not yet paged in by the process read as empty',
-    'paths relative to a directory fd (openat dirfd) are resolved via /proc/<pid>/fd only while the process lives, else reported as fd:<n>/<path>',
+    'paths relative to a directory fd (openat dirfd) are resolved via /proc/<pid>/fd while the process lives, after it exits with the last target seen for that fd, else reported as fd:<n>/<path>',
     'relative paths of other calls (rename, unlink, chmod, sensitive reads) are resolved against the cwd, which is wrong for dirfd calls',
     'DNS over TCP, DoT/DoH and over IPv6 transport is not parsed; answers beyond 192 payload bytes are cut',
     'fchmod shows the fd, not the path; chmod without an execute bit is not reported',
-    'write-opens repeated by one process within the flush window are counted, not reported one by one',
+    `write-opens beyond ${o.writeBudget} per process within ${o.writeFlushSeconds} s are counted per path in the kernel and reported up to ${o.writeFlushSeconds} s later`,
     'sensitive reads via relative paths from directories other than home, or via symlinks, are missed',
   ];
   spots.push(existsSync('/proc/modules')
@@ -116,6 +120,11 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
   let dir: string | undefined;
   let scriptPath = '';
   const ignore = new Set<number>([process.pid, ...o.ignorePids]);
+  // pid/cwd and pid/fd/N → target, as last read: resolves relative paths of processes that exited since.
+  const lastLinks = new Map<string, string>();
+  // sync(): callers wait for the next printed window; the queue carries a marker so they resume after its events.
+  const syncWaiters: (() => void)[] = [];
+  const syncAt: (() => void)[][] = [];
 
   function reportLoss(count: number, reason: string): void {
     for (const cb of lossCbs) cb(count, reason);
@@ -131,6 +140,7 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
     const end = Math.min(queue.length, qHead + 4096);
     for (; qHead < end; qHead++) {
       const ev = queue[qHead]!;
+      if (ev === SYNC_MARK) { for (const w of syncAt.shift() ?? []) w(); continue; }
       for (const cb of eventCbs) cb(ev);
     }
     if (qHead >= queue.length) { queue.length = 0; qHead = 0; } else if (qHead > 65_536) { queue.splice(0, qHead); qHead = 0; }
@@ -140,26 +150,44 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
     if (!drainScheduled) { drainScheduled = true; setImmediate(drain); }
   }
 
-  function resolveRelative(ev: SensorEvent): void {
+  /** Resolves relative paths through /proc/<pid>/fd or cwd; `memo` spares the readlink for a batch of one pid. */
+  function resolveRelative(ev: SensorEvent, memo: Map<string, string | null>): void {
     if (ev.kind !== 'file' && ev.kind !== 'read') return;
     const body = ev.kind === 'file' ? ev.file : ev.read;
+    const link = (what: string): string | undefined => {
+      const key = `${ev.pid}/${what}`;
+      const had = memo.get(key);
+      if (had !== undefined) return had ?? undefined;
+      let target: string | null = null;
+      try {
+        target = readlinkSync(`/proc/${ev.pid}/${what}`);
+        lastLinks.delete(key);
+        lastLinks.set(key, target);
+        if (lastLinks.size > LAST_LINKS_MAX) lastLinks.delete(lastLinks.keys().next().value as string);
+      } catch {
+        // Gone (counted write-opens arrive up to a window later): the last cwd/dirfd seen for it.
+        target = lastLinks.get(key) ?? null;
+      }
+      memo.set(key, target);
+      return target ?? undefined;
+    };
     const fix = (p: string | undefined): string | undefined => {
       if (!p || isAbsolute(p)) return p;
       const dirfd = /^fd:(\d+)\/(.*)$/s.exec(p);
-      try {
-        if (dirfd) return join(readlinkSync(`/proc/${ev.pid}/fd/${dirfd[1]}`), dirfd[2]!);
-        if (p.startsWith('fd:')) return p;
-        return join(readlinkSync(`/proc/${ev.pid}/cwd`), p);
-      } catch { return p; }
+      if (dirfd) { const d = link(`fd/${dirfd[1]}`); return d ? join(d, dirfd[2]!) : p; }
+      if (p.startsWith('fd:')) return p;
+      const cwd = link('cwd');
+      return cwd ? join(cwd, p) : p;
     };
     body.path = fix(body.path);
     if (ev.kind === 'file' && ev.file.newPath) ev.file.newPath = fix(ev.file.newPath);
   }
 
   function enqueue(evs: SensorEvent[]): void {
+    const memo = new Map<string, string | null>();
     for (const ev of evs) {
       if (queue.length - qHead >= o.maxQueueEvents) { drops++; pendingDropReport++; continue; }
-      resolveRelative(ev);
+      resolveRelative(ev, memo);
       queue.push(ev);
     }
     if (evs.length || pendingDropReport) schedule();
@@ -192,7 +220,15 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
       createInterface({ input: proc.stdout! }).on('line', (line) => {
         const r = dec.push(line, process.hrtime.bigint());
         if (r.lost) { drops += r.lost; reportLoss(r.lost, 'kernel perf buffer overflow'); }
+        if (r.mapLost) { drops += r.mapLost; reportLoss(r.mapLost, 'write-opens beyond the kernel count map (BPFTRACE_MAP_KEYS_MAX)'); }
         if (r.events.length) enqueue(r.events);
+        if (r.flushed && syncWaiters.length) {
+          // Resolve after the events before the marker went through onEvent (the queue drains in order).
+          const ws = syncWaiters.splice(0);
+          queue.push(SYNC_MARK);
+          syncAt.push(ws);
+          schedule();
+        }
         if (r.attached && !attached) {
           attached = true;
           clearTimeout(timer);
@@ -249,6 +285,16 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
       flushTimer.unref();
     },
     onEvent(cb) { eventCbs.push(cb); },
+    sync() {
+      if (!running) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        let done = false;
+        const finish = (): void => { if (!done) { done = true; clearTimeout(t); resolve(); } };
+        // Bounded: a stalled bpftrace must not hold the job's end forever (3 windows).
+        const t = setTimeout(finish, 3_000 * scriptOptions.writeFlushSeconds);
+        syncWaiters.push(finish);
+      });
+    },
     onLoss(cb) { lossCbs.push(cb); },
     status(): SensorStatus {
       const s: SensorStatus = { sensor: 'ebpf', capabilities: [...EBPF_CAPABILITIES], blindSpots: blindSpots(scriptOptions), drops, running };
@@ -270,6 +316,7 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
         }
         if (decoder) enqueue(decoder.flush(process.hrtime.bigint(), true));
         while (queue.length - qHead > 0 || pendingDropReport) drain();
+        for (const w of [...syncWaiters.splice(0), ...syncAt.splice(0).flat()]) w();
         running = false;
         if (dir) rmSync(dir, { recursive: true, force: true });
       })();

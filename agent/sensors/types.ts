@@ -34,6 +34,11 @@ export interface Sensor {
   /** Stops the probes after draining what the kernel already produced. Idempotent. */
   close(): Promise<void>;
   /**
+   * Present on sensors that count some events in the kernel and report them later (eBPF write-opens):
+   * resolves once everything counted before the call has been delivered to onEvent (or after a bound).
+   */
+  sync?(): Promise<void>;
+  /**
    * Present on sensors that see only one command's tree (ptrace): the argv to spawn instead of `argv`.
    * start() then resolves at once and events flow once the wrapped command runs.
    */

@@ -131,15 +131,6 @@ async function runWatched(
   const [hashes, snapshot] = await Promise.all([hashConfigFiles(workspace), snapshotTracked(workspace)]);
   job.start.configHashes = hashes.hashes;
 
-  let watcher: WorkspaceWatcher | undefined = watchWorkspace(workspace);
-  let readyTimer: NodeJS.Timeout | undefined;
-  const readyInTime = await Promise.race([
-    watcher.ready.then(() => true),
-    new Promise<boolean>((r) => { readyTimer = setTimeout(() => r(false), WATCHER_READY_MAX_MILLIS); }),
-  ]);
-  clearTimeout(readyTimer);
-  if (!readyInTime) { await watcher.close(); watcher = undefined; }
-
   const watchCtx = { job, config, dbPath, collectorUrl: collectorUrl ?? (config.agent.collectorUrl || undefined) };
   const paths = jobPathsFromEnv(io.env, workspace, snapshot ? new Set(snapshot.files.keys()) : undefined);
   const watch = deps.createWatch ? deps.createWatch(watchCtx) : defaultWatch(watchCtx, io, paths);
@@ -148,6 +139,19 @@ async function runWatched(
   const out = writeStream('stdout');
   const err = writeStream('stderr');
   await watch.prepare();
+  // The chokidar log of changed paths is for sensors blind to file writes: with the eBPF sensor it would only
+  // lstat every new file of the job a second time (the tracked-file hashes before/after stay either way).
+  let watcher: WorkspaceWatcher | undefined;
+  if (!(watch.seesFileWrites?.() ?? false)) {
+    watcher = watchWorkspace(workspace);
+    let readyTimer: NodeJS.Timeout | undefined;
+    const readyInTime = await Promise.race([
+      watcher.ready.then(() => true),
+      new Promise<boolean>((r) => { readyTimer = setTimeout(() => r(false), WATCHER_READY_MAX_MILLIS); }),
+    ]);
+    clearTimeout(readyTimer);
+    if (!readyInTime) { await watcher.close(); watcher = undefined; }
+  }
   const sig = interrupted();
   if (sig) {
     await watch.stop({ exitCode: 128 + (SIGNAL_NUMBER[sig] ?? 0) });

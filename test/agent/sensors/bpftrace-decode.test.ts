@@ -63,16 +63,22 @@ t.test('DNS query and answer matched by (txid, client port)', async (t) => {
 
 t.test('file records: write-open once, repeat counts from the map, noise dropped, rename pairs', async (t) => {
   const d = mk();
-  t.match(d.push(line('W\t1\t9\t0\tsh\to\t577\t-100\t/tmp/a'), now).events, [{ kind: 'file', pid: 9, file: { op: 'OPEN_WRITE', path: '/tmp/a', count: 1, pathClass: 'tmp' } }]);
-  t.match(d.push(line('W\t1\t9\t0\tsh\to\t193\t-100\t/tmp/n'), now).events, [{ file: { op: 'CREATE' } }], 'O_CREAT|O_EXCL');
-  t.match(d.push(line('W\t1\t9\t0\tsh\tc\t420\t-100\t/tmp/c'), now).events, [{ file: { op: 'CREATE', mode: 420 } }]);
-  t.match(d.push(line('W\t1\t9\t0\tsh\tt\t0\t-100\t/tmp/t'), now).events, [{ file: { op: 'TRUNCATE' } }]);
-  t.same(d.push(line('W\t1\t9\t0\tsh\to\t577\t-100\t/dev/null'), now).events, []);
-  t.same(d.push(line('W\t1\t999\t0\tagent\to\t577\t-100\t/tmp/x'), now).events, [], 'ignored pid');
-  t.match(d.push(line('W\t1\t9\t0\ttar\to\t193\t5\td0/f1.txt'), now).events, [{ file: { path: 'fd:5/d0/f1.txt' } }], 'dirfd-relative kept with its fd');
-  t.match(d.push(line('W\t1\t9\t0\tsh\to\t577\t-100\trel.txt'), now).events, [{ file: { path: 'rel.txt' } }], 'cwd-relative left for the adapter');
-  const m = d.push(JSON.stringify({ type: 'map', data: { '@wc': { '9,/tmp/a': 4, '9,/dev/null': 3, '9,/a,b': 1 } } }), now).events;
-  t.match(m, [{ pid: 9, file: { path: '/tmp/a', count: 4 } }, { pid: 9, file: { path: '/a,b', count: 1 } }]);
+  t.match(d.push(line('W\t1\t9\t0\tsh\to\t577\t0\t-100\t/tmp/a'), now).events, [{ kind: 'file', pid: 9, file: { op: 'OPEN_WRITE', path: '/tmp/a', count: 1, pathClass: 'tmp' } }]);
+  t.match(d.push(line('W\t1\t9\t0\tsh\to\t193\t0\t-100\t/tmp/n'), now).events, [{ file: { op: 'CREATE' } }], 'O_CREAT|O_EXCL');
+  t.match(d.push(line('W\t1\t9\t0\tsh\tc\t420\t0\t-100\t/tmp/c'), now).events, [{ file: { op: 'CREATE', mode: 420 } }]);
+  t.match(d.push(line('W\t1\t9\t0\tcc\to\t577\t493\t-100\t/tmp/a.out'), now).events, [{ file: { op: 'OPEN_WRITE', mode: 493 } }], 'the create mode of openat travels');
+  t.match(d.push(line('W\t1\t9\t0\tsh\tt\t0\t0\t-100\t/tmp/t'), now).events, [{ file: { op: 'TRUNCATE' } }]);
+  t.same(d.push(line('W\t1\t9\t0\tsh\to\t577\t0\t-100\t/dev/null'), now).events, []);
+  t.same(d.push(line('W\t1\t999\t0\tagent\to\t577\t0\t-100\t/tmp/x'), now).events, [], 'ignored pid');
+  t.match(d.push(line('W\t1\t9\t0\ttar\to\t193\t0\t5\td0/f1.txt'), now).events, [{ file: { path: 'fd:5/d0/f1.txt' } }], 'dirfd-relative kept with its fd');
+  t.match(d.push(line('W\t1\t9\t0\tsh\to\t577\t0\t-100\trel.txt'), now).events, [{ file: { path: 'rel.txt' } }], 'cwd-relative left for the adapter');
+  const m = d.push(JSON.stringify({ type: 'map', data: { '@wc1': { '9,4294967196,/tmp/a': 4, '9,4294967196,/dev/null': 3, '9,4294967196,/a,b': 1, '9,5,d0/f,1': 2, '9,4294967196,rel': 1 } } }), now);
+  t.match(m.events, [{ pid: 9, file: { op: 'OPEN_WRITE', path: '/tmp/a', count: 4 } }, { pid: 9, file: { path: '/a,b', count: 1 } },
+    { file: { path: 'fd:5/d0/f,1', count: 2 } }, { file: { path: 'rel', count: 1 } }], 'counted write-opens per path, dirfd kept, AT_FDCWD unsigned');
+  t.equal(d.push(JSON.stringify({ type: 'map', data: { '@wn1': { 9: 11 } } }), now).mapLost, 0, 'totals add up: no loss');
+  d.push(JSON.stringify({ type: 'map', data: { '@wc0': { '9,4294967196,/tmp/x': 5, '999,4294967196,/tmp/y': 1 } } }), now);
+  t.equal(d.push(JSON.stringify({ type: 'map', data: { '@wn0': { 9: 8, 999: 4, 12: 3 } } }), now).mapLost, 6, 'what the full map missed is a loss (ignored pids excluded)');
+  t.equal(d.push(JSON.stringify({ type: 'map', data: { '@wn0': { 9: 2 } } }), now).mapLost, 2, 'a total without its map: all missing');
   d.push(line('N\t1\t9\t0\tmv\t9\t/tmp/a'), now);
   t.match(d.push(line('n\t9\t/tmp/b'), now).events, [{ file: { op: 'RENAME', path: '/tmp/a', newPath: '/tmp/b' } }]);
   t.match(d.push(line('U\t1\t9\t0\trm\t/tmp/b'), now).events, [{ file: { op: 'UNLINK', path: '/tmp/b' } }]);

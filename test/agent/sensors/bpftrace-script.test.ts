@@ -19,7 +19,10 @@ t.test('defaults render every probe family', async (t) => {
   t.match(s, /unroll\(4\)/);
   t.match(s, /\$n > 192 \? 192 : \$n/);
   t.match(s, /\(args->flags & 579\) != 0/, 'write-open flag filter in the kernel');
-  t.match(s, /@ws\[pid, \$p\]/, 'write-open dedupe map');
+  t.match(s, /if \(\(@wb\[pid\] < 64 \|\| .* & 0111\) != 0\) && @ws\[pid, \$p\] == 0\)/, 'first write-open per (pid, path) printed within the per-pid budget or with an execute bit');
+  t.match(s, /@wc0\[pid, args->dfd, \$p\] = count\(\); @wn0\[pid\] = count\(\);/, 'beyond it, counted per (pid, dirfd, path) with a per-pid total');
+  t.match(s, /@wg = 1 - @wg;\n  if \(@wg == 1\) \{ print\(@wc0\); clear\(@wc0\); print\(@wn0\); clear\(@wn0\); \}/, 'the idle generation is printed, then its totals');
+  t.match(s, /sys_exit_unlink, tracepoint:syscalls:sys_exit_unlinkat \/@ul\[tid\]\/ \{\n  if \(args->ret == 0\)/, 'unlinks reported when they succeed');
 });
 
 t.test('options reach the program', async (t) => {
@@ -90,7 +93,7 @@ t.test('a shell builtin kill -9 of a runwarden* process is seen in the kernel (r
 t.test('refuses what the program cannot carry', async (t) => {
   const bad: [string, Parameters<typeof renderScript>[0]][] = [
     ['argvChunkBytes', { argvChunkBytes: 193 }], ['argvChunkBytes', { argvChunkBytes: 8 }], ['argvChunks', { argvChunks: 0 }],
-    ['argvChunks', { argvChunks: 17 }], ['writeFlushSeconds', { writeFlushSeconds: 0 }], ['dnsPort', { dnsPort: 70000 }],
+    ['argvChunks', { argvChunks: 17 }], ['writeFlushSeconds', { writeFlushSeconds: 0 }], ['writeBudget', { writeBudget: -1 }], ['dnsPort', { dnsPort: 70000 }],
     ['control character', { sensitivePrefixes: ['/tmp/\n'] }],
   ];
   for (const [msg, opts] of bad) t.throws(() => renderScript(opts), { name: 'RangeError', message: new RegExp(msg) }, msg);

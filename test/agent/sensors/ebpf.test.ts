@@ -140,9 +140,28 @@ if (!avail.ok) {
     t.same(byOp('UNLINK').map((e) => e.file.path), [g]);
     for (const e of [...byOp('RENAME'), ...byOp('CHMOD'), ...byOp('UNLINK')]) t.not(e.pid, sh.pid, `${e.file.op} by the child process`);
     t.equal(table.get(byOp('RENAME')[0]!.pid)?.comm, 'mv');
-    // The repeat count arrives with the next map flush (every 2 s).
+    // The repeat count arrives with the next printed window (every second).
     await waitFor(() => files().some((e) => e.file.path === f && (e.file.count ?? 0) >= 2), 4000);
     t.equal(files().filter((e) => e.file.path === f && e.pid === sh.pid).reduce((n, e) => n + (e.file.count ?? 0), 0), 3, 'all three write-opens counted');
+  });
+
+  t.test('a flood of write-opens beyond the budget: counted in the kernel, every one reported, sync() delivers them', async (t) => {
+    const dir = t.testdir();
+    // 300 files written twice, plus a create with an execute bit after the budget is spent.
+    const sh = await run('/bin/sh', ['-c', `cd ${dir} && i=0; while [ $i -lt 300 ]; do echo x > f$i; echo y >> f$i; i=$((i+1)); done; `
+      + `python3 -c "import os; os.close(os.open('run.sh', os.O_CREAT | os.O_WRONLY, 0o755))"`]);
+    t.equal(sh.code, 0);
+    const t0 = Date.now();
+    await sensor.sync!();
+    t.ok(Date.now() - t0 < 3_500, 'sync waits at most for the next window');
+    const mine = ofKind(events, 'file').filter((e) => e.pid === sh.pid && /\/f\d+$/.test(e.file.path ?? ''));
+    t.equal(mine.reduce((n, e) => n + (e.file.count ?? 0), 0), 600, 'counts add up to every write-open');
+    t.equal(new Set(mine.map((e) => e.file.path)).size, 300, 'every path named');
+    t.ok(mine.filter((e) => e.file.count === 1 && !e.file.mode).length >= 1, 'the first ones one by one');
+    t.ok(mine.some((e) => (e.file.count ?? 0) >= 2), 'the rest counted per path');
+    const exe = ofKind(events, 'file').find((e) => e.file.path === join(dir, 'run.sh'));
+    t.equal((exe?.file.mode ?? 0) & 0o777, 0o755, 'a create with an execute bit is printed at once, with its mode');
+    t.same(losses.filter(([, r]) => /count map/.test(r)), [], 'no map overflow');
   });
 
   t.test('tar writes through directory fds: reported with their dirfd', async (t) => {

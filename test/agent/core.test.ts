@@ -1,0 +1,106 @@
+// agent/core.ts: held secrets read from the real /proc environ (cached per content), plain-file aggregation
+// per (pid, directory) whose counts add up, and the classes that are never aggregated.
+import { spawn } from 'node:child_process';
+import t from 'tap';
+import pino from 'pino';
+import { createAgentCore } from '../../agent/core.js';
+import type { Attribution } from '../../agent/core.js';
+import type { EventDraft } from '../../agent/uplink.js';
+import type { SensorEvent } from '../../agent/sensors/types.js';
+
+function setup(now = { ns: 1e18 }, hostEvents = false) {
+  const sent: EventDraft[] = [];
+  const attribution: Attribution = {
+    registerJob: () => undefined, unregisterJob: () => undefined, observe: () => undefined,
+    jobOf: (pid) => (pid === 4242 ? undefined : 'j1'), ancestry: () => [], domainFor: () => undefined, members: () => [],
+  };
+  const core = createAgentCore({
+    host: 'h', policy: { trusted: [], allow: [] } as never, resolvers: new Set(), attribution, enqueue: (d) => sent.push(d),
+    installKey: new Uint8Array(32), secretsConfig: { names: [], patterns: [] }, logger: pino({ level: 'silent' }), nowNs: () => now.ns, hostEvents,
+  });
+  core.startJob('j1', {}, 0, { API_TOKEN: 'tok-0123456789abcdef' }, { workspace: '/ws', home: '/home/u', tracked: new Set(['src/a.c']) });
+  return { core, sent, now };
+}
+
+const file = (pid: number, path: string, extra: Record<string, unknown> = {}): SensorEvent =>
+  ({ kind: 'file', tsNs: 1, pid, file: { op: 'CREATE', path, count: 1, ...extra } }) as SensorEvent;
+
+t.test('plain new files beyond the per-directory budget leave as one aggregate; counts add up', async (t) => {
+  const { core, sent, now } = setup();
+  for (let i = 0; i < 100; i++) core.onSensorEvent(file(process.pid, `/ws/out/f${i}.txt`, i === 99 ? { count: 3 } : {}));
+  const ones = sent.filter((d) => d.kind === 'file' && d.file.path?.startsWith('/ws/out/f'));
+  t.equal(ones.length, 32, 'the first 32 one by one');
+  t.equal(sent.filter((d) => d.kind === 'file' && d.file.path === '/ws/out/*').length, 0, 'the aggregate waits for its window');
+  now.ns += 2e9;
+  core.onSensorEvent(file(process.pid, '/ws/.github/workflows/x.yml'));
+  const agg = sent.filter((d) => d.kind === 'file' && d.file.path === '/ws/out/*');
+  t.equal(agg.length, 1, 'sent after the window on the next event');
+  const a = agg[0] as Extract<EventDraft, { kind: 'file' }>;
+  t.equal(a.file.count, 70, '68 files, one opened 3 times');
+  t.match(a.file.contentHint, /^aggregated: 68 files, 70 write-opens; e\.g\. f32\.txt, f33\.txt/);
+  t.equal(a.file.pathClass, 'workspace');
+  t.ok(sent.some((d) => d.kind === 'file' && d.file.path === '/ws/.github/workflows/x.yml'), 'a dot path goes one by one');
+  await core.endJob('j1', 0);
+});
+
+t.test('what matters is never aggregated, and job end sends what is pending', async (t) => {
+  const { core, sent } = setup();
+  for (let i = 0; i < 40; i++) core.onSensorEvent(file(process.pid, `/ws/d/g${i}`));
+  for (let i = 0; i < 40; i++) core.onSensorEvent(file(process.pid, `/usr/local/lib/x${i}.so`));
+  for (let i = 0; i < 40; i++) core.onSensorEvent(file(process.pid, `/ws/bin/run${i}`, { mode: 0o755 }));
+  core.onSensorEvent(file(process.pid, '/ws/src/a.c', { op: 'OPEN_WRITE' }));
+  t.equal(sent.filter((d) => d.kind === 'file' && d.file.path?.startsWith('/usr/local/lib/x')).length, 40, 'system paths one by one');
+  t.equal(sent.filter((d) => d.kind === 'file' && d.file.path?.startsWith('/ws/bin/run')).length, 40, 'executable creates one by one');
+  t.ok(sent.some((d) => d.kind === 'file' && d.file.path === '/ws/src/a.c' && d.file.pathClass === 'workspace-tracked'), 'tracked file one by one');
+  await core.endJob('j1', 0);
+  const agg = sent.filter((d) => d.kind === 'file' && d.file.path === '/ws/d/*');
+  t.equal(agg.length, 1);
+  t.equal((agg[0] as Extract<EventDraft, { kind: 'file' }>).file.count, 8);
+  t.notOk(sent.some((d) => d.kind === 'file' && d.file.path === '/ws/bin/*'), 'no aggregate for executables');
+  const endAt = sent.findIndex((d) => d.kind === 'jobEnd');
+  t.ok(endAt > sent.indexOf(agg[0]!), 'the aggregate precedes jobEnd');
+});
+
+t.test('held secrets come from the process environment, also for processes already gone', async (t) => {
+  const { core, sent } = setup();
+  const kids = [
+    spawn('sleep', ['5'], { env: { PATH: process.env.PATH, API_TOKEN: 'tok-0123456789abcdef' } }),
+    spawn('sleep', ['5'], { env: { PATH: process.env.PATH, API_TOKEN: 'tok-0123456789abcdef' } }),
+    spawn('sleep', ['5'], { env: { PATH: process.env.PATH } }),
+    spawn('sleep', ['5'], { env: { PATH: process.env.PATH, NEW_SECRET: 'n3w-s3cr3t-value-xyz' } }),
+  ];
+  t.teardown(() => { for (const k of kids) k.kill(); });
+  await new Promise((r) => setTimeout(r, 200)); // exec'ed: /proc/<pid>/environ is sleep's
+  const execOf = (pid: number, ppid: number) => {
+    core.onSensorEvent({ kind: 'exec', tsNs: 1, pid, ppid, exe: '/bin/sleep', exec: { argv: ['sleep', '5'] } });
+    return sent.filter((d) => d.kind === 'exec').at(-1)?.secretNames;
+  };
+  t.same(execOf(kids[0]!.pid!, process.pid), ['API_TOKEN']);
+  t.same(execOf(kids[1]!.pid!, process.pid), ['API_TOKEN'], 'same environment (cached)');
+  t.same(execOf(kids[2]!.pid!, process.pid), []);
+  t.same(execOf(kids[3]!.pid!, process.pid), ['NEW_SECRET'], 'an undeclared secret is discovered');
+  t.same(execOf(0x3fffff0, kids[0]!.pid!), ['API_TOKEN'], 'a process gone before its environ was read inherits its parent\'s names');
+  await core.endJob('j1', 0);
+});
+
+t.test('events outside every job: dropped before enrichment in run mode, kept by the host daemon', async (t) => {
+  for (const host of [false, true]) {
+    const { core, sent } = setup({ ns: 1e18 }, host);
+    core.onSensorEvent({ kind: 'read', tsNs: 1, pid: 4242, read: { path: `/proc/${process.pid}/environ` } });
+    const got = sent.filter((d) => d.kind === 'read');
+    t.equal(got.length, host ? 1 : 0, host ? 'daemon keeps it' : 'run drops it');
+    if (host) t.equal((got[0] as Extract<EventDraft, { kind: 'read' }>).read.targetPid, process.pid, 'enriched with its target');
+    await core.endJob('j1', 0);
+  }
+});
+
+t.test('unlinks of plain files aggregate apart from writes in the same directory', async (t) => {
+  const { core, sent } = setup();
+  for (let i = 0; i < 50; i++) core.onSensorEvent(file(process.pid, `/tmp/x/h${i}`, { op: 'UNLINK' }));
+  for (let i = 0; i < 40; i++) core.onSensorEvent(file(process.pid, `/tmp/x/n${i}`));
+  await core.endJob('j1', 0);
+  const aggs = sent.filter((d): d is Extract<EventDraft, { kind: 'file' }> => d.kind === 'file' && d.file.path === '/tmp/x/*');
+  t.same(aggs.map((a) => [a.file.op, a.file.count, a.file.pathClass]).sort(), [['OPEN_WRITE', 8, 'tmp'], ['UNLINK', 18, 'tmp']]);
+  t.match(aggs.find((a) => a.file.op === 'UNLINK')?.file.contentHint, /^aggregated: 18 files unlinked; e\.g\. h32, h33/);
+  t.equal(sent.filter((d) => d.kind === 'file' && d.file.op === 'UNLINK' && d.file.path !== '/tmp/x/*').length, 32);
+});
