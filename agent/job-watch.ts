@@ -46,6 +46,8 @@ export interface RunWatchOptions {
 
 export const RUN_WATCH_LIMITS = Object.freeze({
   flushDeadlineMillis: 15_000,
+  /** How long the command's start may wait for the detection worker to have its rules loaded. */
+  detectionReadyMaxMillis: 10_000,
   /** After the command exits, how long the sensor may take to deliver what the kernel already saw. */
   drainMillis: 300,
   /**
@@ -122,7 +124,7 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
           tokens: [{ agentId: identity.agentId, sha256 }], tlsCert: '', tlsKey: '',
         },
       } as Config;
-      collector = await assembleCollector({ config: cfg, logger: o.logger.child({ component: 'collector' }) });
+      collector = await assembleCollector({ config: cfg, logger: o.logger.child({ component: 'collector' }), synchronous: 'NORMAL' });
       url = collector.url;
     }
     uplink = createUplink({
@@ -178,6 +180,10 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
       status: { sensor: sensor ? status.sensor : 'none', capabilities: status.capabilities, blindSpots: status.blindSpots, drops: status.drops, version: '0.1.0', ...(status.message ? { message: status.message } : {}) },
     });
     core.startJob(o.jobId, o.start, 0, o.env, o.paths);
+    // The rules compile in the detection worker while the sensor attaches; the job starts once both are done.
+    if (collector && !(await collector.detection.ready(RUN_WATCH_LIMITS.detectionReadyMaxMillis))) {
+      log.warn('detection was not ready when the command started; its first findings may come late');
+    }
   }
 
   return {

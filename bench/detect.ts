@@ -1,6 +1,6 @@
 // Detection latency of `runwarden run` (issue 6): kernel event → finding stored in the audit DB, and → webhook
 // POST received, p50/p99, while the job keeps a background load of ~5 000 events/s. Prints a table.
-// Run: npx tsc -p tsconfig.build.json && node dist/bench/detect.js [--triggers 100] [--rate 5000] [--load mixed|files|connects] [--interval-ms 200]
+// Run: npx tsc -p tsconfig.build.json && node dist/bench/detect.js [--triggers 100] [--rate 5000] [--load mixed|files|connects] [--warmup-s 3] [--interval-ms 200]
 //
 // The trigger is a credential read (`cat $HOME/.ssh/id_bench<i>`, a fake HOME): the default rule
 // credential-file-read-by-generic-tool stores a finding for each (its key is the path). Webhook alerts are
@@ -21,7 +21,7 @@ import type { EventKind } from '../proto/types.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'cli/runwarden.js');
-const args = parseArgs(process.argv.slice(2), { triggers: 'string', rate: 'string', 'interval-ms': 'string', keep: 'bool', 'load-in': 'string', load: 'string' });
+const args = parseArgs(process.argv.slice(2), { triggers: 'string', rate: 'string', 'interval-ms': 'string', keep: 'bool', 'load-in': 'string', load: 'string', 'warmup-s': 'string' });
 const triggers = Number(str(args, 'triggers') ?? '100');
 const rate = Number(str(args, 'rate') ?? '5000');
 const intervalMs = Number(str(args, 'interval-ms') ?? '200');
@@ -30,6 +30,9 @@ const loadIn = str(args, 'load-in') ?? 'workspace';
 // files: new files only; connects: TCP connects to a loopback listener; mixed (default): half each. The sensor may
 // aggregate plain new files in the kernel, so `files` alone may not stream `rate` events/s; connects are never merged.
 const loadKind = str(args, 'load') ?? 'mixed';
+// Seconds the load runs before the first trigger. The issue asks for latency under a sustained load; the first
+// ~2 s after a load starts from nothing are slower (warm-up): --warmup-s 1 shows that transient.
+const warmupS = Number(str(args, 'warmup-s') ?? '3');
 if (!['files', 'connects', 'mixed'].includes(loadKind)) throw new Error(`--load must be files, connects or mixed, not ${loadKind}`);
 
 const nowNs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1e6);
@@ -107,7 +110,7 @@ async function main(): Promise<void> {
   const loadDir = loadIn === 'tmp' ? join(dir, 'load') : join(dir, 'work', 'load');
   const script = [
     `python3 ${join(dir, 'load.py')} ${loadDir} ${rate} ${loadKind} & L=$!`,
-    'sleep 1',
+    `sleep ${warmupS}`,
     `i=0; while [ $i -lt ${triggers} ]; do cat "$HOME/.ssh/id_bench$i" >/dev/null; i=$((i+1)); sleep ${intervalMs / 1000}; done`,
     'kill $L; wait',
   ].join('; ');
@@ -189,7 +192,7 @@ async function main(): Promise<void> {
   try { created = readdirSync(loadDir).length; } catch { /* none */ }
   const loadEvents = all.filter((x) => x.event.kind === 'file' && (x.event.file.path ?? '').startsWith(loadDir + '/')).length;
   const connects = all.filter((x) => x.event.kind === 'net' && x.event.net.dstIp === '127.66.0.1').length;
-  console.log(`  load (${loadKind}, ${rate}/s asked): ${created} files created in ${loadIn}, ${loadEvents} file events stored for them; ${connects} connect events to the load listener stored`);
+  console.log(`  load (${loadKind}, ${rate}/s asked, ${warmupS} s before the first trigger): ${created} files created in ${loadIn}, ${loadEvents} file events stored for them; ${connects} connect events to the load listener stored`);
   console.log(`  by kind: ${[...kinds].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}`);
   console.log('| latency (ms)                 |    n     |    p50  |    p99  |    max  |');
   console.log('|------------------------------|----------|---------|---------|---------|');

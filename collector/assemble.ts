@@ -21,7 +21,7 @@ export const ALERT_FLUSH_MILLIS = 5_000;
 /** On shutdown, how long detection may take to evaluate what is already committed. */
 export const DETECTION_SETTLE_MILLIS = 10_000;
 
-export async function assembleCollector(o: { config: Readonly<Config>; logger: Logger; version?: string }): Promise<AssembledCollector> {
+export async function assembleCollector(o: { config: Readonly<Config>; logger: Logger; version?: string; synchronous?: 'NORMAL' | 'FULL' }): Promise<AssembledCollector> {
   // Throws RULES_ERR_INVALID naming file, rule and position: a collector with a broken pack must not start.
   // The worker loads the same pack again in its own thread.
   loadRulePackOrThrow(o.config.rules.paths);
@@ -32,6 +32,7 @@ export async function assembleCollector(o: { config: Readonly<Config>; logger: L
     config: o.config,
     logger: o.logger,
     ...(o.version ? { version: o.version } : {}),
+    ...(o.synchronous ? { synchronous: o.synchronous } : {}),
     makeApiHandler: (store) => createApiHandler({ store, apiTokenSha256: [...o.config.collector.apiTokens], logger: o.logger }),
     onCommitted: (stored: StoredEvent[]) => hook.detection?.onCommitted(stored),
     beforeStoreClose: () => hook.detection?.close(DETECTION_SETTLE_MILLIS) ?? Promise.resolve(),

@@ -15,7 +15,7 @@ import type { ApiHandler } from './server.js';
 import type { Store, StoredEvent } from './store-types.js';
 
 export interface StoreOpener {
-  (path: string, opts: { stateDir: string; logger?: Logger }): Store;
+  (path: string, opts: { stateDir: string; logger?: Logger; synchronous?: 'NORMAL' | 'FULL' }): Store;
 }
 
 export interface CollectorOptions {
@@ -31,6 +31,12 @@ export interface CollectorOptions {
   /** On shutdown, after the last batch is committed and before the final checkpoint and the store's close. */
   beforeStoreClose?: () => Promise<void>;
   version?: string;
+  /**
+   * SQLite's sync mode. FULL (default) makes every acked batch survive power loss. The embedded collector of
+   * `runwarden run` uses NORMAL: in WAL mode a commit still survives the process dying, and a job's runner that
+   * loses power loses the job anyway; it keeps an fsync per batch off the thread that reads the sensor.
+   */
+  synchronous?: 'NORMAL' | 'FULL';
   /** Seconds to wait for agents to close their streams on shutdown. */
   closeGraceMillis?: number;
 }
@@ -64,7 +70,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   const log = opts.logger;
   mkdirSync(c.stateDir, { recursive: true, mode: 0o700 });
   const open = opts.openStore ?? openStore;
-  const store = open(c.db, { stateDir: c.stateDir, logger: log });
+  const store = open(c.db, { stateDir: c.stateDir, logger: log, ...(opts.synchronous ? { synchronous: opts.synchronous } : {}) });
   const metrics = createMetrics();
   const auth = createAuth(c.tokens);
   if (c.tokens.length === 0) log.warn('collector.tokens is empty: every agent will be refused');

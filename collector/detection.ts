@@ -16,6 +16,11 @@ export interface Detection {
   /** True once every event committed before the call is evaluated and its findings stored; false at the deadline. */
   settled(deadlineMillis: number): Promise<boolean>;
   stats(): DetectionSnapshot;
+  /**
+   * True once a worker has loaded the rules (false at the deadline, or if it could not start). `runwarden run`
+   * waits for it so that compiling the pack does not compete with the first seconds of the job.
+   */
+  ready(deadlineMillis: number): Promise<boolean>;
   /** Evaluates what is committed (bounded by `settleMillis`), saves the cursor and stops the worker. */
   close(settleMillis: number): Promise<void>;
 }
@@ -58,6 +63,8 @@ export function createDetection(o: DetectionOptions): Detection {
   let stopping = false;
   let restartDelay: number = DETECTION_LIMITS.restartMinMillis;
   let restartTimer: NodeJS.Timeout | undefined;
+  let isReady = false;
+  const readyWaiters: ((ok: boolean) => void)[] = [];
   const waiters: { target: number; resolve: (ok: boolean) => void; timer: NodeJS.Timeout }[] = [];
 
   const report = (): void => {
@@ -127,9 +134,16 @@ export function createDetection(o: DetectionOptions): Detection {
     worker = w;
     w.on('message', (m: FromWorker) => {
       if (m.type === 'step') onStep(m);
-      else if (m.type === 'ready') { restartDelay = DETECTION_LIMITS.restartMinMillis; if (head > through) w.postMessage({ type: 'head', id: head } satisfies ToWorker); }
-      else if (m.type === 'log') log[m.level](m.fields, m.msg);
-      else log.error({ reason: m.message }, 'detection worker could not start');
+      else if (m.type === 'ready') {
+        restartDelay = DETECTION_LIMITS.restartMinMillis;
+        isReady = true;
+        for (const r of readyWaiters.splice(0)) r(true);
+        if (head > through) w.postMessage({ type: 'head', id: head } satisfies ToWorker);
+      } else if (m.type === 'log') log[m.level](m.fields, m.msg);
+      else {
+        log.error({ reason: m.message }, 'detection worker could not start');
+        for (const r of readyWaiters.splice(0)) r(false);
+      }
     });
     w.on('error', (err) => { log.error({ err }, 'detection worker failed'); });
     w.on('exit', (code) => {
@@ -163,6 +177,14 @@ export function createDetection(o: DetectionOptions): Detection {
       });
     },
     stats: () => ({ ...st, lagEvents: Math.max(0, head - through) }),
+    ready(deadlineMillis) {
+      if (isReady) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => { const i = readyWaiters.indexOf(done); if (i >= 0) readyWaiters.splice(i, 1); resolve(false); }, Math.max(0, deadlineMillis));
+        const done = (ok: boolean): void => { clearTimeout(timer); resolve(ok); };
+        readyWaiters.push(done);
+      });
+    },
     async close(settleMillis) {
       if (stopping) return;
       const caughtUp = await this.settled(settleMillis);
