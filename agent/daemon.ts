@@ -222,6 +222,9 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       if (callerPid !== undefined) for (const p of ancestorsOf(callerPid, procLookup)) expected.add(p.pid);
       notSurvivors.set(jobId, expected);
       await new Promise((r) => setTimeout(r, AGENT_LIMITS.drainMillis));
+      // Write-opens counted in the kernel are printed once per window: wait for the next one (bounded), or the
+      // job's last writes would arrive after it ended.
+      if (sensor?.sync) await sensor.sync();
       const r = await core.endJob(jobId, exitCode).finally(() => notSurvivors.delete(jobId));
       jobs.delete(jobId);
       const processes = endBodies.get(jobId) ?? [];
