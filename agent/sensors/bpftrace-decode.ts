@@ -55,6 +55,7 @@ const FD_EXEC = /^\/(dev\/fd|proc\/(self|\d+)\/fd)\/\d+$/;
 interface PendingExec { at: bigint; ev: Extract<SensorEvent, { kind: 'exec' }>; len: number; chunks: Map<number, Buffer> }
 interface PendingConnect { at: bigint; ev: Extract<SensorEvent, { kind: 'net' }> }
 interface PendingDns { at: bigint; ev: Extract<SensorEvent, { kind: 'dns' }> }
+interface EarlyAnswer { at: bigint; answers: string[]; rcode: number }
 interface PendingRename { at: bigint; ev: Extract<SensorEvent, { kind: 'file' }> }
 interface DirChain { at: bigint; names: string[] }
 interface PacketHead { at: bigint; tsMono: bigint; pid: number; saddr: string; sport: number; daddr: string; dport: number }
@@ -114,6 +115,8 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
   const execs: Map1<PendingExec> = new Map();
   const connects: Map1<PendingConnect> = new Map();
   const dnsQueries: Map1<PendingDns> = new Map();
+  // bpftrace's output is per CPU: a loopback server's answer, sent on another CPU, can be read before the query.
+  const dnsAnswers: Map1<EarlyAnswer> = new Map();
   const renames: Map1<PendingRename> = new Map();
   const heads: Map1<PacketHead> = new Map();
   const memfdPids = new Map<number, true>();
@@ -147,17 +150,29 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
     if (!m.response) {
       if (!q) return;
       const key = `${m.id}:${head.sport}`;
+      const ev: PendingDns['ev'] = { kind: 'dns', tsNs: wall(head.tsMono), pid: head.pid, dns: { name: q.name, qtype: q.qtype, server: head.daddr } };
+      const early = dnsAnswers.get(key);
+      if (early) {
+        dnsAnswers.delete(key);
+        ev.dns.answers = early.answers;
+        ev.dns.rcode = early.rcode;
+        out.push(ev);
+        return;
+      }
       dnsQueries.delete(key);
-      dnsQueries.set(key, {
-        at: now,
-        ev: { kind: 'dns', tsNs: wall(head.tsMono), pid: head.pid, dns: { name: q.name, qtype: q.qtype, server: head.daddr } },
-      });
+      dnsQueries.set(key, { at: now, ev });
       evict(dnsQueries, o.maxPending, (v) => out.push(v.ev));
       return;
     }
     const key = `${m.id}:${head.dport}`;
     const pend = dnsQueries.get(key);
-    if (!pend) return; // answer to a query we did not see: its asker is unknown
+    if (!pend) {
+      // Kept briefly for its query (read later from another CPU's buffer); alone it names no asker.
+      dnsAnswers.delete(key);
+      dnsAnswers.set(key, { at: now, answers: answerAddresses(m), rcode: m.rcode });
+      evict(dnsAnswers, o.maxPending, () => undefined);
+      return;
+    }
     dnsQueries.delete(key);
     pend.ev.dns.answers = answerAddresses(m);
     pend.ev.dns.rcode = m.rcode;
@@ -450,6 +465,7 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
     sweep(execs, o.execWaitNs, (v) => out.push(finishExec(v)));
     sweep(connects, o.connectWaitNs, (v) => out.push(v.ev));
     sweep(dnsQueries, o.dnsWaitNs, (v) => out.push(v.ev));
+    sweep(dnsAnswers, o.connectWaitNs, () => undefined);
     sweep(renames, o.execWaitNs, (v) => out.push(v.ev));
     sweep(heads, o.execWaitNs, () => undefined);
     sweep(dirChains, o.execWaitNs, () => undefined);
@@ -459,6 +475,6 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
   return {
     push,
     flush,
-    pending: () => execs.size + connects.size + dnsQueries.size + renames.size + heads.size + dirChains.size,
+    pending: () => execs.size + connects.size + dnsQueries.size + dnsAnswers.size + renames.size + heads.size + dirChains.size,
   };
 }

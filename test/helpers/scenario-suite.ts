@@ -23,7 +23,10 @@ export interface Variant {
   todo?: string;
 }
 
-export function runSuite(t: Test, variants: Variant[], setup?: (net: Net) => Promise<() => Promise<void>>): void {
+export function runSuite(t: Test, all: Variant[], setup?: (net: Net) => Promise<() => Promise<void>>): void {
+  // RWSCEN_ONLY=substring runs only the variants whose name contains it (for a developer chasing one case).
+  const only = process.env.RWSCEN_ONLY;
+  const variants = only ? all.filter((v) => v.name.includes(only)) : all;
   t.test('scenarios', async (t) => {
     const net = await startNet();
     const teardown = setup ? await setup(net) : undefined;

@@ -61,6 +61,24 @@ t.test('DNS query and answer matched by (txid, client port)', async (t) => {
   t.same(r.events, [{ kind: 'dns', tsNs: 1_000_000_000_001, pid: 77, dns: { name: 'evil.test', qtype: 1, server: '127.0.0.53', answers: ['203.0.113.9'], rcode: 0 } }]);
 });
 
+t.test('DNS answer read before its query (another CPU\'s buffer) still pairs; a lone answer expires', async (t) => {
+  const d = mk();
+  const ip = (s: string) => String(s.split('.').reduce((n, o, i) => n + Number(o) * 2 ** (8 * i), 0));
+  const q = '\\x12\\x34\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x04evil\\x04test\\x00\\x00\\x01\\x00\\x01';
+  const a = '\\x12\\x34\\x81\\x80\\x00\\x01\\x00\\x01\\x00\\x00\\x00\\x00\\x04evil\\x04test\\x00\\x00\\x01\\x00\\x01\\xc0\\x0c\\x00\\x01\\x00\\x01\\x00\\x00\\x00<\\x00\\x04\\xcb\\x00q\\x09';
+  d.push(line(`Q\t2\t5\t222\to\t${ip('127.0.0.53')}\t53\t${ip('127.0.0.1')}\t40000`), now);
+  t.same(d.push(line(`q\t222\t${a}`), now).events, [], 'an answer alone names no asker');
+  t.equal(d.pending(), 1, 'the answer is held for its query');
+  d.push(line(`Q\t1\t77\t111\to\t${ip('127.0.0.1')}\t40000\t${ip('127.0.0.53')}\t53`), now);
+  const r = d.push(line(`q\t111\t${q}`), now);
+  t.same(r.events, [{ kind: 'dns', tsNs: 1_000_000_000_001, pid: 77, dns: { name: 'evil.test', qtype: 1, server: '127.0.0.53', answers: ['203.0.113.9'], rcode: 0 } }]);
+  t.equal(d.pending(), 0);
+  d.push(line(`Q\t3\t5\t333\to\t${ip('127.0.0.53')}\t53\t${ip('127.0.0.1')}\t40001`), now);
+  d.push(line(`q\t333\t${a}`), now);
+  t.same(d.flush(now + 2_000_000_000n), [], 'a lone answer expires without an event');
+  t.equal(d.pending(), 0);
+});
+
 t.test('file records: write-open once, repeat counts from the map, noise dropped, rename pairs', async (t) => {
   const d = mk();
   t.match(d.push(line('W\t1\t9\t0\tsh\to\t577\t0\t-100\t/tmp/a'), now).events, [{ kind: 'file', pid: 9, file: { op: 'OPEN_WRITE', path: '/tmp/a', count: 1, pathClass: 'tmp' } }]);
