@@ -43,6 +43,7 @@ export async function assembleCollector(o: { config: Readonly<Config>; logger: L
     sinks: [{ offer: (f) => alerts.submit([f]) }],
   });
   hook.detection = detection;
+  collector.metrics.alertSource(() => alerts.stats());
   const close = collector.close.bind(collector);
   let closing: Promise<void> | undefined;
   return Object.assign(collector, {

@@ -1,4 +1,5 @@
 // The collector's counters and the Prometheus text exposition (format 0.0.4) of them. No I/O.
+import type { SinkStats } from './alerts/dispatcher.js';
 
 /** Reasons a frame or connection is refused; each is one label value of rejected_frames_total. */
 export const REJECT_REASONS = [
@@ -19,6 +20,8 @@ export interface Metrics {
   commitSeconds(seconds: number): void;
   /** Detection's progress, reported by collector/detection.ts. */
   detection(d: DetectionSnapshot): void;
+  /** Where the alert sinks' counters are read at each snapshot (collector/alerts/dispatcher.ts stats()). */
+  alertSource(read: () => Record<string, SinkStats>): void;
   snapshot(): MetricsSnapshot;
   /** Prometheus text format. */
   render(): string;
@@ -32,6 +35,8 @@ export interface MetricsSnapshot {
   connectedAgents: number;
   commits: { count: number; sumSeconds: number; buckets: number[] };
   detection: DetectionSnapshot;
+  /** Per alert sink, by its name (`webhook[0]`). */
+  alerts: Record<string, SinkStats>;
 }
 
 export interface DetectionSnapshot {
@@ -51,11 +56,13 @@ export function createMetrics(): Metrics {
   let commitCount = 0;
   let commitSum = 0;
   let det: DetectionSnapshot = { evaluated: 0, findings: 0, errors: 0, lagEvents: 0 };
+  let readAlerts: () => Record<string, SinkStats> = () => ({});
 
   const snapshot = (): MetricsSnapshot => ({
     eventsIngested: ingested, duplicates: dups, rejected: { ...rejected }, losses: lost, connectedAgents: connected,
     commits: { count: commitCount, sumSeconds: commitSum, buckets: [...buckets] },
     detection: { ...det },
+    alerts: readAlerts(),
   });
 
   return {
@@ -73,6 +80,7 @@ export function createMetrics(): Metrics {
       if (i >= 0) buckets[i] = (buckets[i] ?? 0) + 1;
     },
     detection: (d) => { det = { ...d }; },
+    alertSource: (read) => { readAlerts = read; },
     snapshot,
     render: () => renderText(snapshot()),
   };
@@ -102,7 +110,26 @@ export function renderText(s: MetricsSnapshot): string {
   counter('runwarden_detection_errors_total', 'Rule-engine failures on an event, findings not stored, detection worker restarts.', s.detection.errors);
   lines.push('# HELP runwarden_detection_lag_events Committed events the rule engine has not evaluated yet.', '# TYPE runwarden_detection_lag_events gauge',
     `runwarden_detection_lag_events ${s.detection.lagEvents}`);
+  const sinks = Object.entries(s.alerts);
+  const perSink = (name: string, type: 'counter' | 'gauge', help: string, value: (st: SinkStats) => number): void => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [sink, st] of sinks) lines.push(`${name}{sink="${labelValue(sink)}"} ${value(st)}`);
+  };
+  perSink('runwarden_alerts_sent_total', 'counter', 'Findings delivered by an alert sink.', (st) => st.sent);
+  perSink('runwarden_alert_retries_total', 'counter', 'Deliveries retried after a retryable failure (receiver down, 5xx, 429).', (st) => st.retries);
+  perSink('runwarden_alerts_failed_total', 'counter', 'Findings given up on: permanent failure or attempts exhausted.', (st) => st.failed);
+  lines.push('# HELP runwarden_alerts_dropped_total Findings an alert sink did not send, by reason (never sent again).', '# TYPE runwarden_alerts_dropped_total counter');
+  for (const [sink, st] of sinks) {
+    lines.push(`runwarden_alerts_dropped_total{sink="${labelValue(sink)}",reason="queue-full"} ${st.droppedQueueFull}`,
+      `runwarden_alerts_dropped_total{sink="${labelValue(sink)}",reason="rate-limited"} ${st.droppedRateLimited}`);
+  }
+  perSink('runwarden_alerts_queued', 'gauge', 'Findings waiting in an alert sink\'s queue (retries included).', (st) => st.queued);
   return lines.join('\n') + '\n';
+}
+
+/** Label value escaping of the text format: backslash, double quote and newline. */
+function labelValue(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
 /** Reads one sample back from the text format (tests, bench). Labels as written, e.g. `{reason="auth"}`. */
