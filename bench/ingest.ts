@@ -1,6 +1,7 @@
 // Ingest throughput: events/s sustained into one `runwarden collector` process from 1, 4 and 16 load-agent
 // processes over loopback websockets, p99 batch-commit latency and collector peak RSS. Prints a table.
 // Run: npx tsc -p tsconfig.build.json && node dist/bench/ingest.js [--events-per-run N] [--agents 1,4,16]
+// Profile: RW_BENCH_PROF=DIR writes V8 CPU profiles to DIR/collector (main thread, detection worker) and DIR/agent.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -37,11 +38,17 @@ function p99(text: string): number {
   return histogramQuantile({ count, sumSeconds: 0, buckets }, 0.99);
 }
 
+/** RW_BENCH_PROF=DIR: V8 CPU profiles of the collector (one per thread) in DIR/collector, of each load agent in DIR/agent. */
+const prof = (role: 'collector' | 'agent'): string[] => {
+  const dir = process.env.RW_BENCH_PROF;
+  return dir ? ['--cpu-prof', '--cpu-prof-dir', join(dir, role)] : [];
+};
+
 async function run(agents: number): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), 'rw-bench-'));
   const cfg = join(dir, 'collector.json');
   writeFileSync(cfg, JSON.stringify({ log: { level: 'warn' }, collector: { port: 0, db: join(dir, 'audit.db'), stateDir: join(dir, 'state'), tokens: [{ agentId: '*', sha256: tokenSha256(TOKEN) }] } }));
-  const col = spawn(process.execPath, [...(process.env.RW_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.RW_BENCH_PROF] : []), join(ROOT, 'cli/runwarden.js'), 'collector', '--config', cfg], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUNWARDEN_LOG_LEVEL: 'info' } });
+  const col = spawn(process.execPath, [...prof('collector'), join(ROOT, 'cli/runwarden.js'), 'collector', '--config', cfg], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUNWARDEN_LOG_LEVEL: 'info' } });
   let err = '';
   const port = await new Promise<number>((resolve, reject) => {
     col.stderr?.on('data', (d: Buffer) => {
@@ -54,7 +61,7 @@ async function run(agents: number): Promise<Row> {
   });
   const per = Math.ceil(total / agents);
   const t0 = performance.now();
-  const kids = Array.from({ length: agents }, (_, i) => spawn(process.execPath, [join(ROOT, 'dist/test/fixtures/load-agent.js'), '--url', `ws://127.0.0.1:${port}`, '--token', TOKEN, '--state-dir', join(dir, `agent${i}`), '--count', String(per)], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const kids = Array.from({ length: agents }, (_, i) => spawn(process.execPath, [...prof('agent'), join(ROOT, 'dist/test/fixtures/load-agent.js'), '--url', `ws://127.0.0.1:${port}`, '--token', TOKEN, '--state-dir', join(dir, `agent${i}`), '--count', String(per)], { stdio: ['ignore', 'pipe', 'inherit'] }));
   const agentCpu: number[] = [];
   for (const k of kids) {
     let out = '';
