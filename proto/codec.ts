@@ -81,14 +81,46 @@ export function encodeFrame(frame: Frame): Uint8Array {
   return FrameT.encode(FrameT.fromObject(obj)).finish();
 }
 
-/** Encode a batch frame from events already encoded (the spool keeps encoded events). */
+const varintBytes = (v: number): number => {
+  let n = 1;
+  while (v >= 128) { v = Math.floor(v / 128); n++; }
+  return n;
+};
+/** Base-128 varint of a non-negative integer below 2^53 (what protobufjs writes for it as uint32 or uint64). */
+function putVarint(buf: Buffer, o: number, v: number): number {
+  while (v >= 128) { buf[o++] = (v % 128) | 128; v = Math.floor(v / 128); }
+  buf[o++] = v;
+  return o;
+}
+
+/**
+ * Encode a batch frame from events already encoded (the spool keeps encoded events): one buffer of the exact
+ * size, the events copied in once; the bytes protobufjs writes (Frame.batch { batch_id, events: bytes… }).
+ */
 export function encodeBatchFrameRaw(batchId: number, events: readonly Uint8Array[]): Uint8Array {
-  const w = protobuf.Writer.create();
-  w.uint32((FRAME_BATCH_FIELD << 3) | 2).fork();
-  w.uint32((BATCH_ID_FIELD << 3) | 0).uint64(batchId);
-  for (const e of events) w.uint32((BATCH_EVENTS_FIELD << 3) | 2).bytes(e);
-  w.ldelim();
-  return w.finish();
+  if (!Number.isSafeInteger(batchId) || batchId < 0) {
+    const w = protobuf.Writer.create();
+    w.uint32((FRAME_BATCH_FIELD << 3) | 2).fork();
+    w.uint32((BATCH_ID_FIELD << 3) | 0).uint64(batchId);
+    for (const e of events) w.uint32((BATCH_EVENTS_FIELD << 3) | 2).bytes(e);
+    w.ldelim();
+    return w.finish();
+  }
+  let body = 1 + varintBytes(batchId);
+  for (const e of events) body += 1 + varintBytes(e.length) + e.length;
+  const buf = Buffer.allocUnsafe(1 + varintBytes(body) + body);
+  let o = 0;
+  buf[o++] = (FRAME_BATCH_FIELD << 3) | 2;
+  o = putVarint(buf, o, body);
+  buf[o++] = (BATCH_ID_FIELD << 3) | 0;
+  o = putVarint(buf, o, batchId);
+  for (const e of events) {
+    buf[o++] = (BATCH_EVENTS_FIELD << 3) | 2;
+    o = putVarint(buf, o, e.length);
+    buf.set(e, o);
+    o += e.length;
+  }
+  return buf;
 }
 
 function wrap(e: unknown, what: string): RwError {
