@@ -416,28 +416,40 @@ export function compileEventCodec(specs: readonly WireMessageSpec[], rootName: s
     return r;
   };
 
+  let encoding = false;
+  const encodeOnce = (wire: Record<string, unknown>): Buffer => {
+    for (;;) {
+      pos = start;
+      depth = 0;
+      try {
+        message(root, wire);
+      } catch (e) {
+        if (e === RESTART) {
+          // A new slab; one event larger than a slab gets a buffer of its own (grown until it fits).
+          out = Buffer.allocUnsafe(Math.max(SLAB_BYTES, 2 * need));
+          start = 0;
+          continue;
+        }
+        if (e === FALLBACK || e instanceof RangeError) throw FALLBACK;
+        throw e;
+      }
+      const b = out.subarray(start, pos);
+      // 8-byte alignment for the next event, as Node's pool keeps it.
+      start = (pos + 7) & ~7;
+      if (start >= out.length - 256) { out = Buffer.allocUnsafe(SLAB_BYTES); start = 0; }
+      return b;
+    }
+  };
+
   return {
     encode(wire) {
-      for (;;) {
-        pos = start;
-        depth = 0;
-        try {
-          message(root, wire as Record<string, unknown>);
-        } catch (e) {
-          if (e === RESTART) {
-            // A new slab; one event larger than a slab gets a buffer of its own (grown until it fits).
-            out = Buffer.allocUnsafe(Math.max(SLAB_BYTES, 2 * need));
-            start = 0;
-            continue;
-          }
-          if (e === FALLBACK || e instanceof RangeError) throw FALLBACK;
-          throw e;
-        }
-        const b = out.subarray(start, pos);
-        // 8-byte alignment for the next event, as Node's pool keeps it.
-        start = (pos + 7) & ~7;
-        if (start >= out.length - 256) { out = Buffer.allocUnsafe(SLAB_BYTES); start = 0; }
-        return b;
+      // The state above is shared: a getter on the input that encodes another event must not interleave with it.
+      if (encoding) throw FALLBACK;
+      encoding = true;
+      try {
+        return encodeOnce(wire as Record<string, unknown>);
+      } finally {
+        encoding = false;
       }
     },
     decode(bytes) {

@@ -163,3 +163,13 @@ t.test('a Uint8Array that is not a Buffer takes protobufjs (its own UTF-8 decode
   const u8 = new Uint8Array(bytes);
   t.same(decodeEvent(u8), refDecode(u8));
 });
+
+t.test('an input whose getter encodes another event gets the same bytes as protobufjs', async (t) => {
+  const inner = { ...base, seq: 2, kind: 'fork', fork: { childPid: 3 } };
+  let innerBytes: Uint8Array | undefined;
+  const outer: Record<string, unknown> = { ...base, kind: 'exec', exec: { argv: ['a'] } };
+  Object.defineProperty(outer, 'comm', { enumerable: true, get: () => { innerBytes = encodeEvent(inner as unknown as RwEvent); return 'outer'; } });
+  const got = Buffer.from(encodeEvent(outer as unknown as RwEvent)).toString('hex');
+  t.equal(got, refEncode({ ...base, comm: 'outer', kind: 'exec', exec: { argv: ['a'] } }).toString('hex'));
+  t.equal(Buffer.from(innerBytes ?? []).toString('hex'), refEncode(inner).toString('hex'));
+});
