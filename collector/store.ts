@@ -37,12 +37,6 @@ export const STORE_LIMITS = Object.freeze({
    * B-tree levels; bench/store-append). Fixed when the file is created: existing databases keep theirs.
    */
   newDbPageSizeBytes: 16_384,
-  /**
-   * Page cache of the writing connection (SQLite's default is 2 MB). Index inserts spread over many leaves (the pid
-   * index of a busy host) stay in memory instead of being read back from the OS: ~15% off an insert at 200k rows.
-   * Pages are allocated as they are touched, so a small database (`runwarden run`) does not grow to this.
-   */
-  writerCacheBytes: 64 * 1024 * 1024,
 });
 
 interface HeadRow { id: number; hash: Buffer }
@@ -89,7 +83,6 @@ export function openStore(path: string, opts: StoreOptions): Store {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
     db.pragma(`busy_timeout = ${STORE_LIMITS.busyTimeoutMillis}`);
-    db.pragma(`cache_size = -${Math.floor(STORE_LIMITS.writerCacheBytes / 1024)}`); // negative: KiB, not pages
     migrate(db);
     if (opts.maxPageCount !== undefined) db.pragma(`max_page_count = ${Math.floor(opts.maxPageCount)}`);
   } catch (e) {
