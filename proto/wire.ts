@@ -24,6 +24,9 @@ export interface WireFieldSpec {
 }
 export interface WireMessageSpec { name: string; fields: readonly WireFieldSpec[] }
 
+/** Strings up to this many bytes are remembered per field for reuse (proto/wire.ts decode). */
+const REUSE_MAX_BYTES = 64;
+
 const K_UNSUPPORTED = 0;
 const K_STRING = 1;
 const K_BOOL = 2;
@@ -48,6 +51,10 @@ interface Field {
   oneof: string | undefined;
   /** Position in declaration (= id) order: decoded keys come out in this order. */
   index: number;
+  /** The last short string decoded for this field and its bytes (decode reuses it when the bytes repeat). */
+  lastString: string;
+  lastBytes: Uint8Array;
+  lastLength: number;
 }
 interface Message { name: string; fields: Field[]; byId: (Field | undefined)[]; byKey: Map<string, Field>; oneofs: string[] }
 
@@ -80,6 +87,7 @@ export function compileEventCodec(specs: readonly WireMessageSpec[], rootName: s
       const field: Field = {
         id: f.id, name: f.name, kind, repeated: f.repeated, packed: f.packed, key: 0, byName: f.enumValues ?? {}, byId,
         message: f.message ? messages.get(f.message) : undefined, oneof: f.oneof, index,
+        lastString: '', lastBytes: new Uint8Array(kind === K_STRING ? REUSE_MAX_BYTES : 0), lastLength: -1,
       };
       field.key = f.id * 8 + wireTypeOf(field);
       m.fields.push(field);
@@ -304,17 +312,33 @@ export function compileEventCodec(specs: readonly WireMessageSpec[], rootName: s
     }
     if (p > limit) throw FALLBACK;
   };
-  const str = (): string => {
+  const str = (f?: Field): string => {
     const n = varint32r();
     const end = p + n;
     if (end > limit) throw FALLBACK;
+    // Agent, boot, job, host, comm, exe … repeat from one event to the next: the same bytes give the same string,
+    // so the one already made is handed out again instead of a new copy (less to allocate and to keep alive).
+    if (f !== undefined && n <= REUSE_MAX_BYTES) {
+      const last = f.lastBytes;
+      if (n === f.lastLength) {
+        let i = 0;
+        while (i < n && last[i] === buf[p + i]) i++;
+        if (i === n) { p = end; return f.lastString; }
+      }
+      const s = (buf as unknown as { utf8Slice(from: number, to: number): string }).utf8Slice(p, end);
+      last.set(buf.subarray(p, end));
+      f.lastLength = n;
+      f.lastString = s;
+      p = end;
+      return s;
+    }
     const s = (buf as unknown as { utf8Slice(from: number, to: number): string }).utf8Slice(p, end); // as protobufjs's BufferReader
     p = end;
     return s;
   };
   const readScalar = (f: Field): unknown => {
     switch (f.kind) {
-      case K_STRING: return str();
+      case K_STRING: return str(f);
       case K_BOOL: return varint32r() !== 0;
       case K_INT32: return varint32r() | 0;
       case K_UINT32: return varint32r();
@@ -378,7 +402,7 @@ export function compileEventCodec(specs: readonly WireMessageSpec[], rootName: s
         if (!arr) { arr = []; o[f.name] = arr; }
         if (f.kind === K_STRING) {
           if (wt !== 2) throw FALLBACK;
-          arr.push(str());
+          arr.push(str(f));
         } else if (wt === 2) {
           const n = varint32r();
           const e = p + n;
