@@ -178,24 +178,26 @@ export function openSpool(opts: SpoolOptions): Spool {
       return n;
     },
     read(from, maxRecords, maxBytes) {
+      // The position is two numbers until the end: one cursor object per read, not one per record.
       const out: Uint8Array[] = [];
-      let at = { ...from };
+      let segment = from.segment;
+      let record = from.record;
       let bytes = 0;
       for (const seg of segments) {
-        if (seg.id < at.segment) continue;
-        if (seg.id > at.segment) at = { segment: seg.id, record: 0 };
-        if (at.record >= seg.count) continue;
+        if (seg.id < segment) continue;
+        if (seg.id > segment) { segment = seg.id; record = 0; }
+        if (record >= seg.count) continue;
         const recs = recordsOf(seg);
-        while (at.record < seg.count && out.length < maxRecords) {
-          const r = recs.get(at.record);
-          if (out.length > 0 && bytes + r.length > maxBytes) return { records: out, next: at };
+        while (record < seg.count && out.length < maxRecords) {
+          const r = recs.get(record);
+          if (out.length > 0 && bytes + r.length > maxBytes) return { records: out, next: { segment, record } };
           out.push(r);
           bytes += r.length;
-          at = { segment: seg.id, record: at.record + 1 };
+          record++;
         }
         if (out.length >= maxRecords) break;
       }
-      return { records: out, next: at };
+      return { records: out, next: { segment, record } };
     },
     ack(to) {
       if (closed) return;

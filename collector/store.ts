@@ -29,7 +29,15 @@ export interface StoreOptions {
   maxPageCount?: number;
 }
 
-export const STORE_LIMITS = Object.freeze({ defaultQueryLimit: 1000, maxQueryLimit: 100_000, busyTimeoutMillis: 5000 });
+export const STORE_LIMITS = Object.freeze({
+  defaultQueryLimit: 1000, maxQueryLimit: 100_000, busyTimeoutMillis: 5000,
+  /**
+   * Page size of a database this store creates (SQLite's default is 4096). An events row with its five index
+   * entries is ~560 bytes; 16 KiB pages make its insert + commit ~25% cheaper (fewer WAL frames, splits and
+   * B-tree levels; bench/store-append). Fixed when the file is created: existing databases keep theirs.
+   */
+  newDbPageSizeBytes: 16_384,
+});
 
 interface HeadRow { id: number; hash: Buffer }
 
@@ -70,6 +78,8 @@ export function openStore(path: string, opts: StoreOptions): Store {
   try {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     db = new Database(path);
+    // Only takes effect on a new, empty file (and must come before WAL mode); on any other it does nothing.
+    db.pragma(`page_size = ${STORE_LIMITS.newDbPageSizeBytes}`);
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
     db.pragma(`busy_timeout = ${STORE_LIMITS.busyTimeoutMillis}`);

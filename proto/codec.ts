@@ -5,12 +5,42 @@ import protobuf from 'protobufjs';
 import { RwError } from './errors.js';
 import { EVENT_KINDS } from './types.js';
 import type { EventKind, Frame, RawEvent, RwEvent } from './types.js';
+import { compileEventCodec, FALLBACK } from './wire.js';
+import type { WireFieldSpec, WireMessageSpec } from './wire.js';
 
 const PROTO_PATH = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../proto/runwarden.proto' : './runwarden.proto', import.meta.url));
 const root = protobuf.parse(readFileSync(PROTO_PATH, 'utf8'), { keepCase: false }).root;
 const FrameT = root.lookupType('runwarden.v1.Frame');
 const EventT = root.lookupType('runwarden.v1.Event');
 const BatchT = root.lookupType('runwarden.v1.Batch');
+
+/** The schema of Event and every message under it, for proto/wire.ts (the per-event path). */
+function wireSpecs(top: protobuf.Type): WireMessageSpec[] {
+  const out = new Map<string, WireMessageSpec>();
+  const visit = (t: protobuf.Type): void => {
+    if (out.has(t.fullName)) return;
+    const fields: WireFieldSpec[] = [];
+    out.set(t.fullName, { name: t.fullName, fields });
+    for (const f of t.fieldsArray) {
+      f.resolve();
+      const base = { id: f.id, name: f.name, repeated: f.repeated, packed: f.packed, ...(f.partOf ? { oneof: f.partOf.name } : {}) };
+      if (f instanceof protobuf.MapField) {
+        fields.push({ ...base, type: f.keyType === 'string' && f.type === 'string' ? 'map<string,string>' : 'unsupported' });
+      } else if (f.resolvedType instanceof protobuf.Type) {
+        visit(f.resolvedType);
+        fields.push({ ...base, type: 'message', message: f.resolvedType.fullName });
+      } else if (f.resolvedType instanceof protobuf.Enum) {
+        fields.push({ ...base, type: 'enum', enumValues: f.resolvedType.values });
+      } else {
+        const known = ['string', 'bool', 'int32', 'uint32', 'uint64'] as const;
+        fields.push({ ...base, type: (known as readonly string[]).includes(f.type) ? f.type as (typeof known)[number] : 'unsupported' });
+      }
+    }
+  };
+  visit(top);
+  return [...out.values()];
+}
+const fast = compileEventCodec(wireSpecs(EventT), EventT.fullName);
 
 const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: false, oneofs: true, arrays: false };
 
@@ -28,6 +58,12 @@ function toWire(ev: RwEvent): Record<string, unknown> {
 }
 
 export function encodeEvent(ev: RwEvent): Uint8Array {
+  try {
+    // `kind` is no Event field, so the compiled encoder ignores it as fromObject would: no copy without it.
+    return fast.encode(ev as unknown as Record<string, unknown>);
+  } catch (e) {
+    if (e !== FALLBACK) throw e;
+  }
   return EventT.encode(EventT.fromObject(toWire(ev))).finish();
 }
 
@@ -45,14 +81,46 @@ export function encodeFrame(frame: Frame): Uint8Array {
   return FrameT.encode(FrameT.fromObject(obj)).finish();
 }
 
-/** Encode a batch frame from events already encoded (the spool keeps encoded events). */
+const varintBytes = (v: number): number => {
+  let n = 1;
+  while (v >= 128) { v = Math.floor(v / 128); n++; }
+  return n;
+};
+/** Base-128 varint of a non-negative integer below 2^53 (what protobufjs writes for it as uint32 or uint64). */
+function putVarint(buf: Buffer, o: number, v: number): number {
+  while (v >= 128) { buf[o++] = (v % 128) | 128; v = Math.floor(v / 128); }
+  buf[o++] = v;
+  return o;
+}
+
+/**
+ * Encode a batch frame from events already encoded (the spool keeps encoded events): one buffer of the exact
+ * size, the events copied in once; the bytes protobufjs writes (Frame.batch { batch_id, events: bytes… }).
+ */
 export function encodeBatchFrameRaw(batchId: number, events: readonly Uint8Array[]): Uint8Array {
-  const w = protobuf.Writer.create();
-  w.uint32((FRAME_BATCH_FIELD << 3) | 2).fork();
-  w.uint32((BATCH_ID_FIELD << 3) | 0).uint64(batchId);
-  for (const e of events) w.uint32((BATCH_EVENTS_FIELD << 3) | 2).bytes(e);
-  w.ldelim();
-  return w.finish();
+  if (!Number.isSafeInteger(batchId) || batchId < 0) {
+    const w = protobuf.Writer.create();
+    w.uint32((FRAME_BATCH_FIELD << 3) | 2).fork();
+    w.uint32((BATCH_ID_FIELD << 3) | 0).uint64(batchId);
+    for (const e of events) w.uint32((BATCH_EVENTS_FIELD << 3) | 2).bytes(e);
+    w.ldelim();
+    return w.finish();
+  }
+  let body = 1 + varintBytes(batchId);
+  for (const e of events) body += 1 + varintBytes(e.length) + e.length;
+  const buf = Buffer.allocUnsafe(1 + varintBytes(body) + body);
+  let o = 0;
+  buf[o++] = (FRAME_BATCH_FIELD << 3) | 2;
+  o = putVarint(buf, o, body);
+  buf[o++] = (BATCH_ID_FIELD << 3) | 0;
+  o = putVarint(buf, o, batchId);
+  for (const e of events) {
+    buf[o++] = (BATCH_EVENTS_FIELD << 3) | 2;
+    o = putVarint(buf, o, e.length);
+    buf.set(e, o);
+    o += e.length;
+  }
+  return buf;
 }
 
 function wrap(e: unknown, what: string): RwError {
@@ -89,6 +157,25 @@ function fromObject(obj: Record<string, unknown>): RwEvent {
 }
 
 export function decodeEvent(bytes: Uint8Array): RwEvent {
+  // protobufjs decodes strings of a Buffer with Buffer's UTF-8 decoder and of other arrays with its own: the
+  // compiled path only does the former. Buffers are what ws, the spool and SQLite hand over.
+  if (Buffer.isBuffer(bytes)) {
+    let d: ReturnType<typeof fast.decode> | undefined;
+    try {
+      d = fast.decode(bytes);
+    } catch (e) {
+      if (e !== FALLBACK) throw e;
+    }
+    if (d) {
+      // As fromObject below builds it: the fields in order, then kind, then seq and tsNs if they were absent.
+      const ev = d.fields as unknown as RwEvent;
+      (d.fields as { kind?: string }).kind = d.member;
+      ev.seq = (ev.seq ?? 0) as number;
+      ev.tsNs = (ev.tsNs ?? 0) as number;
+      validateEvent(ev);
+      return ev;
+    }
+  }
   let msg: protobuf.Message;
   try {
     msg = EventT.decode(bytes);

@@ -91,3 +91,41 @@ void t.test('chainHash is SHA-256 over prev_hash followed by the canonical bytes
   t.equal(chainHash(Buffer.alloc(32), 'events', values).toString('hex'),
     createHash('sha256').update(Buffer.alloc(32)).update(canonicalBytes('events', values)).digest('hex'), 'genesis link too');
 });
+
+/** The encoding as first shipped (one exact-size Buffer per row, BigInt for integers past 2^53): rows already stored were hashed with it. */
+function referenceCanonical(table: string, values: readonly ChainValue[]): Buffer {
+  const parts: Buffer[] = [];
+  const text = (s: string): Buffer => { const b = Buffer.from(s, 'utf8'); const h = Buffer.alloc(5); h[0] = 2; h.writeUInt32BE(b.length, 1); return Buffer.concat([h, b]); };
+  const int = (v: bigint): Buffer => { const b = Buffer.alloc(9); b[0] = 1; b.writeBigInt64BE(v, 1); return b; };
+  parts.push(text(table));
+  const n = Buffer.alloc(4); n.writeUInt32BE(values.length); parts.push(n);
+  for (const v of values) {
+    if (v === null || v === undefined) parts.push(Buffer.from([0]));
+    else if (typeof v === 'bigint') parts.push(int(v));
+    else if (typeof v === 'number' && Number.isInteger(v)) parts.push(int(BigInt(v)));
+    else if (typeof v === 'number') { const b = Buffer.alloc(9); b[0] = 4; b.writeDoubleBE(v, 1); parts.push(b); }
+    else if (typeof v === 'string') parts.push(text(v));
+    else { const h = Buffer.alloc(5); h[0] = 3; h.writeUInt32BE(v.byteLength, 1); parts.push(h, Buffer.from(v)); }
+  }
+  return Buffer.concat(parts);
+}
+
+void t.test('canonical bytes match the shipped encoding for every kind of value', async (t) => {
+  const cases: Array<[string, ChainValue[]]> = [
+    ['empty row', []],
+    ['nulls', [null, undefined]],
+    ['integers around 2^31, 2^32, 2^53 and 2^63', [0, -0, 1, -1, 2 ** 31 - 1, 2 ** 31, -(2 ** 31), -(2 ** 31) - 1, 2 ** 32, 2 ** 32 + 1, -(2 ** 32) - 5,
+      Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 2 ** 53 + 2, 1764000000123456800, -1764000000123456800, 2 ** 62 + 2 ** 40, -(2 ** 63), 2 ** 63 - 1024]],
+    ['bigints', [0n, -1n, 2n ** 63n - 1n, -(2n ** 63n), 1764000000123456789n]],
+    ['reals', [1.5, -0.25, Math.PI, 1e-300, Number.MIN_VALUE]],
+    ['text: ascii, latin, cjk, emoji, lone surrogate, empty', ['plain', 'é', 'ß/ü', '日本語', '😀 x', '\ud800', 'a\udc00b', '', 'x'.repeat(70_000)]],
+    ['blobs', [Buffer.alloc(0), Buffer.from([0, 255]), new Uint8Array([1, 2, 3]), Buffer.alloc(100_000, 7)]],
+    ['an events row', [12, 'agent-1', 'boot-1', 3, 1764000000123456800, 1764000000999999999, 'exec', null, 'job', 1000, 1, null, 'node', '/usr/bin/node', null, '{"argv":["a"]}', Buffer.from([10, 3])]],
+  ];
+  for (const [name, values] of cases) {
+    t.equal(canonicalBytes('events', values).toString('hex'), referenceCanonical('events', values).toString('hex'), name);
+    const prev = createHash('sha256').update(name).digest();
+    t.equal(chainHash(prev, 'events', values).toString('hex'), createHash('sha256').update(prev).update(referenceCanonical('events', values)).digest('hex'), `${name}: hash`);
+  }
+  t.throws(() => canonicalBytes('t', [2 ** 63]), RangeError, 'an integer past int64 cannot be stored, so it cannot be hashed');
+});

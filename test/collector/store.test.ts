@@ -230,3 +230,30 @@ void t.test('disk full during a checkpoint is the same typed error and leaves th
   store.close();
   t.match(verifyStore(path), { ok: true });
 });
+
+void t.test('page size: a new database gets 16 KiB pages, an existing one keeps its own and goes on chaining', async (t) => {
+  const { default: Database } = await import('better-sqlite3');
+  const { path, store } = fresh(t);
+  store.appendEvents(seqs([1, 2]), T0);
+  store.close();
+  const probe = (p: string): number => { const d = new Database(p, { readonly: true }); try { return d.pragma('page_size', { simple: true }) as number; } finally { d.close(); } };
+  t.equal(probe(path), 16_384);
+
+  // A database made with SQLite's default 4 KiB pages (as every earlier runwarden made them).
+  const dir = t.testdir();
+  const old = join(dir, 'old.db');
+  const a = openStore(old, { stateDir: join(dir, 'state') });
+  a.close();
+  const d = new Database(old);
+  d.pragma('journal_mode = DELETE');
+  d.pragma('page_size = 4096');
+  d.exec('VACUUM');
+  d.pragma('journal_mode = WAL');
+  d.close();
+  t.equal(probe(old), 4096);
+  const b = openStore(old, { stateDir: join(dir, 'state') });
+  b.appendEvents(seqs([1, 2, 3]), T0);
+  b.close();
+  t.equal(probe(old), 4096, 'reopening does not change it');
+  t.match(verifyStore(old), { ok: true, rows: { events: 3 } });
+});
