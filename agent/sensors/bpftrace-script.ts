@@ -108,6 +108,22 @@ function prefixTest(varName: string, prefixes: readonly string[]): string {
   return cut.map((p) => `strncmp(${varName}, ${bpfStringLiteral(p)}, ${Buffer.byteLength(p)}) == 0`).join(' || ');
 }
 
+/**
+ * A cheap first test in front of the per-prefix strncmp chain: the first two bytes of the user string (one 2-byte
+ * read instead of one 200-byte str() per prefix, ~3 µs per openat here) must be those of some prefix. A failed read
+ * leaves 0 and falls through to the full test (bpf_probe_read_user zeroes on error), as does a prefix shorter than
+ * two bytes. Bytes are compared as the little-endian u16 the read gives.
+ */
+export function headTest(varName: string, prefixes: readonly string[]): string | undefined {
+  const heads = new Set<string>();
+  for (const p of prefixes) {
+    const b = Buffer.from(p);
+    if (b.length === 0) return undefined;
+    heads.add(b.length === 1 ? `(${varName} & 0xff) == ${b[0]}` : `${varName} == ${b[0]! | (b[1]! << 8)}`);
+  }
+  return [`${varName} == 0`, ...heads].join(' || ');
+}
+
 function pidFilter(pids: readonly number[]): string {
   return pids.filter((p) => Number.isInteger(p) && p > 0).map((p) => ` && pid != ${p}`).join('');
 }
@@ -129,10 +145,16 @@ export function renderScript(partial: Partial<ScriptOptions> = {}): string {
   // the pointer is taken once, since LLVM's re-derived ctx pointers are refused by the verifier.
   const fname = 'str($f)';
   const sens: string[] = [];
+  const sensHeads: string[] = [];
   if (o.procReads) {
+    sensHeads.push('/proc/');
     sens.push(`(strncmp(${fname}, "/proc/", 6) == 0 && strncmp(${fname}, "/proc/self", 10) != 0 && strncmp(${fname}, "/proc/thread-self", 17) != 0)`);
   }
-  if (o.sensitivePrefixes.length) sens.push(prefixTest(fname, o.sensitivePrefixes));
+  if (o.sensitivePrefixes.length) {
+    sens.push(prefixTest(fname, o.sensitivePrefixes));
+    sensHeads.push(...o.sensitivePrefixes.map(kernelPrefix));
+  }
+  const sensHead = headTest('$h', sensHeads);
   const hdr = (tag: string, more: string, args: string) =>
     `${HEAD.replace('%s', tag)}${more}\\n", nsecs, pid, uid, comm${args});`;
 
@@ -264,12 +286,16 @@ tracepoint:net:netif_receive_skb {
   parts.push(writeProbe('tracepoint:syscalls:sys_enter_creat', 'c', 'args->mode', 'args->mode', '1'));
   parts.push(writeProbe('tracepoint:syscalls:sys_enter_truncate', 't', '0', '0', '1'));
   if (sens.length) {
-    parts.push(`tracepoint:syscalls:sys_enter_openat /1${excl}/ {
-  $f = args->filename;
-  if (${sens.join(' || ')}) {
+    const test = `if (${sens.join(' || ')}) {
     $p = str($f);
     if (@rs[pid, $p] == 0) { @rs[pid, $p] = 1; ${hdr('S', '\\t%s', ', $p')} }
-  }
+  }`;
+    parts.push(`tracepoint:syscalls:sys_enter_openat /1${excl}/ {
+  $f = args->filename;
+${sensHead ? `  $h = *uptr((uint16 *)$f);
+  if (${sensHead}) {
+  ${test}
+  }` : `  ${test}`}
 }
 `);
   }
@@ -329,10 +355,12 @@ const DIRFD_DEPTH = 16;
  */
 export function renderDirfdOpens(names: readonly string[], excl = ''): string {
   const test = [...new Set(names)].map((n) => `strncmp(str($f), ${bpfStringLiteral(n)}, ${Buffer.byteLength(n) + 1}) == 0`).join(' || ');
+  const head = headTest('$h', names);
   return `tracepoint:syscalls:sys_enter_openat /(int32)args->dfd >= 0${excl}/ {
   $f = args->filename;
+  $h = *uptr((uint16 *)$f);
   $fdt = curtask->files->fdt;
-  if ((${test}) && (uint64)args->dfd < (uint64)$fdt->max_fds) {
+  if (${head ? `(${head}) && ` : ''}(${test}) && (uint64)args->dfd < (uint64)$fdt->max_fds) {
     $file = *($fdt->fd + args->dfd);
     $d = $file->f_path.dentry;
     $m = (struct mount *)((uint64)$file->f_path.mnt - ${MOUNT_VFSMOUNT_OFFSET});

@@ -4,7 +4,7 @@ import t from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { bpfStringLiteral, kernelPrefix, renderDirfdOpens, renderScript, renderWatcherSignals, SCRIPT_DEFAULTS, SCRIPT_ENV } from '../../../agent/sensors/bpftrace-script.js';
+import { bpfStringLiteral, headTest, kernelPrefix, renderDirfdOpens, renderScript, renderWatcherSignals, SCRIPT_DEFAULTS, SCRIPT_ENV } from '../../../agent/sensors/bpftrace-script.js';
 import { createBpftraceDecoder } from '../../../agent/sensors/bpftrace-decode.js';
 import { ebpfAvailable } from '../../../agent/sensors/ebpf.js';
 
@@ -36,6 +36,19 @@ t.test('options reach the program', async (t) => {
   t.match(s, /interval:s:5 /);
   t.match(s, new RegExp(`== ${((5353 & 0xff) << 8) | (5353 >> 8)}\\b`), 'DNS port in network byte order');
   t.notMatch(s, /"\/proc\/", 6/);
+});
+
+t.test('headTest: the first two bytes of some prefix, or an unreadable string, pass to the full test', async (t) => {
+  const cases: [string[], string | undefined][] = [
+    [['/proc/'], '$h == 0 || $h == 28719'],                          // '/' 0x2f, 'p' 0x70: 0x702f
+    [['/root/.npmrc', '/root/.aws/', '.ssh/id_'], '$h == 0 || $h == 29231 || $h == 29486'],
+    [['/', '/proc/'], '$h == 0 || ($h & 0xff) == 47 || $h == 28719'], // a one-byte prefix: the first byte only
+    [['/x', ''], undefined],                                           // an empty prefix matches everything
+  ];
+  for (const [prefixes, want] of cases) t.equal(headTest('$h', prefixes), want, prefixes.join(' '));
+  const s = renderScript({ sensitivePrefixes: ['/root/.npmrc'] });
+  t.match(s, /\$h = \*uptr\(\(uint16 \*\)\$f\);\n  if \(\$h == 0 \|\| \$h == 28719 \|\| \$h == 29231\) \{/, 'sensitive opens: the head test guards the strncmp chain');
+  t.match(s, /if \(\(\$h == 0 \|\| \$h == 29283 .*\) && \(strncmp\(str\(\$f\), "credentials", 12\)/, 'dirfd opens too');
 });
 
 t.test('no sensitive probe without prefixes or /proc reads', async (t) => {
