@@ -2,14 +2,15 @@
 // "On" is the pipeline `runwarden run` uses (agent/job-watch.ts): eBPF sensor → core enrichment → secret
 // scanning → uplink/spool → embedded collector storing the events, the workload's shell attached as job root.
 // A second "sensor only" pass (sensor + proc table + attribution, no agent) is printed for comparison.
-// Run as root after a build: node dist/bench/overhead.js [rounds] [--no-sensor-only] [--only=abc]. Start-up of the
+// Run as root after a build: node dist/bench/overhead.js [rounds] [--no-sensor-only] [--only=abc] [--dir=DIR]. Start-up of the
 // sensors and the collector is outside the timed part; the time the agent needs after the workload to catch up is
 // printed. Pairs alternate their order (off first, then on first) so a drift of the machine does not favour either.
 //
-// Nothing is deleted on the bench's file system while it runs: on ext4 without a journal (this VM's /) every inode
-// allocation skips inodes freed in the last ~5–35 s (fs/ext4/ialloc.c recently_deleted()), so an untar right after
-// `rm -rf` of the previous 20 000 files took 9–22 s instead of 0.7 s, varying with the gap since the rm. The
-// tarball is written from memory and each untar goes to a fresh directory; all is removed at the end.
+// Nothing is deleted on the bench's file system while it runs: on ext4 without a journal (this VM's /) inode
+// allocation skips every inode freed in the last 60 s, 360 s while its inode table block is dirty (fs/ext4/ialloc.c
+// recently_deleted(), checked only without a journal), so an untar after `rm -rf` of the previous 20 000 files took
+// 9–22 s of system time instead of 0.7 s, varying with the gap since the rm. The tarball is written from memory
+// and each untar goes to a fresh directory; all is removed at the end.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -28,7 +29,12 @@ const args = process.argv.slice(2);
 const rounds = Number(args.find((a) => /^\d+$/.test(a)) ?? 3);
 const sensorOnly = !args.includes('--no-sensor-only');
 const only = args.find((a) => a.startsWith('--only='))?.slice(7); // e.g. --only=ac
-const root = mkdtempSync(join(tmpdir(), 'rw-bench-'));
+// --dir=DIR: where the workloads run (default the temp dir). On a journal-less ext4 the untar's baseline depends on
+// what any process deleted there in the last 1–6 minutes (see the header); tmpfs (/dev/shm) has no such memory
+// and is the faster baseline, so the stricter ratio.
+const baseDir = args.find((a) => a.startsWith('--dir='))?.slice(6) ?? tmpdir();
+const root = mkdtempSync(join(baseDir, 'rw-bench-'));
+const fsType = spawnSync('stat', ['-f', '-c', '%T', root], { encoding: 'utf8' }).stdout.trim();
 
 function sh(script: string, cwd = root): void {
   const r = spawnSync('/bin/sh', ['-c', script], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -258,7 +264,7 @@ for (let round = 0; round < rounds; round++) {
 }
 
 console.log(`Agent overhead (runwarden run pipeline: eBPF sensor → core → scanning → uplink → embedded collector), ${rounds} paired rounds, median (node ${process.version})`);
-console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}; workloads in ${baseDir} (${fsType})`);
 console.log(`${'workload'.padEnd(28)} ${'off ms'.padStart(7)} ${'agent ms'.padStart(8)}  ratio target       ${sensorOnly ? 'sensor-only ' : ''}cpu-ratio stop-ms  execs file-ev  opens  events drops`);
 for (const w of chosen) {
   const r = results.get(`agent ${w.name}`)!;
