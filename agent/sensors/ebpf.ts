@@ -66,7 +66,7 @@ function blindSpots(o: ScriptOptions): string[] {
     'relative paths of other calls (rename, unlink, chmod, sensitive reads) are resolved against the cwd, which is wrong for dirfd calls',
     'DNS over TCP, DoT/DoH and over IPv6 transport is not parsed; answers beyond 192 payload bytes are cut',
     'fchmod shows the fd, not the path; chmod without an execute bit is not reported',
-    `write-opens beyond ${o.writeBudget} per process within ${o.writeFlushSeconds} s are counted per path in the kernel and reported up to ${o.writeFlushSeconds} s later`,
+    `write-opens beyond ${o.writeBudget} per process within ${o.writeFlushMillis} ms are counted per path in the kernel and reported up to ${o.writeFlushMillis} ms later`,
     'sensitive reads via relative paths from directories other than home, or via symlinks, are missed',
   ];
   spots.push(existsSync('/proc/modules')
@@ -290,8 +290,8 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
       return new Promise<void>((resolve) => {
         let done = false;
         const finish = (): void => { if (!done) { done = true; clearTimeout(t); resolve(); } };
-        // Bounded: a stalled bpftrace must not hold the job's end forever (3 windows).
-        const t = setTimeout(finish, 3_000 * scriptOptions.writeFlushSeconds);
+        // Bounded: a stalled bpftrace must not hold the job's end forever (3 windows, at least 1 s).
+        const t = setTimeout(finish, Math.max(1_000, 3 * scriptOptions.writeFlushMillis));
         syncWaiters.push(finish);
       });
     },

@@ -13,7 +13,7 @@ t.test('defaults render every probe family', async (t) => {
   for (const probe of ['sched_process_exec', 'sched_process_fork', 'sched_process_exit', 'sys_enter_connect', 'sys_exit_connect',
     'net_dev_queue', 'netif_receive_skb', 'sys_enter_openat', 'sys_enter_openat2', 'sys_enter_creat', 'sys_enter_truncate',
     'sys_enter_renameat2', 'sys_enter_unlinkat', 'sys_enter_fchmodat', 'sys_enter_ptrace', 'sys_enter_process_vm_readv',
-    'sys_enter_memfd_create', 'sys_enter_setuid', 'sys_enter_bpf', `interval:s:${SCRIPT_DEFAULTS.writeFlushSeconds}`]) {
+    'sys_enter_memfd_create', 'sys_enter_setuid', 'sys_enter_bpf', `interval:ms:${SCRIPT_DEFAULTS.writeFlushMillis}`]) {
     t.ok(s.includes(probe), probe);
   }
   t.match(s, /unroll\(4\)/);
@@ -26,14 +26,14 @@ t.test('defaults render every probe family', async (t) => {
 });
 
 t.test('options reach the program', async (t) => {
-  const s = renderScript({ argvChunks: 2, argvChunkBytes: 100, sensitivePrefixes: ['/root/.npmrc', 'we"ird\\p'], excludePids: [4242, -1], writeFlushSeconds: 5, dnsPort: 5353, procReads: false });
+  const s = renderScript({ argvChunks: 2, argvChunkBytes: 100, sensitivePrefixes: ['/root/.npmrc', 'we"ird\\p'], excludePids: [4242, -1], writeFlushMillis: 5000, dnsPort: 5353, procReads: false });
   t.match(s, /unroll\(2\)/);
   t.match(s, /\$n > 100 \? 100 : \$n/);
   t.match(s, /strncmp\(str\(\$f\), "\/root\/\.npmrc", 12\) == 0/);
   t.ok(s.includes('"we\\"ird\\\\p", 8'), 'quotes and backslashes escaped, length in bytes');
   t.match(s, /pid != 4242/);
   t.notMatch(s, /pid != -1/);
-  t.match(s, /interval:s:5 /);
+  t.match(s, /interval:ms:5000 /);
   t.match(s, new RegExp(`== ${((5353 & 0xff) << 8) | (5353 >> 8)}\\b`), 'DNS port in network byte order');
   t.notMatch(s, /"\/proc\/", 6/);
 });
@@ -106,7 +106,7 @@ t.test('a shell builtin kill -9 of a runwarden* process is seen in the kernel (r
 t.test('refuses what the program cannot carry', async (t) => {
   const bad: [string, Parameters<typeof renderScript>[0]][] = [
     ['argvChunkBytes', { argvChunkBytes: 193 }], ['argvChunkBytes', { argvChunkBytes: 8 }], ['argvChunks', { argvChunks: 0 }],
-    ['argvChunks', { argvChunks: 17 }], ['writeFlushSeconds', { writeFlushSeconds: 0 }], ['writeBudget', { writeBudget: -1 }], ['dnsPort', { dnsPort: 70000 }],
+    ['argvChunks', { argvChunks: 17 }], ['writeFlushMillis', { writeFlushMillis: 50 }], ['writeBudget', { writeBudget: -1 }], ['dnsPort', { dnsPort: 70000 }],
     ['control character', { sensitivePrefixes: ['/tmp/\n'] }],
   ];
   for (const [msg, opts] of bad) t.throws(() => renderScript(opts), { name: 'RangeError', message: new RegExp(msg) }, msg);
