@@ -34,6 +34,8 @@ export interface DecodeResult {
   lost: number;
   /** Write-opens counted in the kernel (@wn) but missing from the full per-path map (@wc). */
   mapLost: number;
+  /** Processes forked in a tracked tree that the kernel's tracked-pid map could not hold (not watched). */
+  treeLost: number;
   /** Every probe is attached (the script's BEGIN line; `attached_probes` comes before load errors). */
   attached: boolean;
   /** The interval probe printed a window of counted write-opens (everything counted before it is in). */
@@ -165,7 +167,7 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
   }
 
   function push(line: string, now: bigint): DecodeResult {
-    const res: DecodeResult = { events: [], lost: 0, mapLost: 0, attached: false, flushed: false, malformed: false };
+    const res: DecodeResult = { events: [], lost: 0, mapLost: 0, treeLost: 0, attached: false, flushed: false, malformed: false };
     let obj: { type?: string; data?: unknown };
     try { obj = JSON.parse(line) as typeof obj; } catch { res.malformed = true; return res; }
     if (obj.type === 'lost_events') {
@@ -414,6 +416,9 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           res.events.push({ kind: 'access', ...base(), access: { kind: w ? 'VM_WRITEV' : 'VM_READV', targetPid: num(6), detail: w ? 'process_vm_writev' : 'process_vm_readv' } });
           return res;
         }
+        case 'Y':
+          res.treeLost = 1;
+          return res;
         case 'D': {
           memfdPids.set(num(2), true);
           if (memfdPids.size > o.maxPending) memfdPids.delete(memfdPids.keys().next().value!);

@@ -18,6 +18,7 @@ t.test('defaults render every probe family', async (t) => {
   }
   t.match(s, /unroll\(4\)/);
   t.match(s, /\$n > 192 \? 192 : \$n/);
+  t.notMatch(s, /@tr\[/, 'the whole host without trackPids');
   t.match(s, /\(args->flags & 579\) != 0/, 'write-open flag filter in the kernel');
   t.match(s, /if \(\(@wb\[pid\] < 64 \|\| .* & 0111\) != 0\) && @ws\[pid, \$p\] == 0\)/, 'first write-open per (pid, path) printed within the per-pid budget or with an execute bit');
   t.match(s, /@wc0\[pid, args->dfd, \$p\] = count\(\); @wn0\[pid\] = count\(\);/, 'beyond it, counted per (pid, dirfd, path) with a per-pid total');
@@ -49,6 +50,21 @@ t.test('headTest: the first two bytes of some prefix, or an unreadable string, p
   const s = renderScript({ sensitivePrefixes: ['/root/.npmrc'] });
   t.match(s, /\$h = \*uptr\(\(uint16 \*\)\$f\);\n  if \(\$h == 0 \|\| \$h == 28719 \|\| \$h == 29231\) \{/, 'sensitive opens: the head test guards the strncmp chain');
   t.match(s, /if \(\(\$h == 0 \|\| \$h == 29283 .*\) && \(strncmp\(str\(\$f\), "credentials", 12\)/, 'dirfd opens too');
+});
+
+t.test('trackPids: every probe but DNS packets filtered to the tracked trees, children added at fork', async (t) => {
+  const s = renderScript({ trackPids: [4242, 4242, -3], excludePids: [4242] });
+  t.match(s, /BEGIN \{ @tr\[4242\] = 1; printf/, 'roots deduplicated, invalid ones dropped');
+  t.match(s, /sched_process_fork \/\(curtask->flags & 2097152\) == 0 && @tr\[pid\]\/ \{\n  if \(\(@cf\[tid\] & 65536\) == 0\) \{[^]*@tr\[args->child_pid\] = 1;\n    if \(@tr\[args->child_pid\] == 0\) \{ printf\("Y/);
+  t.match(s, /sched_process_exit \/@tr\[pid\] && curtask->signal->live.counter == 0\/ \{ delete\(@tr\[pid\]\); \}/, 'forgotten when the last thread exits');
+  for (const probe of ['sched_process_exec', 'sys_enter_connect', 'sys_enter_process_vm_readv', 'sys_enter_memfd_create', 'sys_enter_clone3']) {
+    t.match(s, new RegExp(`${probe} \\/@tr\\[pid\\]\\/ \\{`), probe);
+  }
+  for (const probe of ['sys_enter_openat', 'sys_enter_renameat2', 'sys_enter_unlinkat', 'sys_enter_fchmodat', 'sys_enter_ptrace', 'sys_enter_setuid', 'sys_enter_bpf', 'signal_generate']) {
+    t.match(s, new RegExp(`${probe} \\/[^\\n]*pid != 4242 && @tr\\[pid\\]\\/|${probe} \\/[^\\n]*&& @tr\\[pid\\]\\/`), probe);
+  }
+  t.notMatch(s, /net_dev_queue \/|netif_receive_skb \//, 'DNS packets stay host-wide');
+  t.throws(() => renderScript({ trackPids: Array.from({ length: 5000 }, (_, i) => i + 1) }), { name: 'RangeError' });
 });
 
 t.test('no sensitive probe without prefixes or /proc reads', async (t) => {
