@@ -2,7 +2,9 @@
 //
 // Record format (one printf per line, tab-separated, tag first; parsed by bpftrace-decode.ts):
 //   E ts pid ppid uid comm argvLen filename        exec (sched_process_exec)
-//   A pid offset argvChunk(%r)                     argv bytes, NUL-separated, in chunks of argvChunkBytes
+//   e ts pid ppid uid comm argvLen argvChunk(%r)   exec whose filename is argv[0] (most): the first chunk inline
+//   A pid offset argvChunk(%r)                     argv bytes, NUL-separated, in chunks of argvChunkBytes (after
+//                                                  an e record from the second chunk on)
 //   F ts pid uid comm childPid                     fork of a process (not a thread)
 //   X ts pid uid comm exitCode                     exit of a thread-group leader (wait status encoding)
 //   C ts tid pid uid comm family port addr         connect (family 2/10: ip text, 1: unix path)
@@ -96,6 +98,8 @@ const WRITE_FLAGS = 0x1 | 0x2 | 0x40 | 0x200;
 const PF_KTHREAD = 0x00200000;
 const CLONE_THREAD = 0x00010000;
 const MAX_PREFIX_BYTES = 190;
+/** SCRIPT_ENV's BPFTRACE_STRLEN: the longest string a probe reads. */
+const STRLEN = 200;
 
 /** Escapes a string for a bpftrace string literal; refuses what it cannot carry. */
 export function bpfStringLiteral(s: string): string {
@@ -194,15 +198,28 @@ tracepoint:sched:sched_process_fork /(curtask->flags & ${PF_KTHREAD}) == 0${trk}
     if (@tr[args->child_pid] == 0) { printf("Y\\t%d\\n", args->child_pid); }
    ` : ''} ${hdr('F', '\\t%d', ', args->child_pid')} }
 }
+// Most execs name the file as argv[0] (a shell running /bin/true, gcc running cc1): then one record (e) carries
+// the first argv chunk and the file name is argv[0]; else E names the file and A records carry all of argv. One
+// record fewer per exec: each costs a perf event, a wakeup of bpftrace and a line. Three probes, since two
+// 200-byte strings and a printed buffer do not fit one 512-byte BPF stack; @xe passes the comparison on.
 tracepoint:sched:sched_process_exec${only} {
-  $mm = curtask->mm; $len = $mm->arg_end - $mm->arg_start;
-  printf("E\\t%lu\\t%d\\t%d\\t%d\\t%s\\t%d\\t%s\\n", nsecs, pid, curtask->real_parent->tgid, uid, comm, $len, str(args->filename));
+  $mm = curtask->mm;
+  @xe[tid] = ($mm->arg_end > $mm->arg_start && strncmp(str(args->filename), str(uptr($mm->arg_start)), ${STRLEN}) == 0) ? 1 : 2;
 }
 tracepoint:sched:sched_process_exec${only} {
   $mm = curtask->mm; $len = $mm->arg_end - $mm->arg_start;
-  $off = (uint64)0;
+  if (@xe[tid] == 1) {
+    printf("e\\t%lu\\t%d\\t%d\\t%d\\t%s\\t%d\\t%r\\n", nsecs, pid, curtask->real_parent->tgid, uid, comm, $len, buf(uptr($mm->arg_start), $len > ${chunk} ? ${chunk} : $len));
+  } else {
+    printf("E\\t%lu\\t%d\\t%d\\t%d\\t%s\\t%d\\t%s\\n", nsecs, pid, curtask->real_parent->tgid, uid, comm, $len, str(args->filename));
+  }
+}
+tracepoint:sched:sched_process_exec${only} {
+  $mm = curtask->mm; $len = $mm->arg_end - $mm->arg_start;
+  $off = (uint64)(@xe[tid] == 1 ? ${chunk} : 0);
+  delete(@xe[tid]);
   unroll(${o.argvChunks}) {
-    if ($off < $len) {
+    if ($off < $len && $off < ${chunk * o.argvChunks}) {
       $n = $len - $off;
       printf("A\\t%d\\t%d\\t%r\\n", pid, $off, buf(uptr($mm->arg_start + $off), $n > ${chunk} ? ${chunk} : $n));
       $off += ${chunk};

@@ -18,6 +18,9 @@ t.test('defaults render every probe family', async (t) => {
   }
   t.match(s, /unroll\(4\)/);
   t.match(s, /\$n > 192 \? 192 : \$n/);
+  t.match(s, /@xe\[tid\] = \(\$mm->arg_end > \$mm->arg_start && strncmp\(str\(args->filename\), str\(uptr\(\$mm->arg_start\)\), 200\) == 0\) \? 1 : 2;/, 'file name compared with argv[0]');
+  t.match(s, /if \(@xe\[tid\] == 1\) \{\n    printf\("e\\t/, 'then one e record with the first chunk');
+  t.match(s, /\$off = \(uint64\)\(@xe\[tid\] == 1 \? 192 : 0\);/, 'A records after it from the second chunk');
   t.notMatch(s, /@tr\[/, 'the whole host without trackPids');
   t.match(s, /\(args->flags & 579\) != 0/, 'write-open flag filter in the kernel');
   t.match(s, /if \(\(@wb\[pid\] < 64 \|\| .* & 0111\) != 0\) && @ws\[pid, \$p\] == 0\)/, 'first write-open per (pid, path) printed within the per-pid budget or with an execute bit');
