@@ -12,7 +12,7 @@
 // 9–22 s of system time instead of 0.7 s, varying with the gap since the rm. The tarball is written from memory
 // and each untar goes to a fresh directory; all is removed at the end.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../cli/config.js';
@@ -48,13 +48,14 @@ for (let i = 0; i < 200; i++) writeFileSync(join(src, `f${i}.c`), `int f${i}(int
 writeFileSync(join(src, 'Makefile'), 'SRCS := $(wildcard *.c)\nOBJS := $(SRCS:.c=.o)\nall: $(OBJS)\n%.o: %.c\n\tcc -O1 -c $< -o $@\nclean:\n\trm -f *.o\n');
 // (c) a tarball of 20 000 small files, written from memory (creating and deleting the files first would slow the
 // untars that follow; see the header).
-function ustar(entries: { name: string; body?: Buffer; dir?: boolean }[]): Buffer {
-  const blocks: Buffer[] = [];
+// Streamed to the file entry by entry: a 20 MB buffer would stay in this process's RSS, which is measured.
+function writeUstar(path: string, entries: Iterable<{ name: string; body?: Buffer; dir?: boolean }>): void {
+  const fd = openSync(path, 'w');
+  const octal = (n: number, len: number) => n.toString(8).padStart(len - 1, '0') + '\0';
   for (const e of entries) {
     const h = Buffer.alloc(512);
     h.write(e.name, 0, 100, 'utf8');
     const body = e.body ?? Buffer.alloc(0);
-    const octal = (n: number, len: number) => n.toString(8).padStart(len - 1, '0') + '\0';
     h.write(octal(e.dir ? 0o755 : 0o644, 8), 100); h.write(octal(0, 8), 108); h.write(octal(0, 8), 116);
     h.write(octal(body.length, 12), 124); h.write(octal(Math.floor(Date.now() / 1000), 12), 136);
     h.write(e.dir ? '5' : '0', 156); h.write('ustar\0', 257); h.write('00', 263);
@@ -62,17 +63,18 @@ function ustar(entries: { name: string; body?: Buffer; dir?: boolean }[]): Buffe
     let sum = 0;
     for (const b of h) sum += b;
     h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
-    blocks.push(h, body, Buffer.alloc((512 - (body.length % 512)) % 512));
+    writeSync(fd, Buffer.concat([h, body, Buffer.alloc((512 - (body.length % 512)) % 512)]));
   }
-  blocks.push(Buffer.alloc(1024));
-  return Buffer.concat(blocks);
+  writeSync(fd, Buffer.alloc(1024));
+  closeSync(fd);
 }
-const tarEntries: { name: string; body?: Buffer; dir?: boolean }[] = [];
-for (let d = 0; d < 20; d++) {
-  tarEntries.push({ name: `./d${d}/`, dir: true });
-  for (let i = 0; i < 1000; i++) tarEntries.push({ name: `./d${d}/f${i}.txt`, body: Buffer.from(`file ${d}/${i}\n`) });
+function* tarEntries(): Generator<{ name: string; body?: Buffer; dir?: boolean }> {
+  for (let d = 0; d < 20; d++) {
+    yield { name: `./d${d}/`, dir: true };
+    for (let i = 0; i < 1000; i++) yield { name: `./d${d}/f${i}.txt`, body: Buffer.from(`file ${d}/${i}\n`) };
+  }
 }
-writeFileSync(join(root, 'files.tar'), ustar(tarEntries));
+writeUstar(join(root, 'files.tar'), tarEntries());
 let untars = 0;
 
 const workloads: { name: string; target: number; prep?: () => void; script: () => string }[] = [
