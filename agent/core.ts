@@ -116,6 +116,10 @@ function readText(path: string | undefined): string {
 export function createAgentCore(o: CoreOptions): AgentCore {
   const jobs = new Map<string, JobState>();
   const log = o.logger;
+  // The pid of the event being enriched when its /proc/<pid>/environ could not be read: the process is gone
+  // (most short-lived processes are by the time their exec is read), so its fds, cwd and cgroup are not tried
+  // either (each failed read costs a thrown error, ~10 µs, 5 per exec).
+  let gonePid = -1;
 
   function emit(draft: EventDraft): void {
     o.enqueue(draft);
@@ -202,6 +206,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     const cached = job.held.get(pid);
     if (cached) return cached;
     const raw = readEnvironRaw(pid);
+    if (raw === undefined) gonePid = pid;
     const names = raw
       ? namesInEnv(job, raw)
       : (ppid !== undefined ? job.held.get(ppid) : undefined) ?? [...job.view.secretNames].sort();
@@ -236,15 +241,16 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     },
     ancestry: (pid: number) => o.attribution.ancestry(pid, 16).map((a) => a.comm ?? String(a.pid)),
     domainOf: (pid: number, ip: string) => o.attribution.domainFor(pid, ip),
-    fdTarget: readFdTarget,
+    fdTarget: (pid: number, fd: number) => (pid === gonePid ? undefined : readFdTarget(pid, fd)),
     procInfo(pid: number): { cwd?: string; cgroup?: string; containerId?: string } {
+      if (pid === gonePid) return {};
       const cwd = readCwd(pid);
       const cgroup = readCgroup(pid);
       const containerId = containerIdOf(cgroup);
       return { ...(cwd ? { cwd } : {}), ...(cgroup ? { cgroup } : {}), ...(containerId ? { containerId } : {}) };
     },
     cwdOf(pid: number): string | undefined {
-      const own = readCwd(pid);
+      const own = pid === gonePid ? undefined : readCwd(pid);
       if (own) return own;
       for (const a of o.attribution.ancestry(pid, 8)) {
         const c = readCwd(a.pid);
@@ -356,6 +362,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     },
 
     onSensorEvent(ev) {
+      gonePid = -1;
       o.attribution.observe(ev);
       const id = o.attribution.jobOf(ev.pid);
       const owner = id === undefined ? undefined : jobs.get(id);

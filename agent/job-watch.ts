@@ -28,6 +28,8 @@ export interface SensorRequest {
   logger: Logger;
   /** Never report these pids (the agent itself and its collector). */
   ignorePids: number[];
+  /** Only the agent's descendants matter (`run`: the job is its child); a sensor may filter the rest early. */
+  descendantsOnly?: boolean;
 }
 
 export interface RunWatchOptions {
@@ -143,6 +145,7 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
         sensitivePrefixes: o.config.agent.sensitivePaths.slice(),
         logger: o.logger.child({ component: 'sensor' }),
         ignorePids: [process.pid],
+        descendantsOnly: true,
       });
       await made.sensor.start();
     } catch (err) {

@@ -29,6 +29,9 @@ export async function chooseSensor(req: SensorRequest & { homes?: string[]; work
       ignorePids: req.ignorePids,
       pathContext: { ...(req.homes ? { homes: req.homes } : {}), ...(req.workspace ? { workspace: req.workspace } : {}) },
       onDiagnostic: (line) => req.logger.warn({ line }, 'bpftrace'),
+      // The agent, and after a restart also the jobs' live processes (their tree is already in the kernel's map
+      // of the bpftrace that died, not in the new one's).
+      ...(req.descendantsOnly ? { trackPids: () => [process.pid, ...attr.jobs().flatMap((j) => [j.rootPid, ...attr.members(j.jobId)])] } : {}),
     },
   });
   return { sensor, attribution };

@@ -1,12 +1,19 @@
-// Benchmark: wall time of build-like workloads with the agent off vs on (paired, same run), and agent RSS.
+// Benchmark: wall time of build-like workloads with the agent off vs on (paired, same run), and agent memory.
 // "On" is the pipeline `runwarden run` uses (agent/job-watch.ts): eBPF sensor → core enrichment → secret
 // scanning → uplink/spool → embedded collector storing the events, the workload's shell attached as job root.
 // A second "sensor only" pass (sensor + proc table + attribution, no agent) is printed for comparison.
-// Run as root after a build: node dist/bench/overhead.js [rounds] [--no-sensor-only]. Start-up of the sensors
-// and the collector is outside the timed part; the time the agent needs after the workload to catch up is printed.
+// Run as root after a build: node dist/bench/overhead.js [rounds] [--no-sensor-only] [--only=abc] [--dir=DIR]. Start-up of the
+// sensors and the collector is outside the timed part; the time the agent needs after the workload to catch up is
+// printed. Pairs alternate their order (off first, then on first) so a drift of the machine does not favour either.
+//
+// Nothing is deleted on the bench's file system while it runs: on ext4 without a journal (this VM's /) inode
+// allocation skips every inode freed in the last 60 s, 360 s while its inode table block is dirty (fs/ext4/ialloc.c
+// recently_deleted(), checked only without a journal), so an untar after `rm -rf` of the previous 20 000 files took
+// 9–22 s of system time instead of 0.7 s, varying with the gap since the rm. The tarball is written from memory
+// and each untar goes to a fresh directory; all is removed at the end.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../cli/config.js';
 import { createLogger } from '../cli/logger.js';
@@ -22,7 +29,12 @@ const args = process.argv.slice(2);
 const rounds = Number(args.find((a) => /^\d+$/.test(a)) ?? 3);
 const sensorOnly = !args.includes('--no-sensor-only');
 const only = args.find((a) => a.startsWith('--only='))?.slice(7); // e.g. --only=ac
-const root = mkdtempSync(join(tmpdir(), 'rw-bench-'));
+// --dir=DIR: where the workloads run (default the temp dir). On a journal-less ext4 the untar's baseline depends on
+// what any process deleted there in the last 1–6 minutes (see the header); tmpfs (/dev/shm) has no such memory
+// and is the faster baseline, so the stricter ratio.
+const baseDir = args.find((a) => a.startsWith('--dir='))?.slice(6) ?? tmpdir();
+const root = mkdtempSync(join(baseDir, 'rw-bench-'));
+const fsType = spawnSync('stat', ['-f', '-c', '%T', root], { encoding: 'utf8' }).stdout.trim();
 
 function sh(script: string, cwd = root): void {
   const r = spawnSync('/bin/sh', ['-c', script], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -34,19 +46,41 @@ const src = join(root, 'csrc');
 mkdirSync(src);
 for (let i = 0; i < 200; i++) writeFileSync(join(src, `f${i}.c`), `int f${i}(int x) { int s = 0; for (int i = 0; i < x; i++) s += i * ${i}; return s; }\n`);
 writeFileSync(join(src, 'Makefile'), 'SRCS := $(wildcard *.c)\nOBJS := $(SRCS:.c=.o)\nall: $(OBJS)\n%.o: %.c\n\tcc -O1 -c $< -o $@\nclean:\n\trm -f *.o\n');
-// (c) a tarball of 20 000 small files
-const tsrc = join(root, 'tsrc');
-for (let d = 0; d < 20; d++) {
-  mkdirSync(join(tsrc, `d${d}`), { recursive: true });
-  for (let i = 0; i < 1000; i++) writeFileSync(join(tsrc, `d${d}`, `f${i}.txt`), `file ${d}/${i}\n`);
+// (c) a tarball of 20 000 small files, written from memory (creating and deleting the files first would slow the
+// untars that follow; see the header).
+// Streamed to the file entry by entry: a 20 MB buffer would stay in this process's RSS, which is measured.
+function writeUstar(path: string, entries: Iterable<{ name: string; body?: Buffer; dir?: boolean }>): void {
+  const fd = openSync(path, 'w');
+  const octal = (n: number, len: number) => n.toString(8).padStart(len - 1, '0') + '\0';
+  for (const e of entries) {
+    const h = Buffer.alloc(512);
+    h.write(e.name, 0, 100, 'utf8');
+    const body = e.body ?? Buffer.alloc(0);
+    h.write(octal(e.dir ? 0o755 : 0o644, 8), 100); h.write(octal(0, 8), 108); h.write(octal(0, 8), 116);
+    h.write(octal(body.length, 12), 124); h.write(octal(Math.floor(Date.now() / 1000), 12), 136);
+    h.write(e.dir ? '5' : '0', 156); h.write('ustar\0', 257); h.write('00', 263);
+    h.fill(' ', 148, 156);
+    let sum = 0;
+    for (const b of h) sum += b;
+    h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+    writeSync(fd, Buffer.concat([h, body, Buffer.alloc((512 - (body.length % 512)) % 512)]));
+  }
+  writeSync(fd, Buffer.alloc(1024));
+  closeSync(fd);
 }
-sh(`tar -cf ${join(root, 'files.tar')} -C ${tsrc} .`);
-rmSync(tsrc, { recursive: true });
+function* tarEntries(): Generator<{ name: string; body?: Buffer; dir?: boolean }> {
+  for (let d = 0; d < 20; d++) {
+    yield { name: `./d${d}/`, dir: true };
+    for (let i = 0; i < 1000; i++) yield { name: `./d${d}/f${i}.txt`, body: Buffer.from(`file ${d}/${i}\n`) };
+  }
+}
+writeUstar(join(root, 'files.tar'), tarEntries());
+let untars = 0;
 
-const workloads: { name: string; target: number; prep?: () => void; script: string }[] = [
-  { name: '(a) 5000 short execs', target: 1.30, script: 'i=0; while [ $i -lt 5000 ]; do /bin/true; i=$((i+1)); done' },
-  { name: '(b) make -j2, 200 C files', target: 1.05, prep: () => sh('make -s clean', src), script: `make -s -j2 -C ${src}` },
-  { name: '(c) untar 20000 small files', target: 1.10, prep: () => sh('rm -rf out && mkdir out'), script: `tar -xf ${join(root, 'files.tar')} -C ${join(root, 'out')}` },
+const workloads: { name: string; target: number; prep?: () => void; script: () => string }[] = [
+  { name: '(a) 5000 short execs', target: 1.30, script: () => 'i=0; while [ $i -lt 5000 ]; do /bin/true; i=$((i+1)); done' },
+  { name: '(b) make -j2, 200 C files', target: 1.05, prep: () => sh('make -s clean', src), script: () => `make -s -j2 -C ${src}` },
+  { name: '(c) untar 20000 small files', target: 1.10, prep: () => mkdirSync(join(root, `out${++untars}`)), script: () => `tar -xf ${join(root, 'files.tar')} -C ${join(root, `out${untars}`)}` },
 ];
 
 // The job's environment carries a secret, so held-secret discovery and scanning do real work.
@@ -73,12 +107,30 @@ interface Row { off: number[]; on: number[]; ratios: number[]; cpu: number[]; st
 const results = new Map<string, Row>();
 const maxRss: Record<Mode, number> = { agent: 0, sensor: 0 };
 const maxPart = { bpftrace: 0, node: 0 };
+// RSS counts shared file-backed pages (bpftrace maps ~100 MiB of LLVM/clang libraries); Pss shares them out among
+// the processes mapping them, Private is what this process alone holds (smaps_rollup, proc(5)).
+// Anonymous is the heap/stack part, which no other process shares and the kernel cannot drop for the file.
+const maxMem = { bpftracePss: 0, bpftracePrivate: 0, bpftraceAnon: 0, nodePss: 0, nodePrivate: 0, nodeAnon: 0 };
 
 function rssKiB(pid: number): number {
   try { return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0); } catch { return 0; }
 }
-/** bpftrace children of this process (the agent's sensor). */
+function smapsKiB(pid: number): { pss: number; priv: number; anon: number } {
+  try {
+    const t = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const f = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(t)?.[1] ?? 0);
+    return { pss: f('Pss'), priv: f('Private_Clean') + f('Private_Dirty'), anon: f('Anonymous') };
+  } catch { return { pss: 0, priv: 0, anon: 0 }; }
+}
+/** bpftrace children of this process (the agent's sensor), listed once per run: scanning /proc 4× a second
+ * would be the bench's own overhead, charged to the agent. */
+let btPids: number[] = [];
 function bpftracePids(): number[] {
+  if (btPids.length && btPids.every((p) => existsSync(`/proc/${p}`))) return btPids;
+  btPids = listBpftracePids();
+  return btPids;
+}
+function listBpftracePids(): number[] {
   const out: number[] = [];
   for (const p of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     try {
@@ -90,12 +142,23 @@ function bpftracePids(): number[] {
   return out;
 }
 /** bpftrace plus this process (agent + embedded collector). */
+// smaps_rollup walks every mapping under the target's mmap lock (1.7–5 ms here): every 8th sample only.
+let samples = 0;
 function agentRssKiB(): number {
-  const bt = bpftracePids().reduce((n, p) => n + rssKiB(p), 0);
+  const pids = bpftracePids();
+  const bt = pids.reduce((n, p) => n + rssKiB(p), 0);
   const self = rssKiB(process.pid);
+  if (samples++ % 8 === 0) smapsSample(pids);
   maxPart.bpftrace = Math.max(maxPart.bpftrace, bt);
   maxPart.node = Math.max(maxPart.node, self);
   return bt + self;
+}
+function smapsSample(pids: number[]): void {
+  const bm = pids.map(smapsKiB).reduce((a, b) => ({ pss: a.pss + b.pss, priv: a.priv + b.priv, anon: a.anon + b.anon }), { pss: 0, priv: 0, anon: 0 });
+  const nm = smapsKiB(process.pid);
+  maxMem.bpftracePss = Math.max(maxMem.bpftracePss, bm.pss); maxMem.bpftracePrivate = Math.max(maxMem.bpftracePrivate, bm.priv);
+  maxMem.nodePss = Math.max(maxMem.nodePss, nm.pss); maxMem.nodePrivate = Math.max(maxMem.nodePrivate, nm.priv);
+  maxMem.bpftraceAnon = Math.max(maxMem.bpftraceAnon, bm.anon); maxMem.nodeAnon = Math.max(maxMem.nodeAnon, nm.anon);
 }
 /** CPU seconds bpftrace has used so far (its start-up compile is not part of the workload's cost). */
 function bpftraceCpu(): number {
@@ -139,6 +202,7 @@ async function runAgent(script: string): Promise<AgentRun> {
   const c0 = cpuNow();
   const startCpu = bpftraceCpu();
   const ms = await timed(script, (pid) => watch.attach(pid));
+  smapsSample(bpftracePids());
   const t1 = Date.now();
   const res = await watch.stop({ exitCode: 0 });
   const c1 = cpuNow(); // bpftrace is reaped by now: its CPU is in `children`
@@ -180,28 +244,35 @@ const row = (key: string): Row => {
 
 for (let round = 0; round < rounds; round++) {
   for (const w of chosen) {
-    w.prep?.();
-    const c0 = cpuNow();
-    const off = await timed(w.script);
-    const offCpu = cpuNow().children - c0.children;
-    w.prep?.();
-    const a = await runAgent(w.script);
+    // Odd rounds run the agent first: a machine that speeds up or slows down through a pair favours neither side.
+    const offRun = async (): Promise<{ off: number; offCpu: number }> => {
+      w.prep?.();
+      const c0 = cpuNow();
+      const off = await timed(w.script());
+      return { off, offCpu: cpuNow().children - c0.children };
+    };
+    const agentRun = async (): Promise<AgentRun> => { w.prep?.(); return runAgent(w.script()); };
+    let off: number;
+    let offCpu: number;
+    let a: AgentRun;
+    if (round % 2 === 0) { ({ off, offCpu } = await offRun()); a = await agentRun(); } else { a = await agentRun(); ({ off, offCpu } = await offRun()); }
     const r = row(`agent ${w.name}`);
     r.off.push(off); r.on.push(a.ms); r.ratios.push(a.ms / off); r.cpu.push(a.cpu / Math.max(offCpu, 0.01)); r.stop.push(a.stopMs); r.runs.push(a);
     process.stderr.write(`round ${round + 1} ${w.name}: off ${off.toFixed(0)} ms (cpu ${offCpu.toFixed(2)} s), agent ${a.ms.toFixed(0)} ms (${(a.ms / off).toFixed(3)}, cpu ${a.cpu.toFixed(2)} s), `
       + `stop ${a.stopMs} ms, execs ${a.execs}, file events ${a.fileEvents} (write-opens ${a.fileOpens}), events ${a.events}, drops ${a.drops}`);
     if (sensorOnly) {
       w.prep?.();
-      const s = await runSensorOnly(w.script);
+      const s = await runSensorOnly(w.script());
       const rs = row(`sensor ${w.name}`);
       rs.off.push(off); rs.on.push(s); rs.ratios.push(s / off);
       process.stderr.write(`, sensor only ${s.toFixed(0)} ms (${(s / off).toFixed(3)})`);
     }
-    process.stderr.write('\n');
+    process.stderr.write(`, load ${loadavg()[0]!.toFixed(2)}\n`);
   }
 }
 
 console.log(`Agent overhead (runwarden run pipeline: eBPF sensor → core → scanning → uplink → embedded collector), ${rounds} paired rounds, median (node ${process.version})`);
+console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}; workloads in ${baseDir} (${fsType})`);
 console.log(`${'workload'.padEnd(28)} ${'off ms'.padStart(7)} ${'agent ms'.padStart(8)}  ratio target       ${sensorOnly ? 'sensor-only ' : ''}cpu-ratio stop-ms  execs file-ev  opens  events drops`);
 for (const w of chosen) {
   const r = results.get(`agent ${w.name}`)!;
@@ -214,6 +285,11 @@ for (const w of chosen) {
 console.log(`agent RSS (bpftrace + agent/collector process), max: ${(maxRss.agent / 1024).toFixed(1)} MiB  target <= 150 MiB ${maxRss.agent / 1024 <= 150 ? 'OK' : 'MISS'}`
   + (sensorOnly ? `; sensor only: ${(maxRss.sensor / 1024).toFixed(1)} MiB` : '')
   + ` (max of the parts: bpftrace ${(maxPart.bpftrace / 1024).toFixed(1)} MiB, agent/collector process ${(maxPart.node / 1024).toFixed(1)} MiB)`);
+const mib = (k: number) => (k / 1024).toFixed(1);
+console.log(`agent memory, max: Pss bpftrace ${mib(maxMem.bpftracePss)} + agent/collector ${mib(maxMem.nodePss)} = ${mib(maxMem.bpftracePss + maxMem.nodePss)} MiB; `
+  + `private (mapped by no other process) ${mib(maxMem.bpftracePrivate)} + ${mib(maxMem.nodePrivate)} = ${mib(maxMem.bpftracePrivate + maxMem.nodePrivate)} MiB; `
+  + `anonymous (heap, not file-backed) ${mib(maxMem.bpftraceAnon)} + ${mib(maxMem.nodeAnon)} = ${mib(maxMem.bpftraceAnon + maxMem.nodeAnon)} MiB`);
+console.log(`off runs, min–max ms (how steady the baseline was): ${chosen.map((w) => { const o = results.get(`agent ${w.name}`)!.off; return `${w.name.slice(0, 3)} ${Math.min(...o).toFixed(0)}–${Math.max(...o).toFixed(0)}`; }).join(' · ')}`);
 console.log('cpu-ratio: CPU of workload + bpftrace + agent/collector over CPU of the workload alone (robust on a busy machine).');
 console.log('stop-ms: watch.stop() after the workload (catch-up on the backlog + 300 ms drain + job end + flush to the collector).');
 console.log('execs/file-ev/opens/events: counted in the collector store for the last round (opens = sum of write-open counts).');

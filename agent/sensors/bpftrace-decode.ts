@@ -34,6 +34,8 @@ export interface DecodeResult {
   lost: number;
   /** Write-opens counted in the kernel (@wn) but missing from the full per-path map (@wc). */
   mapLost: number;
+  /** Processes forked in a tracked tree that the kernel's tracked-pid map could not hold (not watched). */
+  treeLost: number;
   /** Every probe is attached (the script's BEGIN line; `attached_probes` comes before load errors). */
   attached: boolean;
   /** The interval probe printed a window of counted write-opens (everything counted before it is in). */
@@ -48,11 +50,14 @@ export interface BpftraceDecoder {
   pending(): number;
 }
 
+/** Bytes of a string str() reads with BPFTRACE_STRLEN=200, before its NUL. */
+const STR_MAX = 199;
+
 // Paths whose write-opens are noise: the null device, terminals, the process's own /proc entries.
 const WRITE_NOISE = /^(\/dev\/(null|zero|full|tty\d*|ptmx|pts\/\d+)|\/proc\/(self|thread-self)\/)/;
 const FD_EXEC = /^\/(dev\/fd|proc\/(self|\d+)\/fd)\/\d+$/;
 
-interface PendingExec { at: bigint; ev: Extract<SensorEvent, { kind: 'exec' }>; len: number; chunks: Map<number, Buffer> }
+interface PendingExec { at: bigint; ev: Extract<SensorEvent, { kind: 'exec' }>; len: number; chunks: Map<number, Buffer>; exeIsArgv0: boolean }
 interface PendingConnect { at: bigint; ev: Extract<SensorEvent, { kind: 'net' }> }
 interface PendingDns { at: bigint; ev: Extract<SensorEvent, { kind: 'dns' }> }
 interface EarlyAnswer { at: bigint; answers: string[]; rcode: number }
@@ -125,6 +130,13 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
   const dirChains: Map1<DirChain> = new Map();
   const wall = (mono: string | bigint): number => Number(BigInt(mono) + o.wallOffsetNs);
 
+  /** The executed file's name, and what it says about a fileless exec. */
+  function finishExe(ev: Extract<SensorEvent, { kind: 'exec' }>, filename: string): void {
+    ev.exe = filename;
+    // fexecve/execveat(AT_EMPTY_PATH) of a memfd shows as /dev/fd/N; memfd_create by this pid makes it certain.
+    if (FD_EXEC.test(filename) || filename.startsWith('/memfd:') || (memfdPids.has(ev.pid) && filename.includes('/fd/'))) ev.exec.memfd = true;
+  }
+
   function finishExec(p: PendingExec): SensorEvent {
     const cap = o.argvChunkBytes * o.argvChunks;
     const parts: Buffer[] = [];
@@ -139,6 +151,12 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
     const truncated = missing || p.len > cap || expect < p.len;
     p.ev.exec.argv = splitArgv(Buffer.concat(parts));
     if (truncated) p.ev.exec.argvTruncated = true;
+    // e records: the kernel found the file name equal to argv[0] as far as str() reads (STRLEN - 1 bytes): a
+    // longer argv[0] says nothing of the file name's tail, which is cut there as an E record would have it.
+    if (p.exeIsArgv0) {
+      const a0 = Buffer.from(p.ev.exec.argv[0] ?? '');
+      finishExe(p.ev, a0.length >= STR_MAX ? a0.subarray(0, STR_MAX).toString('utf8') : a0.toString('utf8'));
+    }
     return p.ev;
   }
 
@@ -180,7 +198,7 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
   }
 
   function push(line: string, now: bigint): DecodeResult {
-    const res: DecodeResult = { events: [], lost: 0, mapLost: 0, attached: false, flushed: false, malformed: false };
+    const res: DecodeResult = { events: [], lost: 0, mapLost: 0, treeLost: 0, attached: false, flushed: false, malformed: false };
     let obj: { type?: string; data?: unknown };
     try { obj = JSON.parse(line) as typeof obj; } catch { res.malformed = true; return res; }
     if (obj.type === 'lost_events') {
@@ -238,21 +256,21 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           // BEGIN runs once every probe is loaded and attached; `flush` follows a window's printed counts.
           if (f[1] === 'flush') res.flushed = true; else res.attached = true;
           return res;
-        case 'E': {
-          // E ts pid ppid uid comm argvLen filename
+        case 'E':
+        case 'e': {
+          // E ts pid ppid uid comm argvLen filename | e ts pid ppid uid comm argvLen firstArgvChunk(%r)
           const pid = num(2);
           const prev = execs.get(pid);
           if (prev) { execs.delete(pid); res.events.push(finishExec(prev)); }
           if (o.ignorePids.has(pid)) return res;
-          const filename = rest(7);
+          const inline = tag === 'e';
           const ev: Extract<SensorEvent, { kind: 'exec' }> = {
-            kind: 'exec', tsNs: wall(f[1]!), pid, ppid: num(3), uid: num(4), comm: f[5], exe: filename, exec: {},
+            kind: 'exec', tsNs: wall(f[1]!), pid, ppid: num(3), uid: num(4), comm: f[5], exec: {},
           };
-          // fexecve/execveat(AT_EMPTY_PATH) of a memfd shows as /dev/fd/N; memfd_create by this pid makes it certain.
-          if (FD_EXEC.test(filename) || filename.startsWith('/memfd:') || (memfdPids.has(pid) && filename.includes('/fd/'))) ev.exec.memfd = true;
           const len = num(6);
-          const p: PendingExec = { at: now, ev, len, chunks: new Map() };
-          if (len <= 0) { res.events.push(finishExec(p)); return res; }
+          const p: PendingExec = { at: now, ev, len, chunks: new Map(), exeIsArgv0: inline };
+          if (inline) p.chunks.set(0, unescapeR(rest(7))); else finishExe(ev, rest(7));
+          if (len <= 0 || (inline && o.argvChunkBytes >= Math.min(len, o.argvChunkBytes * o.argvChunks))) { res.events.push(finishExec(p)); return res; }
           execs.set(pid, p);
           evict(execs, o.maxPending, (v) => res.events.push(finishExec(v)));
           return res;
@@ -429,6 +447,9 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           res.events.push({ kind: 'access', ...base(), access: { kind: w ? 'VM_WRITEV' : 'VM_READV', targetPid: num(6), detail: w ? 'process_vm_writev' : 'process_vm_readv' } });
           return res;
         }
+        case 'Y':
+          res.treeLost = 1;
+          return res;
         case 'D': {
           memfdPids.set(num(2), true);
           if (memfdPids.size > o.maxPending) memfdPids.delete(memfdPids.keys().next().value!);

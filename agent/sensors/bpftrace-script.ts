@@ -2,7 +2,9 @@
 //
 // Record format (one printf per line, tab-separated, tag first; parsed by bpftrace-decode.ts):
 //   E ts pid ppid uid comm argvLen filename        exec (sched_process_exec)
-//   A pid offset argvChunk(%r)                     argv bytes, NUL-separated, in chunks of argvChunkBytes
+//   e ts pid ppid uid comm argvLen argvChunk(%r)   exec whose filename is argv[0] (most): the first chunk inline
+//   A pid offset argvChunk(%r)                     argv bytes, NUL-separated, in chunks of argvChunkBytes (after
+//                                                  an e record from the second chunk on)
 //   F ts pid uid comm childPid                     fork of a process (not a thread)
 //   X ts pid uid comm exitCode                     exit of a thread-group leader (wait status encoding)
 //   C ts tid pid uid comm family port addr         connect (family 2/10: ip text, 1: unix path)
@@ -24,8 +26,9 @@
 //   B ts pid uid comm cmd                          bpf(BPF_PROG_LOAD)
 //   T ts pid uid comm sig targetPid targetComm     a stopping signal generated for a protected pid or a runwarden*/bpftrace task
 //   H start | H flush                              BEGIN ran (probes attached) | a window's counts were printed
+//   Y childPid                                     with trackPids: a forked child the tracked-pid map could not hold
 // plus the maps @wc0/@wc1 (write-opens beyond the budget per "pid,dfd,path") and @wn0/@wn1 (their total per
-// pid), one generation printed every writeFlushSeconds and both at END.
+// pid), one generation printed every writeFlushMillis and both at END.
 
 export interface ScriptOptions {
   /** Bytes of argv per printed chunk; bpftrace 0.17 caps strings and buffers at 200 bytes. */
@@ -38,8 +41,12 @@ export interface ScriptOptions {
   procReads: boolean;
   /** Pids whose file activity is ignored (the agent itself). */
   excludePids: number[];
-  /** How often counted write-opens are printed and the per-window budgets reset, seconds. */
-  writeFlushSeconds: number;
+  /**
+   * How often counted write-opens are printed and the per-window budgets reset, ms. The count maps hold
+   * BPFTRACE_MAP_KEYS_MAX paths per window: at 250 ms an untar of 20 000 files in 0.7 s fits (at 1 s, 7 000 of
+   * them were lost as map-full drops), and a job's end waits at most one window for its counts.
+   */
+  writeFlushMillis: number;
   /** Write-opens per pid and window printed one by one before the rest is counted in the kernel. */
   writeBudget: number;
   /** DNS server port watched on the packet path. */
@@ -50,6 +57,13 @@ export interface ScriptOptions {
   protectedPids: number[];
   /** Target comm prefixes whose stopping signals are reported (user space keeps bpftrace only when it is ours). */
   protectedComms: string[];
+  /**
+   * Report only these processes and their descendants (empty: the whole host). `runwarden run` passes its own pid:
+   * the job is its child, and the host's processes then cost a map lookup per probe instead of a printed record
+   * each, parsed and dropped in user space. Descendants are added at fork, so membership is fixed at fork as in
+   * agent/attribution.ts; DNS packets stay host-wide (answers carry another pid).
+   */
+  trackPids: number[];
 }
 
 export const SCRIPT_DEFAULTS: Readonly<ScriptOptions> = Object.freeze({
@@ -58,7 +72,7 @@ export const SCRIPT_DEFAULTS: Readonly<ScriptOptions> = Object.freeze({
   sensitivePrefixes: [],
   procReads: true,
   excludePids: [],
-  writeFlushSeconds: 1,
+  writeFlushMillis: 250,
   writeBudget: 64,
   dnsPort: 53,
   dirfdSensitiveNames: ['credentials', 'config.json', 'config', 'id_rsa', 'id_ed25519', 'id_ecdsa', 'id_dsa', '.npmrc', '.pypirc',
@@ -66,7 +80,11 @@ export const SCRIPT_DEFAULTS: Readonly<ScriptOptions> = Object.freeze({
     'accessTokens.json', '.credentials', '.runner'],
   protectedPids: [],
   protectedComms: ['runwarden', 'bpftrace'],
+  trackPids: [],
 });
+
+/** Tracked roots rendered into BEGIN at most (a restart passes the job's live processes). */
+export const MAX_TRACK_PIDS = 4_096;
 
 /** The BPFTRACE_* environment the script needs. */
 export const SCRIPT_ENV: Readonly<Record<string, string>> = Object.freeze({
@@ -80,6 +98,8 @@ const WRITE_FLAGS = 0x1 | 0x2 | 0x40 | 0x200;
 const PF_KTHREAD = 0x00200000;
 const CLONE_THREAD = 0x00010000;
 const MAX_PREFIX_BYTES = 190;
+/** SCRIPT_ENV's BPFTRACE_STRLEN: the longest string a probe reads. */
+const STRLEN = 200;
 
 /** Escapes a string for a bpftrace string literal; refuses what it cannot carry. */
 export function bpfStringLiteral(s: string): string {
@@ -108,6 +128,22 @@ function prefixTest(varName: string, prefixes: readonly string[]): string {
   return cut.map((p) => `strncmp(${varName}, ${bpfStringLiteral(p)}, ${Buffer.byteLength(p)}) == 0`).join(' || ');
 }
 
+/**
+ * A cheap first test in front of the per-prefix strncmp chain: the first two bytes of the user string (one 2-byte
+ * read instead of one 200-byte str() per prefix, ~3 µs per openat here) must be those of some prefix. A failed read
+ * leaves 0 and falls through to the full test (bpf_probe_read_user zeroes on error), as does a prefix shorter than
+ * two bytes. Bytes are compared as the little-endian u16 the read gives.
+ */
+export function headTest(varName: string, prefixes: readonly string[]): string | undefined {
+  const heads = new Set<string>();
+  for (const p of prefixes) {
+    const b = Buffer.from(p);
+    if (b.length === 0) return undefined;
+    heads.add(b.length === 1 ? `(${varName} & 0xff) == ${b[0]}` : `${varName} == ${b[0]! | (b[1]! << 8)}`);
+  }
+  return [`${varName} == 0`, ...heads].join(' || ');
+}
+
 function pidFilter(pids: readonly number[]): string {
   return pids.filter((p) => Number.isInteger(p) && p > 0).map((p) => ` && pid != ${p}`).join('');
 }
@@ -119,52 +155,82 @@ export function renderScript(partial: Partial<ScriptOptions> = {}): string {
   const o: ScriptOptions = { ...SCRIPT_DEFAULTS, ...partial };
   if (!Number.isInteger(o.argvChunkBytes) || o.argvChunkBytes < 16 || o.argvChunkBytes > 192) throw new RangeError('argvChunkBytes must be 16..192');
   if (!Number.isInteger(o.argvChunks) || o.argvChunks < 1 || o.argvChunks > 16) throw new RangeError('argvChunks must be 1..16');
-  if (!Number.isInteger(o.writeFlushSeconds) || o.writeFlushSeconds < 1) throw new RangeError('writeFlushSeconds must be a positive integer');
+  if (!Number.isInteger(o.writeFlushMillis) || o.writeFlushMillis < 100) throw new RangeError('writeFlushMillis must be an integer ≥ 100');
   if (!Number.isInteger(o.writeBudget) || o.writeBudget < 0 || o.writeBudget > 1_000_000) throw new RangeError('writeBudget must be 0..1000000');
   if (!Number.isInteger(o.dnsPort) || o.dnsPort < 1 || o.dnsPort > 65535) throw new RangeError('dnsPort must be a port');
-  const excl = pidFilter(o.excludePids);
+  const roots = [...new Set(o.trackPids.filter((p) => Number.isInteger(p) && p > 0))];
+  if (roots.length > MAX_TRACK_PIDS) throw new RangeError(`trackPids holds at most ${MAX_TRACK_PIDS} pids`);
+  // `trk` alone guards probes with no other filter, ` && …` joins one.
+  const tracked = roots.length > 0;
+  const trk = tracked ? ' && @tr[pid]' : '';
+  const only = tracked ? ' /@tr[pid]/' : '';
+  const excl = pidFilter(o.excludePids) + trk;
   const chunk = o.argvChunkBytes;
   const dnsBe = ((o.dnsPort & 0xff) << 8) | (o.dnsPort >> 8); // port as read from the header (network order)
   // str() is re-read per comparison on purpose: a string variable plus literals overflows the 512-byte stack;
   // the pointer is taken once, since LLVM's re-derived ctx pointers are refused by the verifier.
   const fname = 'str($f)';
   const sens: string[] = [];
+  const sensHeads: string[] = [];
   if (o.procReads) {
+    sensHeads.push('/proc/');
     sens.push(`(strncmp(${fname}, "/proc/", 6) == 0 && strncmp(${fname}, "/proc/self", 10) != 0 && strncmp(${fname}, "/proc/thread-self", 17) != 0)`);
   }
-  if (o.sensitivePrefixes.length) sens.push(prefixTest(fname, o.sensitivePrefixes));
+  if (o.sensitivePrefixes.length) {
+    sens.push(prefixTest(fname, o.sensitivePrefixes));
+    sensHeads.push(...o.sensitivePrefixes.map(kernelPrefix));
+  }
+  const sensHead = headTest('$h', sensHeads);
   const hdr = (tag: string, more: string, args: string) =>
     `${HEAD.replace('%s', tag)}${more}\\n", nsecs, pid, uid, comm${args});`;
 
   const parts: string[] = [];
   parts.push(`// generated by runwarden agent/sensors/bpftrace-script.ts
-BEGIN { printf("H\\tstart\\n"); }
+BEGIN {${roots.map((p) => ` @tr[${p}] = 1;`).join('')} printf("H\\tstart\\n"); }
 
-tracepoint:syscalls:sys_enter_clone { @cf[tid] = args->clone_flags; }
-tracepoint:syscalls:sys_enter_clone3 { @cf[tid] = *uptr((uint64 *)args->uargs); }
+tracepoint:syscalls:sys_enter_clone${only} { @cf[tid] = args->clone_flags; }
+tracepoint:syscalls:sys_enter_clone3${only} { @cf[tid] = *uptr((uint64 *)args->uargs); }
 tracepoint:syscalls:sys_exit_clone, tracepoint:syscalls:sys_exit_clone3 { delete(@cf[tid]); }
-tracepoint:sched:sched_process_fork /(curtask->flags & ${PF_KTHREAD}) == 0/ {
-  if ((@cf[tid] & ${CLONE_THREAD}) == 0) { ${hdr('F', '\\t%d', ', args->child_pid')} }
+tracepoint:sched:sched_process_fork /(curtask->flags & ${PF_KTHREAD}) == 0${trk}/ {
+  if ((@cf[tid] & ${CLONE_THREAD}) == 0) {${tracked ? `
+    // A child the map cannot hold would vanish from view: say so (Y), user space counts it as a loss.
+    @tr[args->child_pid] = 1;
+    if (@tr[args->child_pid] == 0) { printf("Y\\t%d\\n", args->child_pid); }
+   ` : ''} ${hdr('F', '\\t%d', ', args->child_pid')} }
 }
-
-tracepoint:sched:sched_process_exec {
-  $mm = curtask->mm; $len = $mm->arg_end - $mm->arg_start;
-  printf("E\\t%lu\\t%d\\t%d\\t%d\\t%s\\t%d\\t%s\\n", nsecs, pid, curtask->real_parent->tgid, uid, comm, $len, str(args->filename));
+// Most execs name the file as argv[0] (a shell running /bin/true, gcc running cc1): then one record (e) carries
+// the first argv chunk and the file name is argv[0]; else E names the file and A records carry all of argv. One
+// record fewer per exec: each costs a perf event, a wakeup of bpftrace and a line. Three probes, since two
+// 200-byte strings and a printed buffer do not fit one 512-byte BPF stack; @xe passes the comparison on.
+tracepoint:sched:sched_process_exec${only} {
+  $mm = curtask->mm;
+  @xe[tid] = ($mm->arg_end > $mm->arg_start && strncmp(str(args->filename), str(uptr($mm->arg_start)), ${STRLEN}) == 0) ? 1 : 2;
 }
-tracepoint:sched:sched_process_exec {
+tracepoint:sched:sched_process_exec${only} {
   $mm = curtask->mm; $len = $mm->arg_end - $mm->arg_start;
-  $off = (uint64)0;
+  if (@xe[tid] == 1) {
+    printf("e\\t%lu\\t%d\\t%d\\t%d\\t%s\\t%d\\t%r\\n", nsecs, pid, curtask->real_parent->tgid, uid, comm, $len, buf(uptr($mm->arg_start), $len > ${chunk} ? ${chunk} : $len));
+  } else {
+    printf("E\\t%lu\\t%d\\t%d\\t%d\\t%s\\t%d\\t%s\\n", nsecs, pid, curtask->real_parent->tgid, uid, comm, $len, str(args->filename));
+  }
+}
+tracepoint:sched:sched_process_exec${only} {
+  $mm = curtask->mm; $len = $mm->arg_end - $mm->arg_start;
+  $off = (uint64)(@xe[tid] == 1 ? ${chunk} : 0);
+  delete(@xe[tid]);
   unroll(${o.argvChunks}) {
-    if ($off < $len) {
+    if ($off < $len && $off < ${chunk * o.argvChunks}) {
       $n = $len - $off;
       printf("A\\t%d\\t%d\\t%r\\n", pid, $off, buf(uptr($mm->arg_start + $off), $n > ${chunk} ? ${chunk} : $n));
       $off += ${chunk};
     }
   }
 }
-tracepoint:sched:sched_process_exit /pid == tid/ { ${hdr('X', '\\t%d', ', curtask->exit_code')} }
-
-tracepoint:syscalls:sys_enter_connect {
+tracepoint:sched:sched_process_exit /pid == tid${trk}/ { ${hdr('X', '\\t%d', ', curtask->exit_code')} }
+${tracked ? `// The group is gone once its last thread exits (signal->live is decremented before this tracepoint).
+tracepoint:sched:sched_process_exit /@tr[pid] && curtask->signal->live.counter == 0/ { delete(@tr[pid]); }
+` : ''}
+tracepoint:syscalls:sys_enter_connect${only} {
   $sa = (struct sockaddr_in *)args->uservaddr;
   if ($sa->sin_family == 2) {
     @cn[tid] = 1;
@@ -172,7 +238,7 @@ tracepoint:syscalls:sys_enter_connect {
       (($sa->sin_port & 0xff) << 8) | ($sa->sin_port >> 8), ntop(2, $sa->sin_addr.s_addr));
   }
 }
-tracepoint:syscalls:sys_enter_connect {
+tracepoint:syscalls:sys_enter_connect${only} {
   $s6 = (struct sockaddr_in6 *)args->uservaddr;
   if ($s6->sin6_family == 10) {
     @cn[tid] = 1;
@@ -180,7 +246,7 @@ tracepoint:syscalls:sys_enter_connect {
       (($s6->sin6_port & 0xff) << 8) | ($s6->sin6_port >> 8), ntop(10, $s6->sin6_addr.in6_u.u6_addr8));
   }
 }
-tracepoint:syscalls:sys_enter_connect {
+tracepoint:syscalls:sys_enter_connect${only} {
   $su = (struct sockaddr_un *)args->uservaddr;
   if ($su->sun_family == 1) {
     @cn[tid] = 1;
@@ -264,12 +330,16 @@ tracepoint:net:netif_receive_skb {
   parts.push(writeProbe('tracepoint:syscalls:sys_enter_creat', 'c', 'args->mode', 'args->mode', '1'));
   parts.push(writeProbe('tracepoint:syscalls:sys_enter_truncate', 't', '0', '0', '1'));
   if (sens.length) {
-    parts.push(`tracepoint:syscalls:sys_enter_openat /1${excl}/ {
-  $f = args->filename;
-  if (${sens.join(' || ')}) {
+    const test = `if (${sens.join(' || ')}) {
     $p = str($f);
     if (@rs[pid, $p] == 0) { @rs[pid, $p] = 1; ${hdr('S', '\\t%s', ', $p')} }
-  }
+  }`;
+    parts.push(`tracepoint:syscalls:sys_enter_openat /1${excl}/ {
+  $f = args->filename;
+${sensHead ? `  $h = *uptr((uint16 *)$f);
+  if (${sensHead}) {
+  ${test}
+  }` : `  ${test}`}
 }
 `);
   }
@@ -294,24 +364,24 @@ tracepoint:syscalls:sys_enter_fchmodat /(args->mode & 0111) != 0${excl}/ { ${hdr
 tracepoint:syscalls:sys_enter_fchmodat2 /(args->mode & 0111) != 0${excl}/ { ${hdr('M', '\\t%d\\t%s', ', args->mode, str(args->filename)')} }
 tracepoint:syscalls:sys_enter_fchmod /(args->mode & 0111) != 0${excl}/ { ${hdr('M', '\\t%d\\tfd:%d', ', args->mode, args->fd')} }
 
-tracepoint:syscalls:sys_enter_ptrace /args->request == 16 || args->request == 0x4206/ { ${hdr('P', '\\t%d\\t%d', ', args->request, args->pid')} }
-tracepoint:syscalls:sys_enter_process_vm_readv { ${hdr('V', '\\tr\\t%d', ', args->pid')} }
-tracepoint:syscalls:sys_enter_process_vm_writev { ${hdr('V', '\\tw\\t%d', ', args->pid')} }
-tracepoint:syscalls:sys_enter_memfd_create { ${hdr('D', '\\t%s', ', str(args->uname)')} }
-tracepoint:syscalls:sys_enter_setuid /uid != 0 && args->uid == 0/ { ${hdr('G', '\\tsetuid\\t%d', ', args->uid')} }
-tracepoint:syscalls:sys_enter_setresuid /uid != 0 && (args->ruid == 0 || args->euid == 0 || args->suid == 0)/ { ${hdr('G', '\\tsetresuid\\t%d', ', 0')} }
-tracepoint:syscalls:sys_enter_setgid /uid != 0 && args->gid == 0/ { ${hdr('G', '\\tsetgid\\t%d', ', args->gid')} }
-tracepoint:syscalls:sys_enter_setresgid /uid != 0 && (args->rgid == 0 || args->egid == 0 || args->sgid == 0)/ { ${hdr('G', '\\tsetresgid\\t%d', ', 0')} }
-tracepoint:syscalls:sys_enter_bpf /args->cmd == 5/ { ${hdr('B', '\\t%d', ', args->cmd')} }
+tracepoint:syscalls:sys_enter_ptrace /(args->request == 16 || args->request == 0x4206)${trk}/ { ${hdr('P', '\\t%d\\t%d', ', args->request, args->pid')} }
+tracepoint:syscalls:sys_enter_process_vm_readv${only} { ${hdr('V', '\\tr\\t%d', ', args->pid')} }
+tracepoint:syscalls:sys_enter_process_vm_writev${only} { ${hdr('V', '\\tw\\t%d', ', args->pid')} }
+tracepoint:syscalls:sys_enter_memfd_create${only} { ${hdr('D', '\\t%s', ', str(args->uname)')} }
+tracepoint:syscalls:sys_enter_setuid /uid != 0 && args->uid == 0${trk}/ { ${hdr('G', '\\tsetuid\\t%d', ', args->uid')} }
+tracepoint:syscalls:sys_enter_setresuid /uid != 0 && (args->ruid == 0 || args->euid == 0 || args->suid == 0)${trk}/ { ${hdr('G', '\\tsetresuid\\t%d', ', 0')} }
+tracepoint:syscalls:sys_enter_setgid /uid != 0 && args->gid == 0${trk}/ { ${hdr('G', '\\tsetgid\\t%d', ', args->gid')} }
+tracepoint:syscalls:sys_enter_setresgid /uid != 0 && (args->rgid == 0 || args->egid == 0 || args->sgid == 0)${trk}/ { ${hdr('G', '\\tsetresgid\\t%d', ', 0')} }
+tracepoint:syscalls:sys_enter_bpf /args->cmd == 5${trk}/ { ${hdr('B', '\\t%d', ', args->cmd')} }
 
-interval:s:${o.writeFlushSeconds} {
+interval:ms:${o.writeFlushMillis} {
   @wg = 1 - @wg;
   if (@wg == 1) { print(@wc0); clear(@wc0); print(@wn0); clear(@wn0); }
   else { print(@wc1); clear(@wc1); print(@wn1); clear(@wn1); }
   clear(@wb); clear(@ws); clear(@rs);
   printf("H\\tflush\\n");
 }
-END { print(@wc0); print(@wn0); print(@wc1); print(@wn1); clear(@wc0); clear(@wn0); clear(@wc1); clear(@wn1); clear(@wb); clear(@ws); clear(@rs); clear(@cf); clear(@cn); clear(@ul); delete(@wg); }
+END { print(@wc0); print(@wn0); print(@wc1); print(@wn1); clear(@wc0); clear(@wn0); clear(@wc1); clear(@wn1); clear(@wb); clear(@ws); clear(@rs); clear(@cf); clear(@cn); clear(@ul); delete(@wg);${tracked ? ' clear(@tr);' : ''} }
 `);
   return parts.join('\n');
 }
@@ -329,10 +399,12 @@ const DIRFD_DEPTH = 16;
  */
 export function renderDirfdOpens(names: readonly string[], excl = ''): string {
   const test = [...new Set(names)].map((n) => `strncmp(str($f), ${bpfStringLiteral(n)}, ${Buffer.byteLength(n) + 1}) == 0`).join(' || ');
+  const head = headTest('$h', names);
   return `tracepoint:syscalls:sys_enter_openat /(int32)args->dfd >= 0${excl}/ {
   $f = args->filename;
+  $h = *uptr((uint16 *)$f);
   $fdt = curtask->files->fdt;
-  if ((${test}) && (uint64)args->dfd < (uint64)$fdt->max_fds) {
+  if (${head ? `(${head}) && ` : ''}(${test}) && (uint64)args->dfd < (uint64)$fdt->max_fds) {
     $file = *($fdt->fd + args->dfd);
     $d = $file->f_path.dentry;
     $m = (struct mount *)((uint64)$file->f_path.mnt - ${MOUNT_VFSMOUNT_OFFSET});

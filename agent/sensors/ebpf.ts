@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { RwError } from '../../proto/errors.js';
 import { createBpftraceDecoder, DECODER_DEFAULTS } from './bpftrace-decode.js';
 import type { BpftraceDecoder } from './bpftrace-decode.js';
-import { renderScript, SCRIPT_DEFAULTS, SCRIPT_ENV } from './bpftrace-script.js';
+import { MAX_TRACK_PIDS, renderScript, SCRIPT_DEFAULTS, SCRIPT_ENV } from './bpftrace-script.js';
 import type { ScriptOptions } from './bpftrace-script.js';
 import { sensitivePrefixes } from '../path-class.js';
 import type { PathContext } from '../path-class.js';
@@ -33,9 +33,14 @@ export interface EbpfSensorOptions {
   ignorePids: number[];
   /** Called with bpftrace's stderr lines that are not the known RLIMIT_MEMLOCK warning. */
   onDiagnostic?: (line: string) => void;
+  /**
+   * Watch only these processes and their descendants (script.trackPids), asked again at every (re)launch: a
+   * restarted bpftrace must know the job's processes that are already running.
+   */
+  trackPids?: () => number[];
 }
 
-export const EBPF_DEFAULTS: Readonly<Omit<EbpfSensorOptions, 'onDiagnostic'>> = Object.freeze({
+export const EBPF_DEFAULTS: Readonly<Omit<EbpfSensorOptions, 'onDiagnostic' | 'trackPids'>> = Object.freeze({
   bpftracePath: 'bpftrace',
   script: {},
   pathContext: {},
@@ -58,15 +63,16 @@ export const EBPF_CAPABILITIES: readonly string[] = Object.freeze([
   'sensitive-read', 'proc-mem', 'ptrace', 'process-vm', 'memfd-exec', 'setid-root', 'bpf-load', 'short-lived-processes',
 ]);
 
-function blindSpots(o: ScriptOptions): string[] {
+function blindSpots(o: ScriptOptions, treeOnly: boolean): string[] {
   const spots = [
+    ...(treeOnly ? ['only descendants of the agent (the job) are watched in the kernel; a process the job starts through another service (a daemon, a container runtime) is not'] : []),
     `argv beyond ${o.argvChunkBytes * o.argvChunks} bytes is cut (argvTruncated)`,
     'paths longer than 200 bytes are cut; paths not yet paged in by the process read as empty',
     'paths relative to a directory fd (openat dirfd) are resolved via /proc/<pid>/fd while the process lives, after it exits with the last target seen for that fd, else reported as fd:<n>/<path>',
     'relative paths of other calls (rename, unlink, chmod, sensitive reads) are resolved against the cwd, which is wrong for dirfd calls',
     'DNS over TCP, DoT/DoH and over IPv6 transport is not parsed; answers beyond 192 payload bytes are cut',
     'fchmod shows the fd, not the path; chmod without an execute bit is not reported',
-    `write-opens beyond ${o.writeBudget} per process within ${o.writeFlushSeconds} s are counted per path in the kernel and reported up to ${o.writeFlushSeconds} s later`,
+    `write-opens beyond ${o.writeBudget} per process within ${o.writeFlushMillis} ms are counted per path in the kernel and reported up to ${o.writeFlushMillis} ms later`,
     'sensitive reads via relative paths from directories other than home, or via symlinks, are missed',
   ];
   spots.push(existsSync('/proc/modules')
@@ -194,6 +200,11 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
   }
 
   function launch(): Promise<void> {
+    if (o.trackPids) {
+      const pids = [...new Set(o.trackPids())];
+      if (pids.length > MAX_TRACK_PIDS) reportLoss(pids.length - MAX_TRACK_PIDS, 'processes beyond the tracked pids a restarted sensor can carry: not watched');
+      writeFileSync(scriptPath, renderScript({ ...scriptOptions, trackPids: pids.slice(0, MAX_TRACK_PIDS) }), { mode: 0o600 });
+    }
     const wallOffsetNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
     const dec = createBpftraceDecoder({
       wallOffsetNs, pathContext, ignorePids: ignore, sensitivePrefixes: scriptOptions.sensitivePrefixes,
@@ -221,6 +232,7 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
         const r = dec.push(line, process.hrtime.bigint());
         if (r.lost) { drops += r.lost; reportLoss(r.lost, 'kernel perf buffer overflow'); }
         if (r.mapLost) { drops += r.mapLost; reportLoss(r.mapLost, 'write-opens beyond the kernel count map (BPFTRACE_MAP_KEYS_MAX)'); }
+        if (r.treeLost) { drops += r.treeLost; reportLoss(r.treeLost, 'a process of the job beyond the kernel\'s tracked-pid map (BPFTRACE_MAP_KEYS_MAX): not watched'); }
         if (r.events.length) enqueue(r.events);
         if (r.flushed && syncWaiters.length) {
           // Resolve after the events before the marker went through onEvent (the queue drains in order).
@@ -279,7 +291,7 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
       ensureTracefs();
       dir = mkdtempSync(join(tmpdir(), 'runwarden-bpf-'));
       scriptPath = join(dir, 'sensor.bt');
-      writeFileSync(scriptPath, renderScript(scriptOptions), { mode: 0o600 });
+      if (!o.trackPids) writeFileSync(scriptPath, renderScript(scriptOptions), { mode: 0o600 });
       await launch();
       flushTimer = setInterval(() => { if (decoder) enqueue(decoder.flush(process.hrtime.bigint())); }, o.flushIntervalMillis);
       flushTimer.unref();
@@ -290,14 +302,14 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
       return new Promise<void>((resolve) => {
         let done = false;
         const finish = (): void => { if (!done) { done = true; clearTimeout(t); resolve(); } };
-        // Bounded: a stalled bpftrace must not hold the job's end forever (3 windows).
-        const t = setTimeout(finish, 3_000 * scriptOptions.writeFlushSeconds);
+        // Bounded: a stalled bpftrace must not hold the job's end forever (3 windows, at least 1 s).
+        const t = setTimeout(finish, Math.max(1_000, 3 * scriptOptions.writeFlushMillis));
         syncWaiters.push(finish);
       });
     },
     onLoss(cb) { lossCbs.push(cb); },
     status(): SensorStatus {
-      const s: SensorStatus = { sensor: 'ebpf', capabilities: [...EBPF_CAPABILITIES], blindSpots: blindSpots(scriptOptions), drops, running };
+      const s: SensorStatus = { sensor: 'ebpf', capabilities: [...EBPF_CAPABILITIES], blindSpots: blindSpots(scriptOptions, o.trackPids !== undefined), drops, running };
       if (message) s.message = message;
       return s;
     },

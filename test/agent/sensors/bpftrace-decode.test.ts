@@ -25,6 +25,25 @@ t.test('argv beyond the bound is marked truncated; a missing chunk is flushed by
   t.match(d.flush(10n ** 9n), [{ pid: 8, exec: { argv: ['/y', 'cccccccccccccc'], argvTruncated: true } }]);
 });
 
+t.test('e records: the file is argv[0], the first chunk inline, the rest in A records from the second chunk', async (t) => {
+  const d = mk();
+  t.same(d.push(line('e\t100\t42\t41\t0\ttrue\t10\t/bin/true\\x00'), now).events,
+    [{ kind: 'exec', tsNs: 1_000_000_000_100, pid: 42, ppid: 41, uid: 0, comm: 'true', exe: '/bin/true', exec: { argv: ['/bin/true'] } }], 'one record when argv fits');
+  const d2 = createBpftraceDecoder({ wallOffsetNs: 0n, argvChunkBytes: 16, argvChunks: 2 });
+  t.same(d2.push(line('e\t1\t7\t1\t0\tx\t20\t/x\\x00aaaaaaaaaaaaa'), 0n).events, [], 'waits for the second chunk');
+  t.match(d2.push(line('A\t7\t16\tbbb\\x00'), 0n).events, [{ pid: 7, exe: '/x', exec: { argv: ['/x', 'aaaaaaaaaaaaabbb'] } }]);
+  t.notOk(d2.flush(10n ** 9n, true).length, 'nothing left pending');
+  // argv[0] as long as str() reads: the file name is known only that far, as an E record would have it.
+  const long = '/' + 'd'.repeat(250);
+  const d3 = createBpftraceDecoder({ wallOffsetNs: 0n });
+  const r = d3.push(line(`e\t1\t9\t1\t0\tx\t${long.length + 1}\t${long.slice(0, 192)}`), 0n);
+  t.same(r.events, []);
+  const ev = d3.push(line(`A\t9\t192\t${long.slice(192)}\\x00`), 0n).events[0];
+  t.match(ev, { kind: 'exec', exec: { argv: [long] } });
+  t.equal(ev?.kind === 'exec' ? ev.exe : '', long.slice(0, 199));
+  t.match(mk().push(line('e\t2\t5\t1\t0\t3\t12\t/dev/fd/3\\x00x\\x00'), now).events[0], { exe: '/dev/fd/3', exec: { memfd: true } }, 'fd exec');
+});
+
 t.test('memfd exec', async (t) => {
   const d = mk();
   d.push(line('D\t1\t5\t0\tpy\tpayload'), now);

@@ -4,7 +4,7 @@ import t from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { bpfStringLiteral, kernelPrefix, renderDirfdOpens, renderScript, renderWatcherSignals, SCRIPT_DEFAULTS, SCRIPT_ENV } from '../../../agent/sensors/bpftrace-script.js';
+import { bpfStringLiteral, headTest, kernelPrefix, renderDirfdOpens, renderScript, renderWatcherSignals, SCRIPT_DEFAULTS, SCRIPT_ENV } from '../../../agent/sensors/bpftrace-script.js';
 import { createBpftraceDecoder } from '../../../agent/sensors/bpftrace-decode.js';
 import { ebpfAvailable } from '../../../agent/sensors/ebpf.js';
 
@@ -13,11 +13,15 @@ t.test('defaults render every probe family', async (t) => {
   for (const probe of ['sched_process_exec', 'sched_process_fork', 'sched_process_exit', 'sys_enter_connect', 'sys_exit_connect',
     'net_dev_queue', 'netif_receive_skb', 'sys_enter_openat', 'sys_enter_openat2', 'sys_enter_creat', 'sys_enter_truncate',
     'sys_enter_renameat2', 'sys_enter_unlinkat', 'sys_enter_fchmodat', 'sys_enter_ptrace', 'sys_enter_process_vm_readv',
-    'sys_enter_memfd_create', 'sys_enter_setuid', 'sys_enter_bpf', `interval:s:${SCRIPT_DEFAULTS.writeFlushSeconds}`]) {
+    'sys_enter_memfd_create', 'sys_enter_setuid', 'sys_enter_bpf', `interval:ms:${SCRIPT_DEFAULTS.writeFlushMillis}`]) {
     t.ok(s.includes(probe), probe);
   }
   t.match(s, /unroll\(4\)/);
   t.match(s, /\$n > 192 \? 192 : \$n/);
+  t.match(s, /@xe\[tid\] = \(\$mm->arg_end > \$mm->arg_start && strncmp\(str\(args->filename\), str\(uptr\(\$mm->arg_start\)\), 200\) == 0\) \? 1 : 2;/, 'file name compared with argv[0]');
+  t.match(s, /if \(@xe\[tid\] == 1\) \{\n    printf\("e\\t/, 'then one e record with the first chunk');
+  t.match(s, /\$off = \(uint64\)\(@xe\[tid\] == 1 \? 192 : 0\);/, 'A records after it from the second chunk');
+  t.notMatch(s, /@tr\[/, 'the whole host without trackPids');
   t.match(s, /\(args->flags & 579\) != 0/, 'write-open flag filter in the kernel');
   t.match(s, /if \(\(@wb\[pid\] < 64 \|\| .* & 0111\) != 0\) && @ws\[pid, \$p\] == 0\)/, 'first write-open per (pid, path) printed within the per-pid budget or with an execute bit');
   t.match(s, /@wc0\[pid, args->dfd, \$p\] = count\(\); @wn0\[pid\] = count\(\);/, 'beyond it, counted per (pid, dirfd, path) with a per-pid total');
@@ -26,16 +30,44 @@ t.test('defaults render every probe family', async (t) => {
 });
 
 t.test('options reach the program', async (t) => {
-  const s = renderScript({ argvChunks: 2, argvChunkBytes: 100, sensitivePrefixes: ['/root/.npmrc', 'we"ird\\p'], excludePids: [4242, -1], writeFlushSeconds: 5, dnsPort: 5353, procReads: false });
+  const s = renderScript({ argvChunks: 2, argvChunkBytes: 100, sensitivePrefixes: ['/root/.npmrc', 'we"ird\\p'], excludePids: [4242, -1], writeFlushMillis: 5000, dnsPort: 5353, procReads: false });
   t.match(s, /unroll\(2\)/);
   t.match(s, /\$n > 100 \? 100 : \$n/);
   t.match(s, /strncmp\(str\(\$f\), "\/root\/\.npmrc", 12\) == 0/);
   t.ok(s.includes('"we\\"ird\\\\p", 8'), 'quotes and backslashes escaped, length in bytes');
   t.match(s, /pid != 4242/);
   t.notMatch(s, /pid != -1/);
-  t.match(s, /interval:s:5 /);
+  t.match(s, /interval:ms:5000 /);
   t.match(s, new RegExp(`== ${((5353 & 0xff) << 8) | (5353 >> 8)}\\b`), 'DNS port in network byte order');
   t.notMatch(s, /"\/proc\/", 6/);
+});
+
+t.test('headTest: the first two bytes of some prefix, or an unreadable string, pass to the full test', async (t) => {
+  const cases: [string[], string | undefined][] = [
+    [['/proc/'], '$h == 0 || $h == 28719'],                          // '/' 0x2f, 'p' 0x70: 0x702f
+    [['/root/.npmrc', '/root/.aws/', '.ssh/id_'], '$h == 0 || $h == 29231 || $h == 29486'],
+    [['/', '/proc/'], '$h == 0 || ($h & 0xff) == 47 || $h == 28719'], // a one-byte prefix: the first byte only
+    [['/x', ''], undefined],                                           // an empty prefix matches everything
+  ];
+  for (const [prefixes, want] of cases) t.equal(headTest('$h', prefixes), want, prefixes.join(' '));
+  const s = renderScript({ sensitivePrefixes: ['/root/.npmrc'] });
+  t.match(s, /\$h = \*uptr\(\(uint16 \*\)\$f\);\n  if \(\$h == 0 \|\| \$h == 28719 \|\| \$h == 29231\) \{/, 'sensitive opens: the head test guards the strncmp chain');
+  t.match(s, /if \(\(\$h == 0 \|\| \$h == 29283 .*\) && \(strncmp\(str\(\$f\), "credentials", 12\)/, 'dirfd opens too');
+});
+
+t.test('trackPids: every probe but DNS packets filtered to the tracked trees, children added at fork', async (t) => {
+  const s = renderScript({ trackPids: [4242, 4242, -3], excludePids: [4242] });
+  t.match(s, /BEGIN \{ @tr\[4242\] = 1; printf/, 'roots deduplicated, invalid ones dropped');
+  t.match(s, /sched_process_fork \/\(curtask->flags & 2097152\) == 0 && @tr\[pid\]\/ \{\n  if \(\(@cf\[tid\] & 65536\) == 0\) \{[^]*@tr\[args->child_pid\] = 1;\n    if \(@tr\[args->child_pid\] == 0\) \{ printf\("Y/);
+  t.match(s, /sched_process_exit \/@tr\[pid\] && curtask->signal->live.counter == 0\/ \{ delete\(@tr\[pid\]\); \}/, 'forgotten when the last thread exits');
+  for (const probe of ['sched_process_exec', 'sys_enter_connect', 'sys_enter_process_vm_readv', 'sys_enter_memfd_create', 'sys_enter_clone3']) {
+    t.match(s, new RegExp(`${probe} \\/@tr\\[pid\\]\\/ \\{`), probe);
+  }
+  for (const probe of ['sys_enter_openat', 'sys_enter_renameat2', 'sys_enter_unlinkat', 'sys_enter_fchmodat', 'sys_enter_ptrace', 'sys_enter_setuid', 'sys_enter_bpf', 'signal_generate']) {
+    t.match(s, new RegExp(`${probe} \\/[^\\n]*pid != 4242 && @tr\\[pid\\]\\/|${probe} \\/[^\\n]*&& @tr\\[pid\\]\\/`), probe);
+  }
+  t.notMatch(s, /net_dev_queue \/|netif_receive_skb \//, 'DNS packets stay host-wide');
+  t.throws(() => renderScript({ trackPids: Array.from({ length: 5000 }, (_, i) => i + 1) }), { name: 'RangeError' });
 });
 
 t.test('no sensitive probe without prefixes or /proc reads', async (t) => {
@@ -93,7 +125,7 @@ t.test('a shell builtin kill -9 of a runwarden* process is seen in the kernel (r
 t.test('refuses what the program cannot carry', async (t) => {
   const bad: [string, Parameters<typeof renderScript>[0]][] = [
     ['argvChunkBytes', { argvChunkBytes: 193 }], ['argvChunkBytes', { argvChunkBytes: 8 }], ['argvChunks', { argvChunks: 0 }],
-    ['argvChunks', { argvChunks: 17 }], ['writeFlushSeconds', { writeFlushSeconds: 0 }], ['writeBudget', { writeBudget: -1 }], ['dnsPort', { dnsPort: 70000 }],
+    ['argvChunks', { argvChunks: 17 }], ['writeFlushMillis', { writeFlushMillis: 50 }], ['writeBudget', { writeBudget: -1 }], ['dnsPort', { dnsPort: 70000 }],
     ['control character', { sensitivePrefixes: ['/tmp/\n'] }],
   ];
   for (const [msg, opts] of bad) t.throws(() => renderScript(opts), { name: 'RangeError', message: new RegExp(msg) }, msg);

@@ -1,7 +1,7 @@
 // agent/sensors/ebpf.ts against real processes and the real bpftrace: execs, short-lived processes, connects with
 // their DNS names, file writes, /proc reads, ptrace and process_vm_readv.
 import t from 'tap';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -214,6 +214,43 @@ print(n)
     await waitFor(() => { const c = cat(); return !!c && ofKind(events, 'read').filter((e) => e.pid === c.pid).length >= 2; });
     const reads = ofKind(events, 'read').filter((e) => e.pid === cat()?.pid);
     t.same(reads.map((e) => [e.read.path, e.read.pathClass]), [['/root/.aws/credentials', 'credential-file'], ['/root/.ssh/id_ed25519', 'ssh-key']]);
+  });
+
+  t.test('trackPids: only the tracked trees are reported, their forks and execs all of them, a restart keeps the tree', async (t) => {
+    // Two shells wait on stdin; only A is tracked. A's children are added at fork, so its grandchild is seen too.
+    const shell = (tag: string) => spawn('/bin/sh', ['-c', `read x; /bin/true ${tag}-child; /bin/sh -c "/bin/true ${tag}-grandchild"`], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const a = shell('tracked');
+    const b = shell('untracked');
+    let roots = [a.pid!];
+    const evs: SensorEvent[] = [];
+    const lost: string[] = [];
+    const s2 = createEbpfSensor({ trackPids: () => roots, restartDelayMillis: 50 });
+    s2.onEvent((e) => evs.push(e));
+    s2.onLoss((_n, r) => lost.push(r));
+    await s2.start();
+    t.teardown(() => s2.close());
+    const done = (c: ReturnType<typeof shell>) => new Promise((r) => c.on('close', r));
+    a.stdin!.end('go\n');
+    b.stdin!.end('go\n');
+    await Promise.all([done(a), done(b)]);
+    const argv = () => ofKind(evs, 'exec').map((e) => e.exec.argv?.[1] ?? '');
+    await waitFor(() => argv().includes('tracked-grandchild'));
+    await new Promise((r) => setTimeout(r, 300));
+    t.same(argv().filter((x) => x.endsWith('child')).sort(), ['tracked-child', 'tracked-grandchild']);
+    t.ok(ofKind(evs, 'fork').every((e) => e.pid === a.pid || descendants(evs, a.pid!).has(e.pid)), 'no fork of another tree');
+    t.ok(ofKind(evs, 'exit').some((e) => e.pid === a.pid), 'the root\'s exit');
+    // After bpftrace dies, the new one is told the live tree again (asked at relaunch).
+    const c = shell('restart');
+    roots = [c.pid!];
+    // The newest bpftrace child of this process is s2's (the shared sensor's started first).
+    const bt = Number(execFileSync('pgrep', ['-n', '-P', String(process.pid), 'bpftrace'], { encoding: 'utf8' }).trim());
+    t.ok(bt > 0);
+    process.kill(bt, 'SIGKILL');
+    await waitFor(() => lost.some((r) => /restarted/.test(r)), 60_000);
+    c.stdin!.end('go\n');
+    await done(c);
+    await waitFor(() => argv().includes('restart-grandchild'), 10_000);
+    t.ok(argv().includes('restart-child'), 'a tree given at relaunch is watched');
   });
 
   t.test('close is idempotent and stops the sensor', async (t) => {
