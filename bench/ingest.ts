@@ -1,6 +1,6 @@
 // Ingest throughput: events/s sustained into one `runwarden collector` process from 1, 4 and 16 load-agent
 // processes over loopback websockets, p99 batch-commit latency and collector peak RSS. Prints a table.
-// Run: npx tsc -p tsconfig.build.json && node dist/bench/ingest.js [--events-per-run N] [--agents 1,4,16]
+// Run: npx tsc -p tsconfig.build.json && node dist/bench/ingest.js [--events-per-run N (default 200000; the README quotes 400000)] [--agents 1,4,16]
 // Profile: RW_BENCH_PROF=DIR writes V8 CPU profiles to DIR/collector (main thread, detection worker) and DIR/agent.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
