@@ -9,11 +9,10 @@ import { join } from 'node:path';
 import { openStoreReadOnly } from '../../collector/store.js';
 import type { StoredFinding } from '../../collector/store-types.js';
 import { sampleValue } from '../../collector/metrics.js';
-import { assertBuilt, CLI, E2E_TOKEN, ROOT, metricsText, startCollectorProc, stop, waitFor, writeCollectorConfig } from '../helpers/procs.js';
+import { assertBuilt, CLI, metricsText, replayEvents, startCollectorProc, stop, waitFor, writeCollectorConfig } from '../helpers/procs.js';
 import type { CollectorProc } from '../helpers/procs.js';
 
 assertBuilt();
-const REPLAY_AGENT = join(ROOT, 'dist/test/fixtures/replay-agent.js');
 
 interface JobSpec {
   id: string;
@@ -64,12 +63,7 @@ function cli(args: string[], cwd: string, env: Record<string, string> = {}): Pro
 async function replay(col: CollectorProc, dir: string, name: string, jobs: JobSpec[]): Promise<void> {
   const file = join(dir, `${name}.jsonl`);
   writeFileSync(file, jobs.map(jobLines).join(''));
-  const code = await new Promise<number | null>((resolve, reject) => {
-    const c = spawn(process.execPath, [REPLAY_AGENT, '--url', col.url, '--token', E2E_TOKEN, '--state-dir', join(dir, `agent-${name}`), '--events', file], { stdio: ['ignore', 'ignore', 'inherit'] });
-    c.on('error', reject);
-    c.on('exit', (c2) => resolve(c2));
-  });
-  if (code !== 0) throw new Error(`replay-agent ${name} exited ${code}`);
+  await replayEvents(col.url, join(dir, `agent-${name}`), file);
   await waitFor(`detection to evaluate ${name}`, async () => {
     const m = await metricsText(col.port);
     const ingested = sampleValue(m, 'runwarden_events_ingested_total') ?? -1;

@@ -23,4 +23,9 @@ t.test('the test command CI runs is the README one', async (t) => {
   const ci = readFileSync(new URL('../../.ci/run', import.meta.url), 'utf8');
   t.match(readme, /```\nnpm test\n```/);
   t.match(ci, /^npm test$/m);
+  // The OS packages the README lists for the tests are the ones CI installs.
+  const pkgs = (text: string, re: RegExp): string[] => (re.exec(text)?.[1] ?? '').split(/\s+/).filter((w) => w && !w.startsWith('-')).sort();
+  const ciPkgs = pkgs(ci, /^apt-get install -y (.*?) >\/dev\/null$/m);
+  t.ok(ciPkgs.includes('bpftrace'), 'the CI install line is found');
+  t.same(pkgs(readme, /```\napt-get install -y ([^\n&]*)\n```/), ciPkgs);
 });

@@ -3,7 +3,6 @@
 // X-Runwarden-Signature; a receiver that is down gets retries while ingest goes on, and the findings arrive
 // once it is up. Build first: npx tsc -p tsconfig.build.json
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -13,11 +12,10 @@ import { join } from 'node:path';
 import { openStoreReadOnly } from '../../collector/store.js';
 import type { StoredFinding } from '../../collector/store-types.js';
 import { sampleValue } from '../../collector/metrics.js';
-import { assertBuilt, E2E_TOKEN, ROOT, metricsText, startCollectorProc, stop, waitFor, writeCollectorConfig } from '../helpers/procs.js';
+import { assertBuilt, ROOT, metricsText, replayEvents, startCollectorProc, stop, waitFor, writeCollectorConfig } from '../helpers/procs.js';
 import type { CollectorProc } from '../helpers/procs.js';
 
 assertBuilt();
-const REPLAY_AGENT = join(ROOT, 'dist/test/fixtures/replay-agent.js');
 const SECRET = 'hmac-secret-for-the-alert-test';
 const SINK = 'webhook[0]';
 
@@ -47,12 +45,7 @@ function attackJobs(ids: string[]): string {
 async function replay(col: CollectorProc, dir: string, name: string, jsonl: string): Promise<number> {
   const file = join(dir, `${name}.jsonl`);
   writeFileSync(file, jsonl);
-  const code = await new Promise<number | null>((resolve, reject) => {
-    const c = spawn(process.execPath, [REPLAY_AGENT, '--url', col.url, '--token', E2E_TOKEN, '--state-dir', join(dir, `agent-${name}`), '--events', file], { stdio: ['ignore', 'ignore', 'inherit'] });
-    c.on('error', reject);
-    c.on('exit', (c2) => resolve(c2));
-  });
-  if (code !== 0) throw new Error(`replay-agent ${name} exited ${code}`);
+  await replayEvents(col.url, join(dir, `agent-${name}`), file);
   return jsonl.trim().split('\n').length;
 }
 

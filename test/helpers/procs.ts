@@ -8,6 +8,7 @@ import { tokenSha256 } from '../../collector/auth.js';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = `${ROOT}cli/runwarden.js`;
 export const LOAD_AGENT = `${ROOT}dist/test/fixtures/load-agent.js`;
+export const REPLAY_AGENT = `${ROOT}dist/test/fixtures/replay-agent.js`;
 export const E2E_TOKEN = 'e2e-token-abcdefghijklmnop';
 
 export function assertBuilt(): void {
@@ -66,6 +67,16 @@ export async function startCollectorProc(configFile: string, args: string[] = []
 
 export function startLoadAgent(url: string, stateDir: string, count: number, extra: string[] = []): Proc {
   return track(spawn(process.execPath, [LOAD_AGENT, '--url', url, '--token', E2E_TOKEN, '--state-dir', stateDir, '--count', String(count), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/** Replays a JSON-lines events file through a real agent uplink (test/fixtures/replay-agent.ts); throws unless it exits 0. */
+export async function replayEvents(url: string, stateDir: string, file: string): Promise<void> {
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const c = spawn(process.execPath, [REPLAY_AGENT, '--url', url, '--token', E2E_TOKEN, '--state-dir', stateDir, '--events', file], { stdio: ['ignore', 'ignore', 'inherit'] });
+    c.on('error', reject);
+    c.on('exit', (c2) => resolve(c2));
+  });
+  if (code !== 0) throw new Error(`replay-agent ${file} exited ${code}`);
 }
 
 export function lastJson(lines: string[], event: string): Record<string, unknown> | undefined {

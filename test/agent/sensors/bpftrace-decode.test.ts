@@ -68,11 +68,13 @@ t.test('connect paired with its result; unpaired ones flushed', async (t) => {
   t.match(f, [{ net: { family: 'UNIX', dstIp: '/run/x.sock' } }, { net: { family: 'INET6', dstIp: '::1', dstPort: 53 } }]);
 });
 
+// A query for evil.test (txid 0x1234) and its answer 203.0.113.9, as %r renders them; u32 addresses as printed.
+const ip = (s: string) => String(s.split('.').reduce((n, o, i) => n + Number(o) * 2 ** (8 * i), 0));
+const q = '\\x12\\x34\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x04evil\\x04test\\x00\\x00\\x01\\x00\\x01';
+const a = '\\x12\\x34\\x81\\x80\\x00\\x01\\x00\\x01\\x00\\x00\\x00\\x00\\x04evil\\x04test\\x00\\x00\\x01\\x00\\x01\\xc0\\x0c\\x00\\x01\\x00\\x01\\x00\\x00\\x00<\\x00\\x04\\xcb\\x00q\\x09';
+
 t.test('DNS query and answer matched by (txid, client port)', async (t) => {
   const d = mk();
-  const ip = (s: string) => String(s.split('.').reduce((n, o, i) => n + Number(o) * 2 ** (8 * i), 0));
-  const q = '\\x12\\x34\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x04evil\\x04test\\x00\\x00\\x01\\x00\\x01';
-  const a = '\\x12\\x34\\x81\\x80\\x00\\x01\\x00\\x01\\x00\\x00\\x00\\x00\\x04evil\\x04test\\x00\\x00\\x01\\x00\\x01\\xc0\\x0c\\x00\\x01\\x00\\x01\\x00\\x00\\x00<\\x00\\x04\\xcb\\x00q\\x09';
   d.push(line(`Q\t1\t77\t111\to\t${ip('127.0.0.1')}\t40000\t${ip('127.0.0.53')}\t53`), now);
   t.same(d.push(line(`q\t111\t${q}`), now).events, []);
   d.push(line(`Q\t2\t5\t222\to\t${ip('127.0.0.53')}\t53\t${ip('127.0.0.1')}\t40000`), now);
@@ -82,9 +84,6 @@ t.test('DNS query and answer matched by (txid, client port)', async (t) => {
 
 t.test('DNS answer read before its query (another CPU\'s buffer) still pairs; a lone answer expires', async (t) => {
   const d = mk();
-  const ip = (s: string) => String(s.split('.').reduce((n, o, i) => n + Number(o) * 2 ** (8 * i), 0));
-  const q = '\\x12\\x34\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x04evil\\x04test\\x00\\x00\\x01\\x00\\x01';
-  const a = '\\x12\\x34\\x81\\x80\\x00\\x01\\x00\\x01\\x00\\x00\\x00\\x00\\x04evil\\x04test\\x00\\x00\\x01\\x00\\x01\\xc0\\x0c\\x00\\x01\\x00\\x01\\x00\\x00\\x00<\\x00\\x04\\xcb\\x00q\\x09';
   d.push(line(`Q\t2\t5\t222\to\t${ip('127.0.0.53')}\t53\t${ip('127.0.0.1')}\t40000`), now);
   t.same(d.push(line(`q\t222\t${a}`), now).events, [], 'an answer alone names no asker');
   t.equal(d.pending(), 1, 'the answer is held for its query');
