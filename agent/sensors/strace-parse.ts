@@ -1,10 +1,20 @@
 // Parses `strace -f -q -ttt -s N` output lines into SensorEvents (the ptrace sensor). Pure and bounded:
 // joins <unfinished ...>/<... resumed> halves, maps thread ids to processes, de-duplicates repeated write-opens.
+// strace prints a new task's first syscalls as soon as they happen, which is often before its parent's clone/vfork
+// returns (always so for vfork: the parent waits for the child's execve). Lines of a task nobody has created yet are
+// held until the clone that created it is printed, so the child's exec carries its ppid and follows its fork event.
 import type { SensorEvent } from './types.js';
 import { parseProcPath, sensitiveClass, writeClass } from '../path-class.js';
 import type { PathContext } from '../path-class.js';
 
-export interface StraceParserOptions { pathContext: PathContext; maxEntries: number }
+export interface StraceParserOptions {
+  pathContext: PathContext;
+  maxEntries: number;
+  /** Lines held back from tasks whose creating clone has not been printed yet (all tasks together). */
+  maxHeldLines: number;
+  /** Trace-time after which held lines are given up on and emitted without a parent. */
+  holdNs: number;
+}
 
 export interface StraceParser {
   push(line: string): SensorEvent[];
@@ -104,7 +114,7 @@ function sockaddr(arg: string): { family: 'INET' | 'INET6' | 'UNIX'; ip: string;
 }
 
 export function createStraceParser(partial: Partial<StraceParserOptions> = {}): StraceParser {
-  const o: StraceParserOptions = { pathContext: {}, maxEntries: 65_536, ...partial };
+  const o: StraceParserOptions = { pathContext: {}, maxEntries: 65_536, maxHeldLines: 8_192, holdNs: 2e9, ...partial };
   const unfinished = new Map<number, string>();
   const tgidOf = new Map<number, number>();
   const parentOf = new Map<number, number>();
@@ -150,11 +160,14 @@ export function createStraceParser(partial: Partial<StraceParserOptions> = {}): 
         if (/CLONE_THREAD/.test(args[name === 'clone3' ? 0 : 1] ?? args.join(','))) {
           tgidOf.set(retNum, pid);
           bound(tgidOf);
-          return;
+          parentOf.delete(retNum);
+        } else {
+          tgidOf.delete(retNum); // a reused tid
+          parentOf.set(retNum, pid);
+          bound(parentOf);
+          out.push({ kind: 'fork', ...base, fork: { childPid: retNum } });
         }
-        parentOf.set(retNum, pid);
-        bound(parentOf);
-        out.push({ kind: 'fork', ...base, fork: { childPid: retNum } });
+        release(retNum, out);
         return;
       }
       case 'connect': {
@@ -231,41 +244,80 @@ export function createStraceParser(partial: Partial<StraceParserOptions> = {}): 
     }
   }
 
+  /** Tasks whose lines are emitted as they come: the root, created tasks, and tasks given up on. */
+  const known = new Set<number>();
+  let sawRoot = false;
+  const held = new Map<number, { tsNs: number; lines: { tsNs: number; rest: string }[] }>();
+  let heldLines = 0;
+
+  function release(tid: number, out: SensorEvent[]): void {
+    const h = held.get(tid);
+    know(tid);
+    if (!h) return;
+    held.delete(tid);
+    heldLines -= h.lines.length;
+    for (const l of h.lines) line(tid, l.tsNs, l.rest, out);
+  }
+
+  function know(tid: number): void {
+    known.add(tid);
+    // Exits remove tasks; the bound only matters if strace lost exit lines. An evicted task is held, then released.
+    while (known.size > o.maxEntries) known.delete(known.values().next().value as number);
+  }
+
+  function line(tid: number, tsNs: number, rest: string, out: SensorEvent[]): void {
+    const exited = /^\+\+\+ (?:exited with (\d+)|killed by (SIG\w+)(?: \(core dumped\))?) \+\+\+$/.exec(rest);
+    if (exited) {
+      known.delete(tid);
+      const pid = tg(tid);
+      if (pid !== tid) return;
+      emitRepeats(pid, out);
+      out.push({ kind: 'exit', tsNs, pid, exit: exited[1] !== undefined ? { code: Number(exited[1]) } : { signal: SIGNALS[exited[2]!] ?? 0 } });
+      return;
+    }
+    if (rest.startsWith('---')) return;
+    const resumed = /^<\.\.\. (\w+) resumed>(.*)$/s.exec(rest);
+    if (resumed) {
+      const head = unfinished.get(tid);
+      unfinished.delete(tid);
+      if (head === undefined) return;
+      rest = head + resumed[2]!;
+    } else if (rest.endsWith('<unfinished ...>')) {
+      unfinished.set(tid, rest.slice(0, -'<unfinished ...>'.length).trimEnd());
+      bound(unfinished);
+      return;
+    }
+    const call = /^(\w+)\((.*)\)\s+=\s+(-?\d+|\?|0x[0-9a-f]+)(?:\s+(E[A-Z0-9]+))?.*$/s.exec(rest);
+    if (!call) return;
+    syscall(tid, tsNs, call[1]!, splitArgs(call[2]!), call[3]!, call[4], out);
+  }
+
   return {
-    push(line) {
+    push(text) {
       const out: SensorEvent[] = [];
-      const m = /^(\d+)\s+(\d+)\.(\d+)\s+(.*)$/s.exec(line);
+      const m = /^(\d+)\s+(\d+)\.(\d+)\s+(.*)$/s.exec(text);
       if (!m) return out;
       const tid = Number(m[1]);
       const tsNs = Number(m[2]) * 1e9 + Number(m[3]!.padEnd(9, '0').slice(0, 9));
-      let rest = m[4]!;
-      const exited = /^\+\+\+ (?:exited with (\d+)|killed by (SIG\w+)(?: \(core dumped\))?) \+\+\+$/.exec(rest);
-      if (exited) {
-        const pid = tg(tid);
-        if (pid !== tid) return out;
-        emitRepeats(pid, out);
-        out.push({ kind: 'exit', tsNs, pid, exit: exited[1] !== undefined ? { code: Number(exited[1]) } : { signal: SIGNALS[exited[2]!] ?? 0 } });
-        return out;
+      if (!sawRoot) { sawRoot = true; know(tid); } // the first task strace prints is the command itself
+      if (known.has(tid)) {
+        line(tid, tsNs, m[4]!, out);
+      } else {
+        let h = held.get(tid);
+        if (!h) { h = { tsNs, lines: [] }; held.set(tid, h); }
+        h.lines.push({ tsNs, rest: m[4]! });
+        heldLines++;
       }
-      if (rest.startsWith('---')) return out;
-      const resumed = /^<\.\.\. (\w+) resumed>(.*)$/s.exec(rest);
-      if (resumed) {
-        const head = unfinished.get(tid);
-        unfinished.delete(tid);
-        if (head === undefined) return out;
-        rest = head + resumed[2]!;
-      } else if (rest.endsWith('<unfinished ...>')) {
-        unfinished.set(tid, rest.slice(0, -'<unfinished ...>'.length).trimEnd());
-        bound(unfinished);
-        return out;
+      // Give up on creators that never showed: the oldest held task past holdNs, or anything over the line bound.
+      for (const [t, h] of held) {
+        if (heldLines <= o.maxHeldLines && tsNs - h.tsNs < o.holdNs) break;
+        release(t, out);
       }
-      const call = /^(\w+)\((.*)\)\s+=\s+(-?\d+|\?|0x[0-9a-f]+)(?:\s+(E[A-Z0-9]+))?.*$/s.exec(rest);
-      if (!call) return out;
-      syscall(tid, tsNs, call[1]!, splitArgs(call[2]!), call[3]!, call[4], out);
       return out;
     },
     flush() {
       const out: SensorEvent[] = [];
+      for (const t of [...held.keys()]) release(t, out);
       emitRepeats(undefined, out);
       return out;
     },

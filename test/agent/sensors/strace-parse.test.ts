@@ -47,5 +47,49 @@ t.test('a session', async (t) => {
     t.equal(got.length, want.length, line);
     t.match(got, want, line);
   }
-  t.match(p.push('100  4.0 execve("/usr/bin/x", ["x"], 0x1 /* 1 vars */) = 0'), [{ ppid: undefined }]);
+  // 100 has exited: a task with its number is new, and waits for the clone that made it until flush.
+  t.same(p.push('100  4.0 execve("/usr/bin/x", ["x"], 0x1 /* 1 vars */) = 0'), []);
+  t.match(p.flush(), [{ kind: 'exec', pid: 100, ppid: undefined }]);
+});
+
+t.test('a child printed before the clone that made it', async (t) => {
+  const p = createStraceParser({ holdNs: 1e9, maxHeldLines: 3 });
+  const lines: [string, unknown[]][] = [
+    ['200  1.0 execve("/bin/sh", ["sh", "-c", "x"], 0x1 /* 1 vars */) = 0', [{ kind: 'exec', pid: 200 }]],
+    ['200  1.1 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD <unfinished ...>', []],
+    ['201  1.2 execve("/usr/bin/chmod", ["chmod", "+x", "f"], 0x1 /* 1 vars */) = 0', []],
+    ['201  1.3 fchmodat(AT_FDCWD, "/w/f", 0755) = 0', []],
+    ['200  1.4 <... clone resumed>, child_tidptr=0x7f) = 201', [
+      { kind: 'fork', pid: 200, fork: { childPid: 201 } },
+      { kind: 'exec', pid: 201, ppid: 200, comm: 'chmod', exec: { argv: ['chmod', '+x', 'f'] } },
+      { kind: 'file', pid: 201, file: { op: 'CHMOD', path: '/w/f' } }]],
+    // A thread's first syscall before clone3 returns is its process's, once the clone says so.
+    ['201  1.5 clone3({flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM, child_tid=0x7f}, 88 <unfinished ...>', []],
+    ['202  1.6 connect(3, {sa_family=AF_INET, sin_port=htons(80), sin_addr=inet_addr("127.3.3.3")}, 16) = 0', []],
+    ['201  1.7 <... clone3 resumed>) = 202', [{ kind: 'net', pid: 201, net: { dstIp: '127.3.3.3' } }]],
+    // A grandchild printed before both clones: released in order once its parent is.
+    ['200  1.8 vfork( <unfinished ...>', []],
+    ['204  1.9 execve("/bin/true", ["true"], 0x1 /* 1 vars */) = 0', []],
+    ['203  2.0 clone(child_stack=NULL, flags=SIGCHLD) = 204', []],
+    ['200  2.1 <... vfork resumed>) = 203', [
+      { kind: 'fork', pid: 200, fork: { childPid: 203 } },
+      { kind: 'fork', pid: 203, fork: { childPid: 204 } },
+      { kind: 'exec', pid: 204, ppid: 203 }]],
+    // Never created (the creator's line was lost): emitted without a parent after holdNs of trace time.
+    ['300  2.2 execve("/bin/true", ["true"], 0x1 /* 1 vars */) = 0', []],
+    ['200  3.3 openat(AT_FDCWD, "/dev/null", O_WRONLY) = 3', [{ kind: 'exec', pid: 300, ppid: undefined }]],
+    // ... or once more than maxHeldLines are held.
+    ['400  3.4 execve("/bin/a", ["a"], 0x1 /* 1 vars */) = 0', []],
+    ['400  3.5 openat(AT_FDCWD, "/w/x", O_WRONLY|O_CREAT, 0644) = 3', []],
+    ['401  3.6 execve("/bin/b", ["b"], 0x1 /* 1 vars */) = 0', []],
+    ['401  3.7 openat(AT_FDCWD, "/w/y", O_WRONLY|O_CREAT, 0644) = 3', [{ kind: 'exec', pid: 400 }, { kind: 'file', pid: 400 }]],
+  ];
+  for (const [line, want] of lines) {
+    const got = p.push(line);
+    t.equal(got.length, want.length, line);
+    t.match(got, want, line);
+  }
+  const rest = p.flush();
+  t.equal(rest.length, 2);
+  t.match(rest, [{ kind: 'exec', pid: 401 }, { kind: 'file', pid: 401, file: { path: '/w/y' } }]);
 });
