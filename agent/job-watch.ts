@@ -7,16 +7,15 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../cli/config.js';
-import { assembleCollector } from '../collector/assemble.js';
-import type { AssembledCollector } from '../collector/assemble.js';
-import type { StoredEvent } from '../collector/store-types.js';
 import type { JobStart } from '../proto/types.js';
 import { createAgentCore } from './core.js';
+import { startEmbeddedCollector } from './embedded-collector.js';
+import type { EmbeddedCollector } from './embedded-collector.js';
 import type { AgentCore, Attribution } from './core.js';
 import { loadIdentity } from './identity.js';
 import type { JobPaths } from './job-paths.js';
 import { netPolicy } from './netmatch.js';
-import type { EgressSummary, JobWatch, JobWatchResult, ReportFinding } from './report.js';
+import type { JobWatch, JobWatchResult, ReportFinding } from './report.js';
 import { loadOrCreateInstallKey } from './secrets/install-key.js';
 import type { Sensor, SensorStatus } from './sensors/types.js';
 import { createUplink } from './uplink.js';
@@ -64,10 +63,6 @@ export const RUN_WATCH_LIMITS = Object.freeze({
    */
   catchUpQuietMillis: 500,
   catchUpMaxMillis: 30_000,
-  /** The report's summary reads the job's events from the embedded store in pages, bounded. */
-  summaryPageEvents: 10_000,
-  maxSummaryPages: 100,
-  maxSummaryFiles: 100_000,
 });
 
 /** Attribution when no sensor runs: nothing belongs to the job but what the core is told directly. */
@@ -86,22 +81,11 @@ function resolvers(): Set<string> {
   }
 }
 
-function noteEgress(by: Map<string, EgressSummary>, e: StoredEvent['event']): void {
-  if (e.kind !== 'net' || e.net.resolver || e.net.family === 'UNIX') return;
-  const dst = `${e.net.dstIp ?? ''}:${e.net.dstPort ?? 0}`;
-  const cur = by.get(dst);
-  if (cur) { cur.count++; return; }
-  by.set(dst, {
-    dst, count: 1, proto: e.net.proto === 'UDP' ? 'udp' : 'tcp', allowed: Boolean(e.net.allowed || e.net.trusted),
-    ...(e.net.domain ? { domain: e.net.domain } : {}),
-  });
-}
-
 export function createRunWatch(o: RunWatchOptions): JobWatch {
   const nowNs = o.nowNs ?? ((): number => Date.now() * 1e6);
   const log = o.logger.child({ jobId: o.jobId });
   const stateDir = dirname(o.dbPath);
-  let collector: AssembledCollector | undefined;
+  let collector: EmbeddedCollector | undefined;
   let uplink: Uplink | undefined;
   let sensor: Sensor | undefined;
   let core: AgentCore | undefined;
@@ -126,7 +110,9 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
           tokens: [{ agentId: identity.agentId, sha256 }], tlsCert: '', tlsKey: '',
         },
       } as Config;
-      collector = await assembleCollector({ config: cfg, logger: o.logger.child({ component: 'collector' }), synchronous: 'NORMAL' });
+      // In a process of its own: SQLite, the chain and the rules worker are not in the process that reads the
+      // sensor (its memory and event loop stay the agent's, as with a remote collector).
+      collector = await startEmbeddedCollector({ config: cfg, logFile: join(stateDir, 'runwarden.log'), base: { jobId: o.jobId }, logger: o.logger });
       url = collector.url;
     }
     uplink = createUplink({
@@ -144,7 +130,7 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
         backend: o.config.agent.sensor,
         sensitivePrefixes: o.config.agent.sensitivePaths.slice(),
         logger: o.logger.child({ component: 'sensor' }),
-        ignorePids: [process.pid],
+        ignorePids: collector ? [process.pid, collector.pid] : [process.pid],
         descendantsOnly: true,
       });
       await made.sensor.start();
@@ -184,7 +170,7 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
     });
     core.startJob(o.jobId, o.start, 0, o.env, o.paths);
     // The rules compile in the detection worker while the sensor attaches; the job starts once both are done.
-    if (collector && !(await collector.detection.ready(RUN_WATCH_LIMITS.detectionReadyMaxMillis))) {
+    if (collector && !(await collector.ready(RUN_WATCH_LIMITS.detectionReadyMaxMillis))) {
       log.warn('detection was not ready when the command started; its first findings may come late');
     }
   }
@@ -246,30 +232,15 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
         sensor: sensor ? (status?.sensor ?? 'none') : 'none', blindSpots: status?.blindSpots ?? [], drops: status?.drops ?? 0,
       };
       if (collector) {
-        const store = collector.store;
-        if (!(await collector.detection.settled(RUN_WATCH_LIMITS.flushDeadlineMillis))) {
-          log.warn(collector.detection.stats(), 'the rules had not evaluated every event before the deadline; the report may miss findings');
+        try {
+          const r = await collector.report(o.jobId, RUN_WATCH_LIMITS.flushDeadlineMillis);
+          if (!r.settled) log.warn(r.stats, 'the rules had not evaluated every event before the deadline; the report may miss findings');
+          findings = r.findings;
+          summary = { ...summary, ...r.summary, drops: (summary.drops ?? 0) + r.summary.drops };
+        } catch (err) {
+          log.error({ err }, 'the embedded collector could not report; the events stay in the spool and the audit DB');
+          summary.blindSpots = [...(summary.blindSpots ?? []), `embedded collector failed: ${(err as Error).message}`];
         }
-        findings = store.queryFindings({ jobId: o.jobId }).map((f) => ({
-          ruleId: f.ruleId, severity: f.severity, title: f.title, tags: f.tags, explanation: f.explanation, evidence: f.evidence,
-        }));
-        // Paged: a build runs tens of thousands of processes (one query would stop at the store's default limit).
-        const files = new Set<string>();
-        const egress = new Map<string, EgressSummary>();
-        let drops = summary.drops ?? 0;
-        let processes = 0;
-        for (let afterId = 0, page = 0; page < RUN_WATCH_LIMITS.maxSummaryPages; page++) {
-          const events = store.queryEvents({ jobId: o.jobId, kinds: ['exec', 'net', 'file', 'dropped'], afterId, limit: RUN_WATCH_LIMITS.summaryPageEvents });
-          for (const { event: e } of events) {
-            if (e.kind === 'exec') processes++;
-            else if (e.kind === 'file' && e.file.path && files.size < RUN_WATCH_LIMITS.maxSummaryFiles) files.add(e.file.newPath || e.file.path);
-            else if (e.kind === 'dropped') drops += e.dropped.count ?? 0;
-            else noteEgress(egress, e);
-          }
-          if (events.length < RUN_WATCH_LIMITS.summaryPageEvents) break;
-          afterId = events[events.length - 1]!.id;
-        }
-        summary = { ...summary, drops, processes, egress: [...egress.values()], filesWritten: files.size };
         await collector.close();
       } else {
         summary.blindSpots = [...(summary.blindSpots ?? []), 'remote collector: findings are in the collector, not in this report'];

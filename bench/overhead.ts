@@ -106,7 +106,7 @@ type Mode = 'agent' | 'sensor';
 interface Row { off: number[]; on: number[]; ratios: number[]; cpu: number[]; stop: number[]; runs: AgentRun[] }
 const results = new Map<string, Row>();
 const maxRss: Record<Mode, number> = { agent: 0, sensor: 0 };
-const maxPart = { bpftrace: 0, node: 0 };
+const maxPart = { bpftrace: 0, node: 0, collector: 0 };
 // RSS counts shared file-backed pages (bpftrace maps ~100 MiB of LLVM/clang libraries); Pss shares them out among
 // the processes mapping them, Private is what this process alone holds (smaps_rollup, proc(5)).
 // Anonymous is the heap/stack part, which no other process shares and the kernel cannot drop for the file.
@@ -132,16 +132,21 @@ function bpftracePids(): number[] {
 }
 function listBpftracePids(): number[] {
   const out: number[] = [];
+  colPids = [];
   for (const p of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     try {
       const st = readFileSync(`/proc/${p}/stat`, 'utf8');
       const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid && st.includes('(bpftrace)')) out.push(Number(p));
+      if (ppid !== process.pid) continue;
+      if (st.includes('(bpftrace)')) out.push(Number(p));
+      else if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('embedded-main')) colPids.push(Number(p));
     } catch { /* gone */ }
   }
   return out;
 }
-/** bpftrace plus this process (agent + embedded collector). */
+/** The embedded collector's process (agent/embedded-collector.ts), found with the bpftrace children. */
+let colPids: number[] = [];
+/** bpftrace plus this process (the agent; the embedded collector is a process of its own, counted apart). */
 // smaps_rollup walks every mapping under the target's mmap lock (1.7–5 ms here): every 8th sample only.
 let samples = 0;
 function agentRssKiB(): number {
@@ -151,6 +156,7 @@ function agentRssKiB(): number {
   if (samples++ % 8 === 0) smapsSample(pids);
   maxPart.bpftrace = Math.max(maxPart.bpftrace, bt);
   maxPart.node = Math.max(maxPart.node, self);
+  maxPart.collector = Math.max(maxPart.collector, colPids.reduce((n, p) => n + rssKiB(p), 0));
   return bt + self;
 }
 function smapsSample(pids: number[]): void {
@@ -282,15 +288,16 @@ for (const w of chosen) {
   console.log(`${w.name.padEnd(28)} ${median(r.off).toFixed(0).padStart(7)} ${median(r.on).toFixed(0).padStart(8)}  ${m.toFixed(3)} <=${w.target.toFixed(2)} ${(m <= w.target ? 'OK' : 'MISS').padEnd(4)} ${so}`
     + `${median(r.cpu).toFixed(2).padStart(9)} ${median(r.stop).toFixed(0).padStart(7)} ${String(last.execs).padStart(6)} ${String(last.fileEvents).padStart(7)} ${String(last.fileOpens).padStart(6)} ${String(last.events).padStart(7)} ${String(Math.max(...r.runs.map((x) => x.drops))).padStart(5)}`);
 }
-console.log(`agent RSS (bpftrace + agent/collector process), max: ${(maxRss.agent / 1024).toFixed(1)} MiB  target <= 150 MiB ${maxRss.agent / 1024 <= 150 ? 'OK' : 'MISS'}`
+console.log(`agent RSS (bpftrace + agent process), max: ${(maxRss.agent / 1024).toFixed(1)} MiB  target <= 150 MiB ${maxRss.agent / 1024 <= 150 ? 'OK' : 'MISS'}`
   + (sensorOnly ? `; sensor only: ${(maxRss.sensor / 1024).toFixed(1)} MiB` : '')
-  + ` (max of the parts: bpftrace ${(maxPart.bpftrace / 1024).toFixed(1)} MiB, agent/collector process ${(maxPart.node / 1024).toFixed(1)} MiB)`);
+  + ` (max of the parts: bpftrace ${(maxPart.bpftrace / 1024).toFixed(1)} MiB, agent process ${(maxPart.node / 1024).toFixed(1)} MiB);`
+  + ` embedded collector process (run mode; on a host the collector runs elsewhere): ${(maxPart.collector / 1024).toFixed(1)} MiB`);
 const mib = (k: number) => (k / 1024).toFixed(1);
-console.log(`agent memory, max: Pss bpftrace ${mib(maxMem.bpftracePss)} + agent/collector ${mib(maxMem.nodePss)} = ${mib(maxMem.bpftracePss + maxMem.nodePss)} MiB; `
+console.log(`agent memory, max: Pss bpftrace ${mib(maxMem.bpftracePss)} + agent ${mib(maxMem.nodePss)} = ${mib(maxMem.bpftracePss + maxMem.nodePss)} MiB; `
   + `private (mapped by no other process) ${mib(maxMem.bpftracePrivate)} + ${mib(maxMem.nodePrivate)} = ${mib(maxMem.bpftracePrivate + maxMem.nodePrivate)} MiB; `
   + `anonymous (heap, not file-backed) ${mib(maxMem.bpftraceAnon)} + ${mib(maxMem.nodeAnon)} = ${mib(maxMem.bpftraceAnon + maxMem.nodeAnon)} MiB`);
 console.log(`off runs, min–max ms (how steady the baseline was): ${chosen.map((w) => { const o = results.get(`agent ${w.name}`)!.off; return `${w.name.slice(0, 3)} ${Math.min(...o).toFixed(0)}–${Math.max(...o).toFixed(0)}`; }).join(' · ')}`);
-console.log('cpu-ratio: CPU of workload + bpftrace + agent/collector over CPU of the workload alone (robust on a busy machine).');
+console.log('cpu-ratio: CPU of workload + bpftrace + agent + embedded collector over CPU of the workload alone (robust on a busy machine).');
 console.log('stop-ms: watch.stop() after the workload (catch-up on the backlog + 300 ms drain + job end + flush to the collector).');
 console.log('execs/file-ev/opens/events: counted in the collector store for the last round (opens = sum of write-open counts).');
 rmSync(root, { recursive: true, force: true });

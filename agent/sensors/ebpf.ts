@@ -107,6 +107,8 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
     ...o.script,
     sensitivePrefixes: [...sensitivePrefixes(pathContext, o.sensitivePaths), ...(o.script.sensitivePrefixes ?? [])],
     excludePids: [process.pid, ...(o.script.excludePids ?? [])],
+    // The agent's other processes (run's embedded collector): a stopping signal sent to them is reported.
+    protectedPids: [...o.ignorePids, ...(o.script.protectedPids ?? [])],
   };
   const eventCbs: ((ev: SensorEvent) => void)[] = [];
   const lossCbs: ((count: number, reason: string) => void)[] = [];
