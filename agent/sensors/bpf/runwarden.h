@@ -1,0 +1,128 @@
+/* Records of the libbpf sensor, shared by the BPF program (runwarden.bpf.c) and its loader (runwarden-sensor.c).
+ * Each ring-buffer record is one of these structs; the loader prints it as the bpftrace-script.ts record(s) it
+ * stands for, so agent/sensors/bpftrace-decode.ts reads both kernel programs the same way. */
+#ifndef RUNWARDEN_H
+#define RUNWARDEN_H
+
+/* str() of bpftrace with BPFTRACE_STRLEN=200: 199 bytes and the NUL. */
+#define RW_STR 200
+#define RW_ARGV_MAX 3072 /* argvChunkBytes (≤ 192) × argvChunks (≤ 16) */
+#define RW_DNS_MAX 192
+#define RW_DIR_DEPTH 16
+#define RW_MAX_EXCL 64
+#define RW_MAX_PROT 64
+#define RW_MAX_PCOMM 8
+#define RW_MAX_PFX 256
+#define RW_PFX_WORDS 24 /* prefixes ≤ 190 bytes, compared 8 bytes at a time */
+#define RW_MAX_NAMES 32
+#define RW_NAME_WORDS 8 /* dirfd names ≤ 63 bytes with their NUL */
+
+enum rw_type {
+	RW_EXEC = 1, RW_FORK, RW_EXIT, RW_CONNECT, RW_CONNECT_RET, RW_DNS, RW_WRITE, RW_RENAME, RW_UNLINK, RW_CHMOD,
+	RW_FCHMOD, RW_SENS, RW_DIRFD, RW_PTRACE, RW_VM, RW_MEMFD, RW_SETID, RW_BPF, RW_SIGNAL, RW_TRACK_FULL,
+};
+
+struct rw_hdr {
+	__u8 type;
+	__u8 pad[3];
+	__u32 pid; /* thread group id */
+	__u64 ts;  /* CLOCK_MONOTONIC ns (bpftrace nsecs) */
+	__u32 uid;
+	__u32 tid;
+	char comm[16];
+};
+
+struct rw_exec {
+	struct rw_hdr h;
+	__u32 ppid;
+	__u32 argv_len;  /* arg_end - arg_start */
+	__u32 argv_read; /* bytes of argv[] below */
+	__u32 pad;
+	char filename[RW_STR];
+	__u8 argv[RW_ARGV_MAX];
+};
+
+struct rw_num { /* fork (child pid), exit (wait status), connect result, bpf cmd, track-full child */
+	struct rw_hdr h;
+	__s64 n;
+};
+
+struct rw_connect {
+	struct rw_hdr h;
+	__u16 family;
+	__u16 port; /* host order */
+	__u8 addr[108]; /* in_addr, in6_addr or sun_path */
+};
+
+struct rw_dns {
+	struct rw_hdr h;
+	__u64 skb;
+	__u32 saddr; /* as read from the header */
+	__u32 daddr;
+	__u16 sport; /* host order */
+	__u16 dport;
+	__u16 len;
+	__u8 dir; /* 'o' queued, 'i' received */
+	__u8 pad;
+	__u8 payload[RW_DNS_MAX];
+};
+
+struct rw_write {
+	struct rw_hdr h;
+	__u8 op; /* 'o' open, 'c' creat, 't' truncate */
+	__u8 pad[3];
+	__u32 flags;
+	__u32 mode;
+	__s32 dfd;
+	char path[RW_STR];
+};
+
+struct rw_path { /* unlink, sensitive read, memfd name; chmod mode in n, fchmod fd in n */
+	struct rw_hdr h;
+	__s64 n;
+	char path[RW_STR];
+};
+
+struct rw_rename {
+	struct rw_hdr h;
+	char old[RW_STR];
+	char new[RW_STR];
+};
+
+struct rw_dirfd {
+	struct rw_hdr h;
+	__s32 dfd;
+	__u8 done;   /* the walk reached the root */
+	__u8 ndirs;
+	__u8 pad[2];
+	char name[RW_STR];
+	char dirs[RW_DIR_DEPTH][RW_STR]; /* leaf first */
+};
+
+struct rw_target { /* ptrace (a = request), process_vm (a = 'r'|'w'), set*id (a = call, b = id), signal (a = sig) */
+	struct rw_hdr h;
+	__u32 a;
+	__u32 b;
+	__u32 target;
+	char tcomm[16];
+};
+
+/* Key of the per-(pid, dfd, path) count of write-opens beyond the budget (bpftrace @wc0/@wc1). */
+struct rw_wkey {
+	__u32 pid;
+	__s32 dfd;
+	char path[RW_STR];
+};
+
+/* Key of the once-per-window sets (bpftrace @ws, @rs). */
+struct rw_pkey {
+	__u32 pid;
+	char path[RW_STR];
+};
+
+struct rw_budget {
+	__u32 window;
+	__u32 used;
+};
+
+#endif
