@@ -1,5 +1,6 @@
-// The eBPF sensor: runs bpftrace with the rendered tracepoint script, decodes its JSON lines into SensorEvents,
-// queues them (bounded), restarts bpftrace when it dies and reports every gap and drop through onLoss.
+// The eBPF sensor: runs the kernel program (the libbpf sensor, else bpftrace with the rendered tracepoint script;
+// kernel-program.ts), decodes its JSON lines into SensorEvents, queues them (bounded), restarts it when it dies and
+// reports every gap and drop through onLoss.
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,14 +10,23 @@ import { createInterface } from 'node:readline';
 import { RwError } from '../../proto/errors.js';
 import { createBpftraceDecoder, DECODER_DEFAULTS } from './bpftrace-decode.js';
 import type { BpftraceDecoder } from './bpftrace-decode.js';
-import { MAX_TRACK_PIDS, renderScript, SCRIPT_DEFAULTS, SCRIPT_ENV } from './bpftrace-script.js';
+import { MAX_TRACK_PIDS, renderScript, SCRIPT_DEFAULTS } from './bpftrace-script.js';
 import type { ScriptOptions } from './bpftrace-script.js';
+import { bpftraceSpawn, libbpfSensorPath, libbpfSpawn, programLine } from './kernel-program.js';
+import type { KernelProgramKind } from './kernel-program.js';
+import type { LoaderLimits } from './libbpf-args.js';
 import { sensitivePrefixes } from '../path-class.js';
 import type { PathContext } from '../path-class.js';
 import type { Sensor, SensorEvent, SensorStatus } from './types.js';
 
 export interface EbpfSensorOptions {
   bpftracePath: string;
+  /** auto: the libbpf sensor when built (kernel-program.ts) and it attaches, else bpftrace. */
+  kernelProgram: 'auto' | KernelProgramKind;
+  /** The libbpf sensor binary; default the one built into dist/sensor. */
+  sensorPath?: string;
+  /** Ring buffer, poll interval and map sizes of the libbpf sensor. */
+  loader: Partial<LoaderLimits>;
   /** Overrides of the script; sensitivePrefixes are added to those derived from pathContext. */
   script: Partial<ScriptOptions>;
   /** Homes/runner dirs for the sensitive-path filter; homes default to /root and /home/*. */
@@ -40,8 +50,10 @@ export interface EbpfSensorOptions {
   trackPids?: () => number[];
 }
 
-export const EBPF_DEFAULTS: Readonly<Omit<EbpfSensorOptions, 'onDiagnostic' | 'trackPids'>> = Object.freeze({
+export const EBPF_DEFAULTS: Readonly<Omit<EbpfSensorOptions, 'onDiagnostic' | 'trackPids' | 'sensorPath'>> = Object.freeze({
   bpftracePath: 'bpftrace',
+  kernelProgram: 'auto',
+  loader: {},
   script: {},
   pathContext: {},
   sensitivePaths: [],
@@ -127,6 +139,9 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
   let flushTimer: NodeJS.Timeout | undefined;
   let dir: string | undefined;
   let scriptPath = '';
+  const sensorPath = o.sensorPath ?? libbpfSensorPath();
+  let program: KernelProgramKind = o.kernelProgram === 'bpftrace' || (o.kernelProgram === 'auto' && !sensorPath) ? 'bpftrace' : 'libbpf';
+  let programNote = program === 'libbpf' ? sensorPath ?? 'not built' : o.kernelProgram === 'bpftrace' ? 'chosen by option' : 'libbpf sensor not built';
   const ignore = new Set<number>([process.pid, ...o.ignorePids]);
   // pid/cwd and pid/fd/N → target, as last read: resolves relative paths of processes that exited since.
   const lastLinks = new Map<string, string>();
@@ -202,11 +217,15 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
   }
 
   function launch(): Promise<void> {
+    let trackPids = scriptOptions.trackPids;
     if (o.trackPids) {
       const pids = [...new Set(o.trackPids())];
       if (pids.length > MAX_TRACK_PIDS) reportLoss(pids.length - MAX_TRACK_PIDS, 'processes beyond the tracked pids a restarted sensor can carry: not watched');
-      writeFileSync(scriptPath, renderScript({ ...scriptOptions, trackPids: pids.slice(0, MAX_TRACK_PIDS) }), { mode: 0o600 });
+      trackPids = pids.slice(0, MAX_TRACK_PIDS);
+      if (program === 'bpftrace') writeFileSync(scriptPath, renderScript({ ...scriptOptions, trackPids }), { mode: 0o600 });
     }
+    const name = program === 'libbpf' ? 'the libbpf sensor' : 'bpftrace';
+    const spec = program === 'libbpf' ? libbpfSpawn(sensorPath ?? 'runwarden-sensor', { ...scriptOptions, trackPids }, o.loader) : bpftraceSpawn(o.bpftracePath, scriptPath);
     const wallOffsetNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
     const dec = createBpftraceDecoder({
       wallOffsetNs, pathContext, ignorePids: ignore, sensitivePrefixes: scriptOptions.sensitivePrefixes,
@@ -214,16 +233,14 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
       execWaitNs: DECODER_DEFAULTS.execWaitNs,
     });
     decoder = dec;
-    const proc = spawn(o.bpftracePath, ['-f', 'json', scriptPath], {
-      env: { ...process.env, ...SCRIPT_ENV }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const proc = spawn(spec.command, spec.args, { env: { ...process.env, ...spec.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
     if (proc.pid !== undefined) ignore.add(proc.pid);
     const stderr: string[] = [];
     return new Promise<void>((resolve, reject) => {
       let attached = false;
       const timer = setTimeout(() => {
-        if (!attached) { proc.kill('SIGKILL'); reject(new RwError('AGENT_ERR_SENSOR', 'bpftrace did not attach its probes in time')); }
+        if (!attached) { proc.kill('SIGKILL'); reject(new RwError('AGENT_ERR_SENSOR', `${name} did not attach its probes in time`)); }
       }, o.attachTimeoutMillis);
       createInterface({ input: proc.stderr! }).on('line', (line) => {
         if (/RLIMIT_MEMLOCK/.test(line) || line.trim() === '') return;
@@ -232,7 +249,7 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
       });
       createInterface({ input: proc.stdout! }).on('line', (line) => {
         const r = dec.push(line, process.hrtime.bigint());
-        if (r.lost) { drops += r.lost; reportLoss(r.lost, 'kernel perf buffer overflow'); }
+        if (r.lost) { drops += r.lost; reportLoss(r.lost, program === 'libbpf' ? 'kernel ring buffer full' : 'kernel perf buffer overflow'); }
         if (r.mapLost) { drops += r.mapLost; reportLoss(r.mapLost, 'write-opens beyond the kernel count map (BPFTRACE_MAP_KEYS_MAX)'); }
         if (r.treeLost) { drops += r.treeLost; reportLoss(r.treeLost, 'a process of the job beyond the kernel\'s tracked-pid map (BPFTRACE_MAP_KEYS_MAX): not watched'); }
         if (r.events.length) enqueue(r.events);
@@ -252,14 +269,14 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
       });
       proc.on('error', (err) => {
         clearTimeout(timer);
-        if (!attached) reject(new RwError('AGENT_ERR_SENSOR', `cannot run ${o.bpftracePath}: ${err.message}`, { cause: err }));
+        if (!attached) reject(new RwError('AGENT_ERR_SENSOR', `cannot run ${spec.command}: ${err.message}`, { cause: err }));
       });
       proc.on('close', (code, signal) => {
         clearTimeout(timer);
         enqueue(dec.flush(process.hrtime.bigint(), true));
         running = false;
         if (!attached) {
-          reject(new RwError('AGENT_ERR_SENSOR', `bpftrace exited before attaching (${code ?? signal}): ${stderr.join(' | ').slice(0, 2000)}`));
+          reject(new RwError('AGENT_ERR_SENSOR', `${name} exited before attaching (${code ?? signal}): ${stderr.join(' | ').slice(0, 2000)}`));
           return;
         }
         if (closing) return;
@@ -270,7 +287,7 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
 
   function onUnexpectedExit(code: number | null, signal: NodeJS.Signals | null, err: string): void {
     const diedAt = Date.now();
-    message = `bpftrace exited (${code ?? signal}) ${err.slice(0, 500)}`.trim();
+    message = `${program === 'libbpf' ? 'libbpf sensor' : 'bpftrace'} exited (${code ?? signal}) ${err.slice(0, 500)}`.trim();
     if (restarts >= o.maxRestarts) {
       reportLoss(0, `${message}; restart limit reached, sensor stopped`);
       return;
@@ -279,7 +296,7 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
     setTimeout(() => {
       if (closing) return;
       launch().then(
-        () => reportLoss(0, `bpftrace restarted after exiting (${code ?? signal}); blind for ${Date.now() - diedAt} ms`),
+        () => reportLoss(0, `${program === 'libbpf' ? 'libbpf sensor' : 'bpftrace'} restarted after exiting (${code ?? signal}); blind for ${Date.now() - diedAt} ms`),
         (e: unknown) => {
           message = (e as Error).message;
           onUnexpectedExit(null, null, message);
@@ -294,7 +311,16 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
       dir = mkdtempSync(join(tmpdir(), 'runwarden-bpf-'));
       scriptPath = join(dir, 'sensor.bt');
       if (!o.trackPids) writeFileSync(scriptPath, renderScript(scriptOptions), { mode: 0o600 });
-      await launch();
+      try {
+        await launch();
+      } catch (e) {
+        // A libbpf sensor that does not load here (verifier, missing BTF type) leaves bpftrace, when asked for auto.
+        if (program !== 'libbpf' || o.kernelProgram !== 'auto' || spawnSync(o.bpftracePath, ['--version']).status !== 0) throw e;
+        o.onDiagnostic?.(`libbpf sensor failed, using bpftrace: ${(e as Error).message}`);
+        program = 'bpftrace';
+        programNote = `the libbpf sensor failed: ${(e as Error).message.slice(0, 300)}`;
+        await launch();
+      }
       flushTimer = setInterval(() => { if (decoder) enqueue(decoder.flush(process.hrtime.bigint())); }, o.flushIntervalMillis);
       flushTimer.unref();
     },
@@ -311,7 +337,10 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
     },
     onLoss(cb) { lossCbs.push(cb); },
     status(): SensorStatus {
-      const s: SensorStatus = { sensor: 'ebpf', capabilities: [...EBPF_CAPABILITIES], blindSpots: blindSpots(scriptOptions, o.trackPids !== undefined), drops, running };
+      const s: SensorStatus = {
+        sensor: 'ebpf', capabilities: [...EBPF_CAPABILITIES, `kernel-program-${program}`],
+        blindSpots: [programLine(program, programNote), ...blindSpots(scriptOptions, o.trackPids !== undefined)], drops, running,
+      };
       if (message) s.message = message;
       return s;
     },
@@ -321,7 +350,7 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
         if (flushTimer) clearInterval(flushTimer);
         const c = child;
         if (c && c.exitCode === null && c.signalCode === null) {
-          // SIGINT lets bpftrace run END (the last repeat-write counts) and flush its buffers.
+          // SIGINT lets bpftrace run END, and the libbpf sensor drain its ring: the last repeat-write counts, flushed.
           await new Promise<void>((resolve) => {
             const t = setTimeout(() => c.kill('SIGKILL'), o.closeTimeoutMillis);
             c.once('close', () => { clearTimeout(t); resolve(); });
@@ -339,12 +368,13 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
   };
 }
 
-/** Whether this host can run the eBPF sensor: root, bpftrace on PATH (or given), BTF present. */
+/** Whether this host can run the eBPF sensor: root, BTF present, the libbpf sensor built or bpftrace on PATH (or given). */
 export function ebpfAvailable(bpftracePath = 'bpftrace'): { ok: true } | { ok: false; reason: string } {
   if (process.getuid?.() !== 0) return { ok: false, reason: 'not root' };
   if (!existsSync('/sys/kernel/btf/vmlinux')) return { ok: false, reason: 'no BTF (/sys/kernel/btf/vmlinux)' };
-  const r = spawnSync(bpftracePath, ['--version'], { encoding: 'utf8' });
-  if (r.status !== 0) return { ok: false, reason: `${bpftracePath} not runnable` };
+  if (!libbpfSensorPath() && spawnSync(bpftracePath, ['--version'], { encoding: 'utf8' }).status !== 0) {
+    return { ok: false, reason: `neither the libbpf sensor (dist/sensor) nor ${bpftracePath} is there` };
+  }
   try { readFileSync('/proc/self/status'); } catch { return { ok: false, reason: 'no /proc' }; }
   return { ok: true };
 }

@@ -1,5 +1,6 @@
 // agent/sensors/probe.ts: which backend for which host, table-driven; the real host's facts are consistent.
 import t from 'tap';
+import { existsSync } from 'node:fs';
 import { decideSensor, probeHost } from '../../../agent/sensors/probe.js';
 
 t.test('decideSensor', async (t) => {
@@ -9,7 +10,11 @@ t.test('decideSensor', async (t) => {
     [{ ...all, root: false }, 'auto', 'ptrace', /not root/],
     [{ ...all, btf: false }, 'auto', 'ptrace', /no BTF/],
     [{ ...all, bpftrace: false, strace: false }, 'auto', 'procfs', /DEGRADED/],
-    [{ root: false, bpftrace: false, btf: false, strace: false }, 'auto', 'procfs', /not root, no bpftrace, no BTF/],
+    [{ root: false, bpftrace: false, btf: false, strace: false }, 'auto', 'procfs', /not root, no bpftrace or libbpf sensor, no BTF/],
+    [{ ...all, libbpf: true }, 'auto', 'ebpf', /root, BTF and the libbpf sensor present \(bpftrace as fallback\)/],
+    [{ ...all, bpftrace: false, libbpf: true }, 'auto', 'ebpf', /the libbpf sensor present$/],
+    [{ ...all, bpftrace: false, libbpf: true, btf: false }, 'auto', 'ptrace', /no BTF/],
+    [{ ...all, bpftrace: false, libbpf: false }, 'auto', 'ptrace', /no bpftrace or libbpf sensor/],
     [all, 'procfs', 'procfs', /forced/],
     [{ ...all, root: false }, 'ebpf', 'ebpf', /forced/],
   ];
@@ -24,5 +29,6 @@ t.test('probeHost on this machine', async (t) => {
   const f = probeHost();
   t.equal(f.root, process.getuid?.() === 0);
   t.equal(typeof f.strace, 'boolean');
+  t.equal(f.libbpf, existsSync(new URL('../../../dist/sensor/runwarden-sensor', import.meta.url)), 'the built libbpf sensor is found');
   t.equal(probeHost({ strace: '/nonexistent/strace' }).strace, false);
 });
