@@ -122,9 +122,11 @@ function smapsKiB(pid: number): { pss: number; priv: number; anon: number } {
     return { pss: f('Pss'), priv: f('Private_Clean') + f('Private_Dirty'), anon: f('Anonymous') };
   } catch { return { pss: 0, priv: 0, anon: 0 }; }
 }
-/** bpftrace children of this process (the agent's sensor), listed once per run: scanning /proc 4× a second
- * would be the bench's own overhead, charged to the agent. */
+/** Kernel-program children of this process (the agent's sensor: the libbpf sensor or bpftrace), listed once per
+ * run: scanning /proc 4× a second would be the bench's own overhead, charged to the agent. */
 let btPids: number[] = [];
+/** What runs as the kernel program, as last seen: its memory and CPU are printed under this name. */
+let kernelName = 'bpftrace';
 function bpftracePids(): number[] {
   if (btPids.length && btPids.every((p) => existsSync(`/proc/${p}`))) return btPids;
   btPids = listBpftracePids();
@@ -138,7 +140,8 @@ function listBpftracePids(): number[] {
       const st = readFileSync(`/proc/${p}/stat`, 'utf8');
       const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
       if (ppid !== process.pid) continue;
-      if (st.includes('(bpftrace)')) out.push(Number(p));
+      const prog = st.includes('(bpftrace)') ? 'bpftrace' : st.includes('(runwarden-senso)') ? 'libbpf sensor' : undefined;
+      if (prog) { out.push(Number(p)); kernelName = prog; }
       else if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('embedded-main')) colPids.push(Number(p));
     } catch { /* gone */ }
   }
@@ -288,16 +291,16 @@ for (const w of chosen) {
   console.log(`${w.name.padEnd(28)} ${median(r.off).toFixed(0).padStart(7)} ${median(r.on).toFixed(0).padStart(8)}  ${m.toFixed(3)} <=${w.target.toFixed(2)} ${(m <= w.target ? 'OK' : 'MISS').padEnd(4)} ${so}`
     + `${median(r.cpu).toFixed(2).padStart(9)} ${median(r.stop).toFixed(0).padStart(7)} ${String(last.execs).padStart(6)} ${String(last.fileEvents).padStart(7)} ${String(last.fileOpens).padStart(6)} ${String(last.events).padStart(7)} ${String(Math.max(...r.runs.map((x) => x.drops))).padStart(5)}`);
 }
-console.log(`agent RSS (bpftrace + agent process), max: ${(maxRss.agent / 1024).toFixed(1)} MiB  target <= 150 MiB ${maxRss.agent / 1024 <= 150 ? 'OK' : 'MISS'}`
+console.log(`agent RSS (${kernelName} + agent process), max: ${(maxRss.agent / 1024).toFixed(1)} MiB  target <= 150 MiB ${maxRss.agent / 1024 <= 150 ? 'OK' : 'MISS'}`
   + (sensorOnly ? `; sensor only: ${(maxRss.sensor / 1024).toFixed(1)} MiB` : '')
-  + ` (max of the parts: bpftrace ${(maxPart.bpftrace / 1024).toFixed(1)} MiB, agent process ${(maxPart.node / 1024).toFixed(1)} MiB);`
+  + ` (max of the parts: ${kernelName} ${(maxPart.bpftrace / 1024).toFixed(1)} MiB, agent process ${(maxPart.node / 1024).toFixed(1)} MiB);`
   + ` embedded collector process (run mode; on a host the collector runs elsewhere): ${(maxPart.collector / 1024).toFixed(1)} MiB`);
 const mib = (k: number) => (k / 1024).toFixed(1);
-console.log(`agent memory, max: Pss bpftrace ${mib(maxMem.bpftracePss)} + agent ${mib(maxMem.nodePss)} = ${mib(maxMem.bpftracePss + maxMem.nodePss)} MiB; `
+console.log(`agent memory, max: Pss ${kernelName} ${mib(maxMem.bpftracePss)} + agent ${mib(maxMem.nodePss)} = ${mib(maxMem.bpftracePss + maxMem.nodePss)} MiB; `
   + `private (mapped by no other process) ${mib(maxMem.bpftracePrivate)} + ${mib(maxMem.nodePrivate)} = ${mib(maxMem.bpftracePrivate + maxMem.nodePrivate)} MiB; `
   + `anonymous (heap, not file-backed) ${mib(maxMem.bpftraceAnon)} + ${mib(maxMem.nodeAnon)} = ${mib(maxMem.bpftraceAnon + maxMem.nodeAnon)} MiB`);
 console.log(`off runs, min–max ms (how steady the baseline was): ${chosen.map((w) => { const o = results.get(`agent ${w.name}`)!.off; return `${w.name.slice(0, 3)} ${Math.min(...o).toFixed(0)}–${Math.max(...o).toFixed(0)}`; }).join(' · ')}`);
-console.log('cpu-ratio: CPU of workload + bpftrace + agent + embedded collector over CPU of the workload alone (robust on a busy machine).');
+console.log(`cpu-ratio: CPU of workload + ${kernelName} + agent + embedded collector over CPU of the workload alone (robust on a busy machine).`);
 console.log('stop-ms: watch.stop() after the workload (catch-up on the backlog + 300 ms drain + job end + flush to the collector).');
 console.log('execs/file-ev/opens/events: counted in the collector store for the last round (opens = sum of write-open counts).');
 rmSync(root, { recursive: true, force: true });

@@ -4,7 +4,10 @@ import { MAX_TRACK_PIDS } from './bpftrace-script.js';
 import type { ScriptOptions } from './bpftrace-script.js';
 
 export interface LoaderLimits {
-  /** Ring buffer bytes (rounded up to a power of two by the loader); 8 MiB holds ~7 000 exec records. */
+  /**
+   * Ring buffer bytes (rounded up to a power of two by the loader): 4 MiB holds ~10 000 exec records, and the kernel
+   * wakes the loader once it is a quarter full. Its pages are mapped twice (wrap-around): twice in the loader's RSS.
+   */
   ringbufBytes: number;
   /** How often the loader reads the ring without being woken, ms: the latency bound of a quiet host. */
   pollMillis: number;
@@ -12,7 +15,7 @@ export interface LoaderLimits {
   mapKeys: number;
 }
 
-export const LOADER_DEFAULTS: Readonly<LoaderLimits> = Object.freeze({ ringbufBytes: 8 << 20, pollMillis: 10, mapKeys: 16_384 });
+export const LOADER_DEFAULTS: Readonly<LoaderLimits> = Object.freeze({ ringbufBytes: 4 << 20, pollMillis: 10, mapKeys: 16_384 });
 
 /** Limits of the loader's option tables (agent/sensors/bpf/runwarden.h). */
 const MAX_PREFIXES = 256;

@@ -42,7 +42,7 @@ const volatile __u8 name_heads[8192] = {};
 __u32 window = 1; /* write budgets and once-per-window sets are per window; the loader advances it */
 __u32 gen = 0;    /* which count maps the probes fill (the loader prints the other) */
 
-struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 8 << 20); } rb SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 4 << 20); } rb SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); } lost SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384); __type(key, __u32); __type(value, __u8); } tr SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_LRU_HASH); __uint(max_entries, 16384); __type(key, struct rw_pkey); __type(value, __u32); } ws SEC(".maps");
