@@ -6,13 +6,14 @@
 
 FROM node:24-bookworm-slim AS build
 WORKDIR /src
-# better-sqlite3 and node-pty compile if no prebuilt binary matches.
-RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+# better-sqlite3 and node-pty compile if no prebuilt binary matches; clang, libbpf and bpftool build the libbpf
+# sensor (dist/sensor; it needs the build host's /sys/kernel/btf/vmlinux, else the agent runs bpftrace).
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ clang llvm libbpf-dev bpftool && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 COPY cli/package.json cli/runwarden.js cli/
 RUN npm ci --ignore-scripts=false --no-audit --no-fund
 COPY . .
-RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev --no-audit --no-fund
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:24-bookworm-slim AS runtime
 WORKDIR /opt/runwarden
@@ -43,7 +44,8 @@ ENTRYPOINT ["runwarden", "collector"]
 #   -v /sys/kernel:/sys/kernel:ro -v /run/runwarden:/run/runwarden -v /var/lib/runwarden/agent:/var/lib/runwarden/agent \
 #   -v /etc/runwarden:/etc/runwarden:ro -v /home:/home:ro runwarden-agent
 FROM runtime AS agent
-RUN apt-get update && apt-get install -y --no-install-recommends bpftrace strace git && rm -rf /var/lib/apt/lists/*
+# libelf1: the libbpf sensor's one shared library beyond libc and zlib; bpftrace stays as its fallback.
+RUN apt-get update && apt-get install -y --no-install-recommends libelf1 bpftrace strace git && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/agent/hooks ./agent/hooks
 VOLUME ["/var/lib/runwarden/agent"]
 STOPSIGNAL SIGTERM
