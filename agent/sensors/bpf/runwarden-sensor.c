@@ -498,6 +498,9 @@ int main(int argc, char **argv)
 	line_begin('H'); PUTS("\\tstart"); line_end();
 	oflush();
 
+	/* Stop when the agent is gone (PR_SET_PDEATHSIG covers most of it; an agent that is PID 1 in a container is why
+	 * this compares with the parent at start rather than with 1). */
+	pid_t parent = getppid();
 	long long next = now_ms() + o.flush_ms;
 	for (;;) {
 		bool last = stopping;
@@ -533,7 +536,7 @@ int main(int argc, char **argv)
 			next = t + o.flush_ms;
 		}
 		if (olen) oflush();
-		if (getppid() == 1) stopping = 1;
+		if (getppid() != parent) stopping = 1;
 	}
 	ring_buffer__free(rb);
 	runwarden_bpf__destroy(skel);

@@ -147,3 +147,22 @@ for i in range(${n / 2}):
   t.ok(counted >= n - renames, `every missing one counted: ${counted} lost ≥ ${n - renames} missing`);
   t.equal(s.status().drops, lost.reduce((m, [k]) => m + k, 0), 'drops in the status');
 });
+
+t.test('libbpf sensor: write-opens the kernel count map cannot hold are reported as lost, with their number', { skip }, async (t) => {
+  // Every write-open counted (budget 0) in a 64-entry map: a process writing 300 paths overflows it.
+  const s = createEbpfSensor({ kernelProgram: 'libbpf', loader: { mapKeys: 64 }, script: { writeBudget: 0 } });
+  const evs = collect(s);
+  const lost: [number, string][] = [];
+  s.onLoss((n, r) => lost.push([n, r]));
+  await s.start();
+  t.teardown(() => s.close());
+  const dir = t.testdir({});
+  const r = await runShell(`i=0; while [ $i -lt 300 ]; do echo x > ${dir}/f$i; i=$((i+1)); done`, {});
+  t.equal(r.code, 0);
+  await s.sync!();
+  await s.close();
+  const counted = ofKind(evs, 'file').filter((e) => e.pid === r.pid && e.file.path?.startsWith(`${dir}/f`)).reduce((n, e) => n + (e.file.count ?? 0), 0);
+  const mapLost = lost.filter(([, why]) => /count map/.test(why)).reduce((n, [k]) => n + k, 0);
+  t.ok(counted > 0 && counted <= 64, `${counted} counted in the map`);
+  t.ok(mapLost >= 300 - counted, `the rest reported lost: ${mapLost} ≥ ${300 - counted}`);
+});
