@@ -102,7 +102,7 @@ void t.test('SIGTERM while the sensors start: the command is not run, the sensor
   let sensorPid: number | undefined;
   for (let i = 0; i < 600 && sensorPid === undefined; i++) {
     await new Promise((r) => setTimeout(r, 20));
-    sensorPid = childrenOf(rwPid).find((k) => ['bpftrace', 'strace'].includes(comm(k)));
+    sensorPid = childrenOf(rwPid).find((k) => ['bpftrace', 'runwarden-senso', 'strace'].includes(comm(k)));
   }
   t.ok(sensorPid, 'the sensor process started');
   t.notOk(childrenOf(rwPid).some((k) => comm(k) === 'sleep'), 'the command has not started yet');

@@ -1,7 +1,7 @@
 // agent/sensors/kernel-program.ts: the libbpf sensor and bpftrace watch the same workload at the same time and
 // report the same events (kinds, pids, argv, paths, targets); the libbpf sensor's losses are counted, not silent.
 import t from 'tap';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { libbpfSensorPath } from '../../../agent/sensors/kernel-program.js';
 import type { Sensor, SensorEvent } from '../../../agent/sensors/types.js';
 import { descendants, encodeName, ofKind, startDns } from './helpers.js';
 
-const bothThere = ebpfAvailable().ok && libbpfSensorPath() !== undefined && ebpfAvailable('bpftrace').ok;
+const bothThere = ebpfAvailable().ok && libbpfSensorPath() !== undefined && spawnSync('bpftrace', ['--version']).status === 0;
 const skip = bothThere ? false : 'needs root, BTF, bpftrace and the built libbpf sensor';
 
 function collect(s: Sensor): SensorEvent[] { const evs: SensorEvent[] = []; s.onEvent((e) => evs.push(e)); return evs; }
