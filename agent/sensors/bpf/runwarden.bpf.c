@@ -86,6 +86,13 @@ static __always_inline void *reserve(__u64 size)
 
 static __always_inline void submit(void *p) { bpf_ringbuf_submit(p, wake_flags()); }
 
+/* A relative path is resolved in user space through /proc/<pid>/cwd, which must still be there: a record naming one
+ * wakes the loader at once (a short-lived process is gone 10 ms later). */
+static __always_inline void submit_path(void *p, const char *path)
+{
+	bpf_ringbuf_submit(p, path[0] == '/' ? wake_flags() : BPF_RB_FORCE_WAKEUP);
+}
+
 static __always_inline void output(void *p, __u64 size)
 {
 	if (bpf_ringbuf_output(&rb, p, size, wake_flags())) count_lost();
@@ -387,7 +394,7 @@ static __always_inline void write_open(__u32 pid, __u8 op, __u32 flags, __u32 mo
 		w->mode = mode;
 		w->dfd = dfd;
 		__builtin_memcpy(w->path, pk->path, RW_STR);
-		submit(w);
+		submit_path(w, w->path);
 		return;
 	}
 	struct rw_wkey *wk = &s->keys.wk;
@@ -468,7 +475,7 @@ static __always_inline void sensitive_open(__u32 pid, __s32 dfd, const char *u, 
 				fill_hdr(&r->h, RW_SENS);
 				r->n = 0;
 				__builtin_memcpy(r->path, pk->path, RW_STR);
-				submit(r);
+				submit_path(r, r->path);
 			}
 		}
 	}
@@ -541,7 +548,7 @@ static __always_inline int rename_common(const char *oldp, const char *newp)
 	fill_hdr(&r->h, RW_RENAME);
 	bpf_probe_read_user_str(r->old, RW_STR, oldp);
 	bpf_probe_read_user_str(r->new, RW_STR, newp);
-	submit(r);
+	submit_path(r, r->old[0] == '/' ? r->new : r->old);
 	return 0;
 }
 
@@ -587,7 +594,7 @@ static __always_inline int unlink_exit(long ret)
 	fill_hdr(&r->h, RW_UNLINK);
 	r->n = 0;
 	bpf_probe_read_user_str(r->path, RW_STR, (const char *)p);
-	submit(r);
+	submit_path(r, r->path);
 	return 0;
 }
 
@@ -607,7 +614,8 @@ static __always_inline int chmod_common(__u8 type, __u32 mode, const char *p, __
 	r->n = ((__s64)mode << 32) | (__u32)fd;
 	r->path[0] = 0;
 	if (p) bpf_probe_read_user_str(r->path, RW_STR, p);
-	submit(r);
+	if (p) submit_path(r, r->path);
+	else submit(r);
 	return 0;
 }
 
