@@ -149,7 +149,8 @@ export function createAttribution(table: ProcTable, partial: Partial<Attribution
     },
     members(jobId) {
       const out: number[] = [];
-      for (const [pid, j] of member) if (j === jobId && table.get(pid)?.exitNs === undefined) out.push(pid);
+      // peek: a scan of every member must not reorder the table's LRU (nor pay for it, once per exec with a pipe).
+      for (const [pid, j] of member) if (j === jobId && table.peek(pid)?.exitNs === undefined) out.push(pid);
       return out;
     },
   };

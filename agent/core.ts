@@ -43,6 +43,8 @@ export const CORE_LIMITS = Object.freeze({
   maxHeldCache: 65_536,
   /** Distinct environments remembered per job (most processes of a job share a handful). */
   maxEnvCache: 256,
+  /** Distinct variables (name=value) whose secret discovery is remembered per job. */
+  maxVarCache: 4_096,
   /** Plain new files of one process in one directory sent one by one before the rest is aggregated. */
   plainFilesPerDir: 32,
   /** How long an aggregate collects before it is sent (checked on the next event, and at job end). */
@@ -86,6 +88,7 @@ interface JobState {
   executables: Set<string>;       // paths written or chmod'ed by the job
   held: Map<number, string[]>;    // pid → secret names in its environment
   byEnv: Map<string, string[]>;   // environ content → secret names (cleared when the job's secrets change)
+  byVar: Map<string, DiscoveredSecret[]>; // "name=value" → what discoverSecrets finds in that variable alone
   dirs: Map<string, DirAggregate>; // "pid dir" → plain-file aggregation
   aggDue: number;                  // earliest `since` of a pending aggregate (Infinity: none)
   envFilesAtStart: Map<string, string>;
@@ -188,8 +191,13 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       if (byValue) found.add(byValue);
       else if (job.view.secretNames.has(k)) found.add(k);
     }
-    // A step can bring secrets the job start did not see (host mode: each step's env).
-    const fresh = discoverSecrets(Object.fromEntries(env), o.secretsConfig).filter((s) => !known.has(s.value) && !job.view.secretNames.has(s.name));
+    // A step can bring secrets the job start did not see (host mode: each step's env). Discovery looks at each
+    // variable alone and lists them by name, so it runs per variable, remembered: environments differ by a few
+    // variables (a compiler's COLLECT_GCC_OPTIONS names each output file), the rest repeats.
+    const fresh: DiscoveredSecret[] = [];
+    for (const k of [...env.keys()].sort()) {
+      for (const s of discoveredIn(job, k, env.get(k) as string)) if (!known.has(s.value) && !job.view.secretNames.has(s.name)) fresh.push(s);
+    }
     if (fresh.length) {
       job.secrets.push(...fresh);
       rebuildScanners(job);
@@ -199,6 +207,18 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     if (job.byEnv.size >= CORE_LIMITS.maxEnvCache) job.byEnv.delete(job.byEnv.keys().next().value as string);
     job.byEnv.set(key, names);
     return names;
+  }
+
+  /** discoverSecrets({ [name]: value }), once per distinct variable of the job. */
+  function discoveredIn(job: JobState, name: string, value: string): DiscoveredSecret[] {
+    const key = `${name}=${value}`;
+    let found = job.byVar.get(key);
+    if (found === undefined) {
+      found = discoverSecrets({ [name]: value }, o.secretsConfig);
+      if (job.byVar.size >= CORE_LIMITS.maxVarCache) job.byVar.delete(job.byVar.keys().next().value as string);
+      job.byVar.set(key, found);
+    }
+    return found;
   }
 
   /** Reads a process's environment once per pid (again after an exec): which secrets it holds. */
@@ -346,7 +366,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       const job: JobState = {
         view: { jobId, paths, secretNames: new Set() },
         start, startNs: o.nowNs(), secrets, scanner: undefined, dnsScanner: undefined, reporter: undefined, redactor: undefined,
-        written: new Map(), executables: new Set(), held: new Map(), byEnv: new Map(), dirs: new Map(), aggDue: Infinity,
+        written: new Map(), executables: new Set(), held: new Map(), byEnv: new Map(), byVar: new Map(), dirs: new Map(), aggDue: Infinity,
         envFilesAtStart: new Map([paths.envFile, paths.pathFile].filter((p): p is string => !!p).map((p) => [p, readText(p)])),
       };
       rebuildScanners(job);
@@ -462,6 +482,8 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       o.attribution.unregisterJob(jobId);
       // Values leave memory with the job.
       job.secrets.length = 0;
+      job.byVar.clear();
+      job.byEnv.clear();
       job.scanner = undefined;
       job.dnsScanner = undefined;
       job.reporter = undefined;

@@ -26,6 +26,8 @@ export const PROC_TABLE_DEFAULTS: Readonly<ProcTableOptions> = Object.freeze({ m
 
 export interface ProcTable {
   get(pid: number): ProcEntry | undefined;
+  /** Like get, without making the entry the most recently used (for scans over many pids). */
+  peek(pid: number): ProcEntry | undefined;
   /** Merges what is known about pid (fields given win, undefined ones keep the old value). */
   upsert(pid: number, fields: Partial<ProcEntry>): ProcEntry;
   /** Feeds a sensor event: fork creates the child, exec sets exe/argv, exit marks it. */
@@ -75,6 +77,7 @@ export function createProcTable(partial: Partial<ProcTableOptions> = {}): ProcTa
       if (e) touch(pid, e);
       return e;
     },
+    peek: (pid) => m.get(pid),
     upsert,
     apply(ev) {
       switch (ev.kind) {

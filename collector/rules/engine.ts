@@ -194,10 +194,12 @@ export function createEngine(opts: EngineOptions): Engine {
 
   const evaluate = (job: JobState, ev: RwEvent, proc: ProcState, own: FindingEvidence): Finding[] => {
     const x = derive(job, ev, proc, policy);
-    const ctx = buildContext(job, ev, proc, x);
     const out: Finding[] = [];
+    const candidates = rulesFor(ev.kind);
+    // The context is the costliest part of an event no rule looks at (most forks and exits): built only for rules.
+    const ctx = candidates.length > 0 ? buildContext(job, ev, proc, x) : {};
     let point: SeqPoint | undefined; // one per event, shared by the sequence rules it advances
-    for (const rule of rulesFor(ev.kind)) {
+    for (const rule of candidates) {
       if (rule.sequence) {
         const seq = rule.sequence;
         const matches = seq.steps.map((s) => (s.events === undefined || s.events.has(ev.kind)) && test(rule, s.condition, ctx));

@@ -207,18 +207,56 @@ export function expandRefs(text: string, lists: ReadonlyMap<string, string[]>, m
   return error ? { ok: false, message: error } : { ok: true, text: out };
 }
 
-/** Kinds named by a leading `ev.kind == "k"` / `ev.kind in ["a","b"]` guard, so the engine can skip the rule. */
+/**
+ * The event kinds a condition can hold for, read from its shape, so the engine can skip the rule for the others:
+ * a guard `ev.kind == "k"` / `ev.kind in ["a", "b"]` as one of the top-level conjuncts (`&&`: the intersection of
+ * such guards), or a top-level disjunction (`||`) whose every branch is guarded (the union). Parentheses around a
+ * whole operand are looked through. Anything else (a ternary, a negation, a guard written otherwise) is not read:
+ * undefined, the rule is tried on every kind. A rule skipped for a kind would have been false (or an error, which
+ * counts as false) there: `&&` is false when one side is, `||` when every side is.
+ */
 export function guardedKinds(expanded: string): Set<EventKind> | undefined {
-  if (hasTopLevelOr(expanded)) return undefined;
-  const one = /^\s*ev\.kind\s*==\s*["']([A-Za-z]+)["']\s*(?:&&|$)/.exec(expanded);
+  return kindsOf(expanded, 0);
+}
+
+const GUARD_ONE = /^ev\.kind\s*==\s*["']([A-Za-z]+)["']$/;
+const GUARD_MANY = /^ev\.kind\s+in\s+\[([^\]]*)\]$/;
+/** Nesting looked through at most (a macro expands into parentheses of its own). */
+const MAX_GUARD_DEPTH = 16;
+
+function kindsOf(src: string, depth: number): Set<EventKind> | undefined {
+  if (depth > MAX_GUARD_DEPTH) return undefined;
+  const e = unwrap(src.trim());
+  // `a ? b : c` binds looser than `||` and `&&`: its operands are not conjuncts of the whole.
+  if (splitTop(e, '?').length > 1) return undefined;
+  const ors = splitTop(e, '||');
+  if (ors.length > 1) {
+    const all = new Set<EventKind>();
+    for (const branch of ors) {
+      const k = kindsOf(branch, depth + 1);
+      if (!k) return undefined;
+      for (const kind of k) all.add(kind);
+    }
+    return all;
+  }
+  const ands = splitTop(e, '&&');
+  if (ands.length > 1) {
+    let only: Set<EventKind> | undefined;
+    for (const c of ands) {
+      const k = kindsOf(c, depth + 1);
+      if (k) only = only ? new Set([...only].filter((kind) => k.has(kind))) : k;
+    }
+    return only;
+  }
+  const one = GUARD_ONE.exec(e);
   if (one) return toKinds([one[1] as string]);
-  const many = /^\s*ev\.kind\s+in\s+\[([^\]]*)\]\s*(?:&&|$)/.exec(expanded);
+  const many = GUARD_MANY.exec(e);
   if (many) return toKinds((many[1] as string).split(',').map((s) => s.trim().replace(/^["']|["']$/g, '')));
   return undefined;
 }
 
-/** `a && b || c` binds as `(a && b) || c`: a leading guard only guards when no `||` sits at depth 0. */
-function hasTopLevelOr(s: string): boolean {
+/** Walks `s` outside string literals, calling `at(i, depth)` for each character; stops when it returns true. */
+function scan(s: string, at: (i: number, depth: number) => boolean): void {
   let depth = 0;
   let quote = '';
   for (let i = 0; i < s.length; i++) {
@@ -231,9 +269,38 @@ function hasTopLevelOr(s: string): boolean {
     if (c === '"' || c === "'") quote = c;
     else if (c === '(' || c === '[' || c === '{') depth++;
     else if (c === ')' || c === ']' || c === '}') depth--;
-    else if (c === '|' && s[i + 1] === '|' && depth === 0) return true;
+    if (at(i, depth)) return;
   }
-  return false;
+}
+
+/** The operands of `op` at depth 0 (one element: no such operator there). */
+function splitTop(s: string, op: '||' | '&&' | '?'): string[] {
+  const parts: string[] = [];
+  let from = 0;
+  scan(s, (i, depth) => {
+    if (depth === 0 && s.startsWith(op, i)) {
+      parts.push(s.slice(from, i));
+      from = i + op.length;
+    }
+    return false;
+  });
+  parts.push(s.slice(from));
+  return parts;
+}
+
+/** `(x)` → x when the first parenthesis closes at the end; otherwise s. */
+function unwrap(s: string): string {
+  let e = s;
+  while (e.startsWith('(') && e.endsWith(')')) {
+    let closesAt = -1;
+    scan(e, (i, depth) => {
+      if (depth === 0 && e[i] === ')') { closesAt = i; return true; }
+      return false;
+    });
+    if (closesAt !== e.length - 1) break;
+    e = e.slice(1, -1).trim();
+  }
+  return e;
 }
 
 function toKinds(names: string[]): Set<EventKind> | undefined {

@@ -37,6 +37,16 @@ t.test('bounded: least recently used goes first', async (t) => {
   t.equal(pt.evicted(), 1);
 });
 
+t.test('peek reads without refreshing: the peeked entry is still the first to go', async (t) => {
+  const pt = createProcTable({ maxEntries: 3 });
+  for (const pid of [1, 2, 3]) pt.upsert(pid, { comm: `p${pid}` });
+  t.equal(pt.peek(1)?.comm, 'p1');
+  t.equal(pt.peek(9), undefined);
+  pt.upsert(4, { comm: 'p4' });
+  t.equal(pt.peek(1), undefined);
+  t.equal(pt.peek(2)?.comm, 'p2');
+});
+
 t.test('other events create a minimal entry, never overwrite', async (t) => {
   const pt = createProcTable();
   pt.apply({ kind: 'net', tsNs: 1, pid: 9, comm: 'nc', uid: 0, net: { dstIp: '1.2.3.4' } });

@@ -88,6 +88,16 @@ t.test('output is sorted by name and has no duplicates; undefined values are ski
   t.same(got.map((s) => s.name), ['A_TOKEN', 'B_TOKEN']);
 });
 
+t.test('a whole environment finds what its variables find one by one, in name order (agent/core.ts discovers per variable)', async (t) => {
+  const env: Record<string, string> = Object.fromEntries(table.map(([n, v]) => [n, v]));
+  Object.assign(env, { DEPLOY_HOOK: 'https://hooks.example/abc', INTERNAL_VALUE: 'plain-but-secret', DATABASE_URL: 'postgres://app:S3cretPassw0rd@db:5432/app' });
+  const opts = { names: ['DEPLOY_HOOK'], patterns: ['internal_*'] };
+  const whole = discoverSecrets(env, opts);
+  const each = Object.keys(env).sort().flatMap((n) => discoverSecrets({ [n]: env[n] }, opts));
+  t.ok(whole.length > 10);
+  t.same(each, whole);
+});
+
 t.test('helpers', async (t) => {
   t.equal(entropyBitsPerChar(''), 0);
   t.equal(entropyBitsPerChar('aaaa'), 0);

@@ -120,3 +120,21 @@ t.test('the CEL rewrites change no finding on any fixture', async (t) => {
   }
   t.ok(total > 20, `the fixtures raise findings to compare (${total})`);
 });
+
+t.test('skipping a rule for the kinds its condition rules out changes no finding on any fixture', async (t) => {
+  // The default pack gives no `events:` of its own: every kind set is read from a condition (loader guardedKinds).
+  const inferred = rules.filter((r) => r.events !== undefined || r.sequence?.steps.some((s) => s.events !== undefined));
+  t.ok(inferred.length > 40, `most rules are skipped for some kinds (${inferred.length})`);
+  const everyKind = rules.map((r) => ({
+    ...r, events: undefined,
+    sequence: r.sequence ? { ...r.sequence, steps: r.sequence.steps.map((s) => ({ ...s, events: undefined })) } : undefined,
+  }));
+  let total = 0;
+  for (const f of readdirSync(dir).filter((x) => x.endsWith('.jsonl'))) {
+    const skipped = run(f);
+    const tried = run(f, everyKind);
+    total += skipped.findings.length;
+    t.same(skipped.findings.map((x) => [x.ruleId, x.severity, x.explanation]), tried.findings.map((x) => [x.ruleId, x.severity, x.explanation]), f);
+  }
+  t.ok(total > 20, `the fixtures raise findings to compare (${total})`);
+});

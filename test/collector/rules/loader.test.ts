@@ -80,15 +80,30 @@ t.test('an override error points at the overriding file', async (t) => {
   if (!r.ok) t.match(formatProblem(r.problems[0]!), /^u\.yaml:3:16: rule a: condition: CEL/);
 });
 
-t.test('guardedKinds only trusts a leading guard without a top-level ||', async (t) => {
+t.test('guardedKinds: a guard among the top-level conjuncts, or one in every top-level disjunct', async (t) => {
   const cases: [string, string[] | undefined][] = [
     ['ev.kind == "net" && x', ['net']],
     ['ev.kind in ["net", "dns"] && x', ['net', 'dns']],
     ['ev.kind == "net" && a || b', undefined],
     ['ev.kind == "net" && (a || b)', ['net']],
-    ['(ev.kind == "net" && a) || ev.kind == "dns"', undefined],
+    ['(ev.kind == "net" && a) || ev.kind == "dns"', ['net', 'dns']],
+    ['ev.kind == "net" && a || ev.kind == "dns" && b', ['net', 'dns']],
+    ['ev.kind == "net" && a || ev.kind == "dns" && b || c', undefined],
     ['ev.kind == "nonsense" && a', undefined],
     ['ev.kind == "net" && a.matches("x||y")', ['net']],
+    ['ev.kind == "net" && a.matches("x) || (y")', ['net']],
+    ['a && ev.kind == "file"', ['file']],
+    ['(a) && ((ev.kind == "exec" && b) || (ev.kind == "file" && c))', ['exec', 'file']],
+    ['(ev.kind == "net" && b || ev.kind == "dns" && c) && (d || e)', ['net', 'dns']],
+    ['ev.kind in ["net", "dns"] && ev.kind == "dns"', ['dns']],
+    ['ev.kind == "net" && ev.kind == "dns"', []],
+    ['((ev.kind == "net"))', ['net']],
+    ['(ev.kind == "net") || (x)', undefined],
+    ['!(ev.kind == "net") && a', undefined],
+    ['!(ev.kind == "net" && a)', undefined],
+    ['ev.kind == "net" && a ? b : c', undefined],
+    ['"ev.kind == \\"net\\"" == s', undefined],
+    ['a || b', undefined],
   ];
   for (const [src, want] of cases) t.same(guardedKinds(src) ? [...guardedKinds(src)!] : undefined, want, src);
 });
