@@ -16,7 +16,6 @@ export interface EmbeddedCollector {
   url: string;
   /** The collector process now (it changes when a dead one is restarted). */
   readonly pid: number;
-  readonly restarts: number;
   /** Whether the rules worker has its rules loaded, waiting at most deadlineMillis. */
   ready(deadlineMillis: number): Promise<boolean>;
   /** The job's findings and summary, once detection has evaluated every committed event (or settleMillis passed). */
@@ -165,7 +164,6 @@ export async function startEmbeddedCollector(o: StartOptions): Promise<EmbeddedC
   return {
     url: cur.url,
     get pid() { return cur.pid; },
-    get restarts() { return restarts; },
     ready: async (deadlineMillis) => (await (await live()).request({ op: 'ready', deadlineMillis })).ready === true,
     report: async (jobId, settleMillis) => {
       const r = await (await live()).request({ op: 'report', jobId, settleMillis });

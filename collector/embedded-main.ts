@@ -25,10 +25,9 @@ function send(m: unknown): void {
 let collector: AssembledCollector | undefined;
 let closing: Promise<void> | undefined;
 
-function shutdown(code: number): Promise<void> {
+function shutdown(): Promise<void> {
   closing ??= (async () => {
     try { await collector?.close(); } catch { /* logged by the collector */ }
-    process.exitCode = code;
   })();
   return closing;
 }
@@ -46,7 +45,7 @@ async function onRequest(r: Request): Promise<void> {
         return;
       }
       case 'close':
-        await shutdown(0);
+        await shutdown();
         send({ id: r.id, ok: true });
         if (process.connected) process.disconnect();
         return;
@@ -73,7 +72,7 @@ process.on('message', (m: StartMessage | Request) => {
   void onRequest(m as Request);
 });
 // The parent is gone (exited, or killed): finish what is committed and leave.
-process.on('disconnect', () => { void shutdown(0); });
+process.on('disconnect', () => { void shutdown(); });
 // A signal to the run's whole process group (a terminal's ^C, a runner's SIGTERM) reaches this process too: the
 // parent forwards it to the job and then closes this collector, after the job's last events are stored.
 process.on('SIGINT', () => undefined);

@@ -150,14 +150,19 @@ function pidFilter(pids: readonly number[]): string {
 
 const HEAD = 'printf("%s\\t%lu\\t%d\\t%d\\t%s';
 
-/** Renders the whole program. Throws RangeError on options it cannot express. */
-export function renderScript(partial: Partial<ScriptOptions> = {}): string {
-  const o: ScriptOptions = { ...SCRIPT_DEFAULTS, ...partial };
+/** The numeric options' ranges, the same for either kernel program (libbpf-args.ts checks them too). */
+export function checkScriptOptions(o: ScriptOptions): void {
   if (!Number.isInteger(o.argvChunkBytes) || o.argvChunkBytes < 16 || o.argvChunkBytes > 192) throw new RangeError('argvChunkBytes must be 16..192');
   if (!Number.isInteger(o.argvChunks) || o.argvChunks < 1 || o.argvChunks > 16) throw new RangeError('argvChunks must be 1..16');
   if (!Number.isInteger(o.writeFlushMillis) || o.writeFlushMillis < 100) throw new RangeError('writeFlushMillis must be an integer ≥ 100');
   if (!Number.isInteger(o.writeBudget) || o.writeBudget < 0 || o.writeBudget > 1_000_000) throw new RangeError('writeBudget must be 0..1000000');
   if (!Number.isInteger(o.dnsPort) || o.dnsPort < 1 || o.dnsPort > 65535) throw new RangeError('dnsPort must be a port');
+}
+
+/** Renders the whole program. Throws RangeError on options it cannot express. */
+export function renderScript(partial: Partial<ScriptOptions> = {}): string {
+  const o: ScriptOptions = { ...SCRIPT_DEFAULTS, ...partial };
+  checkScriptOptions(o);
   const roots = [...new Set(o.trackPids.filter((p) => Number.isInteger(p) && p > 0))];
   if (roots.length > MAX_TRACK_PIDS) throw new RangeError(`trackPids holds at most ${MAX_TRACK_PIDS} pids`);
   // `trk` alone guards probes with no other filter, ` && …` joins one.

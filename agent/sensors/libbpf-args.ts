@@ -1,6 +1,6 @@
 // Renders the eBPF sensor's options (bpftrace-script.ts ScriptOptions) as the argv of the libbpf sensor's loader
 // (agent/sensors/bpf/runwarden-sensor.c). Pure: the caller spawns it. Refuses what the loader cannot carry.
-import { MAX_TRACK_PIDS } from './bpftrace-script.js';
+import { checkScriptOptions, MAX_TRACK_PIDS } from './bpftrace-script.js';
 import type { ScriptOptions } from './bpftrace-script.js';
 
 export interface LoaderLimits {
@@ -36,11 +36,7 @@ function text(s: string, max: number, what: string): string {
 
 export function loaderArgs(o: ScriptOptions, limits: Partial<LoaderLimits> = {}): string[] {
   const l: LoaderLimits = { ...LOADER_DEFAULTS, ...limits };
-  if (!Number.isInteger(o.argvChunkBytes) || o.argvChunkBytes < 16 || o.argvChunkBytes > 192) throw new RangeError('argvChunkBytes must be 16..192');
-  if (!Number.isInteger(o.argvChunks) || o.argvChunks < 1 || o.argvChunks > 16) throw new RangeError('argvChunks must be 1..16');
-  if (!Number.isInteger(o.writeFlushMillis) || o.writeFlushMillis < 100) throw new RangeError('writeFlushMillis must be an integer ≥ 100');
-  if (!Number.isInteger(o.writeBudget) || o.writeBudget < 0 || o.writeBudget > 1_000_000) throw new RangeError('writeBudget must be 0..1000000');
-  if (!Number.isInteger(o.dnsPort) || o.dnsPort < 1 || o.dnsPort > 65535) throw new RangeError('dnsPort must be a port');
+  checkScriptOptions(o);
   if (!Number.isInteger(l.ringbufBytes) || l.ringbufBytes < 4096 || l.ringbufBytes > 1 << 30) throw new RangeError('ringbufBytes must be 4096..1 GiB');
   if (!Number.isInteger(l.pollMillis) || l.pollMillis < 1 || l.pollMillis > 1000) throw new RangeError('pollMillis must be 1..1000');
   if (!Number.isInteger(l.mapKeys) || l.mapKeys < 16 || l.mapKeys > 1 << 22) throw new RangeError('mapKeys must be 16..4194304');
