@@ -6,13 +6,10 @@
 // sensors and the collector is outside the timed part; the time the agent needs after the workload to catch up is
 // printed. Pairs alternate their order (off first, then on first) so a drift of the machine does not favour either.
 //
-// Nothing is deleted on the bench's file system while it runs: on ext4 without a journal (this VM's /) inode
-// allocation skips every inode freed in the last 60 s, 360 s while its inode table block is dirty (fs/ext4/ialloc.c
-// recently_deleted(), checked only without a journal), so an untar after `rm -rf` of the previous 20 000 files took
-// 9–22 s of system time instead of 0.7 s, varying with the gap since the rm. The tarball is written from memory
-// and each untar goes to a fresh directory; all is removed at the end.
+// The workloads are bench/workloads.ts (why nothing is deleted while the bench runs is explained there). The warm,
+// long-running `runwarden agent` of a runner host is measured by bench/overhead-host.ts.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../cli/config.js';
@@ -24,74 +21,19 @@ import { createRunWatch } from '../agent/job-watch.js';
 import { createProcTable } from '../agent/proc-table.js';
 import { chooseSensor } from '../agent/sensor-choice.js';
 import { createEbpfSensor } from '../agent/sensors/ebpf.js';
+import { median, prepareWorkloads, rssKiB } from './workloads.js';
 
 const args = process.argv.slice(2);
 const rounds = Number(args.find((a) => /^\d+$/.test(a)) ?? 3);
 const sensorOnly = !args.includes('--no-sensor-only');
 const only = args.find((a) => a.startsWith('--only='))?.slice(7); // e.g. --only=ac
 // --dir=DIR: where the workloads run (default the temp dir). On a journal-less ext4 the untar's baseline depends on
-// what any process deleted there in the last 1–6 minutes (see the header); tmpfs (/dev/shm) has no such memory
+// what any process deleted there in the last 1–6 minutes (see bench/workloads.ts); tmpfs (/dev/shm) has no such memory
 // and is the faster baseline, so the stricter ratio.
 const baseDir = args.find((a) => a.startsWith('--dir='))?.slice(6) ?? tmpdir();
-const root = mkdtempSync(join(baseDir, 'rw-bench-'));
-const fsType = spawnSync('stat', ['-f', '-c', '%T', root], { encoding: 'utf8' }).stdout.trim();
-
-function sh(script: string, cwd = root): void {
-  const r = spawnSync('/bin/sh', ['-c', script], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-  if (r.status !== 0) throw new Error(`workload failed: ${script.slice(0, 80)}: ${r.stderr.toString().slice(0, 400)}`);
-}
-
-// (b) ~200 C files and a Makefile
-const src = join(root, 'csrc');
-mkdirSync(src);
-for (let i = 0; i < 200; i++) writeFileSync(join(src, `f${i}.c`), `int f${i}(int x) { int s = 0; for (int i = 0; i < x; i++) s += i * ${i}; return s; }\n`);
-writeFileSync(join(src, 'Makefile'), 'SRCS := $(wildcard *.c)\nOBJS := $(SRCS:.c=.o)\nall: $(OBJS)\n%.o: %.c\n\tcc -O1 -c $< -o $@\nclean:\n\trm -f *.o\n');
-// (c) a tarball of 20 000 small files, written from memory (creating and deleting the files first would slow the
-// untars that follow; see the header).
-// Streamed to the file entry by entry: a 20 MB buffer would stay in this process's RSS, which is measured.
-function writeUstar(path: string, entries: Iterable<{ name: string; body?: Buffer; dir?: boolean }>): void {
-  const fd = openSync(path, 'w');
-  const octal = (n: number, len: number) => n.toString(8).padStart(len - 1, '0') + '\0';
-  for (const e of entries) {
-    const h = Buffer.alloc(512);
-    h.write(e.name, 0, 100, 'utf8');
-    const body = e.body ?? Buffer.alloc(0);
-    h.write(octal(e.dir ? 0o755 : 0o644, 8), 100); h.write(octal(0, 8), 108); h.write(octal(0, 8), 116);
-    h.write(octal(body.length, 12), 124); h.write(octal(Math.floor(Date.now() / 1000), 12), 136);
-    h.write(e.dir ? '5' : '0', 156); h.write('ustar\0', 257); h.write('00', 263);
-    h.fill(' ', 148, 156);
-    let sum = 0;
-    for (const b of h) sum += b;
-    h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
-    writeSync(fd, Buffer.concat([h, body, Buffer.alloc((512 - (body.length % 512)) % 512)]));
-  }
-  writeSync(fd, Buffer.alloc(1024));
-  closeSync(fd);
-}
-function* tarEntries(): Generator<{ name: string; body?: Buffer; dir?: boolean }> {
-  for (let d = 0; d < 20; d++) {
-    yield { name: `./d${d}/`, dir: true };
-    for (let i = 0; i < 1000; i++) yield { name: `./d${d}/f${i}.txt`, body: Buffer.from(`file ${d}/${i}\n`) };
-  }
-}
-writeUstar(join(root, 'files.tar'), tarEntries());
-let untars = 0;
-
-const workloads: { name: string; target: number; prep?: () => void; script: () => string }[] = [
-  { name: '(a) 5000 short execs', target: 1.30, script: () => 'i=0; while [ $i -lt 5000 ]; do /bin/true; i=$((i+1)); done' },
-  { name: '(b) make -j2, 200 C files', target: 1.05, prep: () => sh('make -s clean', src), script: () => `make -s -j2 -C ${src}` },
-  { name: '(c) untar 20000 small files', target: 1.10, prep: () => mkdirSync(join(root, `out${++untars}`)), script: () => `tar -xf ${join(root, 'files.tar')} -C ${join(root, `out${untars}`)}` },
-];
-
-// The job's environment carries a secret, so held-secret discovery and scanning do real work.
-const jobEnv: Record<string, string> = {
-  PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', LANG: 'C',
-  API_TOKEN: 'rwbench-' + 'k3Q9xV7pL2mZ8nB4tR6wY1cF5hJ0dS'.repeat(1), CI: 'true',
-};
+const { root, fsType, workloads: chosen, jobEnv, remove } = prepareWorkloads(baseDir, only);
 const cfg = parseConfig({}, {});
 if (!cfg.ok) throw new Error('default config does not parse');
-
-const chosen = workloads.filter((w) => !only || only.includes(w.name[1]!));
 
 /** CPU seconds of this process and of its reaped children (the workload shell; bpftrace once closed). */
 function cpuNow(): { self: number; children: number } {
@@ -101,7 +43,6 @@ function cpuNow(): { self: number; children: number } {
   return { self: (u.user + u.system) / 1e6, children: (Number(f[13]) + Number(f[14])) / 100 };
 }
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
 type Mode = 'agent' | 'sensor';
 interface Row { off: number[]; on: number[]; ratios: number[]; cpu: number[]; stop: number[]; runs: AgentRun[] }
 const results = new Map<string, Row>();
@@ -112,9 +53,6 @@ const maxPart = { bpftrace: 0, node: 0, collector: 0 };
 // Anonymous is the heap/stack part, which no other process shares and the kernel cannot drop for the file.
 const maxMem = { bpftracePss: 0, bpftracePrivate: 0, bpftraceAnon: 0, nodePss: 0, nodePrivate: 0, nodeAnon: 0 };
 
-function rssKiB(pid: number): number {
-  try { return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0); } catch { return 0; }
-}
 function smapsKiB(pid: number): { pss: number; priv: number; anon: number } {
   try {
     const t = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
@@ -303,4 +241,4 @@ console.log(`off runs, min–max ms (how steady the baseline was): ${chosen.map(
 console.log(`cpu-ratio: CPU of workload + ${kernelName} + agent + embedded collector over CPU of the workload alone (robust on a busy machine).`);
 console.log('stop-ms: watch.stop() after the workload (catch-up on the backlog + 300 ms drain + job end + flush to the collector).');
 console.log('execs/file-ev/opens/events: counted in the collector store for the last round (opens = sum of write-open counts).');
-rmSync(root, { recursive: true, force: true });
+remove();

@@ -1,0 +1,210 @@
+// Benchmark: wall time of the build-like workloads (bench/workloads.ts) with the host agent off vs on, paired in one
+// run, and the agent's memory. "On" is a runner host as deployed: the real `runwarden collector` and `runwarden agent`
+// processes (eBPF sensor, host-wide), started once; each workload runs as a job registered over the agent's socket
+// the way the runner hooks do (`{"op":"start"}` with the job's environment, the job's shell as root), and ended the
+// same way. The agent is warm: one job of each workload runs before the timed rounds, as on a host that has run
+// builds before; that first job's ratio is printed too. `runwarden run` starts a fresh agent and collector per job
+// and is measured by bench/overhead.ts.
+//
+// Run as root after a build: node dist/bench/overhead-host.js [rounds] [--only=abc] [--dir=DIR] [--profile-dir=DIR].
+// The timed part is from the job's shell being told to go to its printing `done` after the workload: registering
+// the job happens before, ending it after, in both arms the same shell builtins run. catch-up-ms is from `done` to
+// the job's jobEnd event being in the collector's store (the job end request, the agent's last events, the flush).
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { median, prepareWorkloads, procCpu, rssKiB } from './workloads.js';
+import type { Workload } from './workloads.js';
+
+const CLI = fileURLToPath(new URL('../../cli/runwarden.js', import.meta.url)); // the shim; this file runs from dist/bench
+const args = process.argv.slice(2);
+const rounds = Number(args.find((a) => /^\d+$/.test(a)) ?? 3);
+const only = args.find((a) => a.startsWith('--only='))?.slice(7);
+const baseDir = args.find((a) => a.startsWith('--dir='))?.slice(6) ?? tmpdir();
+// --profile-dir=DIR: the agent and the collector write V8 CPU profiles there when they stop (node --cpu-prof).
+const profileDir = args.find((a) => a.startsWith('--profile-dir='))?.slice(14);
+const nodeFlags = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+const wl = prepareWorkloads(baseDir, only);
+const dir = mkdtempSync('/tmp/rw-hb-'); // short: a socket path holds 107 bytes
+const sock = join(dir, 'agent.sock');
+const dbPath = join(dir, 'audit.db');
+
+interface Daemon { child: ChildProcess; err: () => string; exit: Promise<number | null> }
+function daemon(cliArgs: string[]): Daemon {
+  const child = spawn(process.execPath, [...nodeFlags, CLI, ...cliArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => { if (err.length < 1 << 20) err += d.toString(); });
+  return { child, err: () => err, exit: new Promise((r) => child.on('close', (c) => r(c))) };
+}
+async function until<T>(what: string, f: () => T | undefined, ms: number, d?: Daemon): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v !== undefined) return v;
+    if (d && d.child.exitCode !== null) throw new Error(`${what}: the process exited ${d.child.exitCode}: ${d.err().slice(-2000)}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const tok = spawnSync(process.execPath, [CLI, 'token'], { encoding: 'utf8' });
+const { token, sha256 } = JSON.parse(tok.stdout) as { token: string; sha256: string };
+writeFileSync(join(dir, 'collector.yaml'), `collector:\n  tokens: [{ agentId: "*", sha256: "${sha256}" }]\n`);
+writeFileSync(join(dir, 'agent.yaml'), 'log:\n  level: info\n');
+const collector = daemon(['collector', '--config', join(dir, 'collector.yaml'), '--port', '0', '--db', dbPath, '--state-dir', join(dir, 'collector')]);
+const url = await until('collector url', () => /"url":"(ws:\/\/127\.0\.0\.1:\d+)"/.exec(collector.err())?.[1], 30_000, collector);
+const agent = daemon(['agent', '--config', join(dir, 'agent.yaml'), '--socket', sock, '--state-dir', join(dir, 'state'), '--collector', url, '--token', token]);
+await until('agent listening', () => (/listening on/.test(agent.err()) ? true : undefined), 60_000, agent);
+const agentPid = agent.child.pid as number;
+const collectorPid = collector.child.pid as number;
+
+/** The agent's kernel program (the libbpf sensor or bpftrace), a child of the agent process. */
+function sensorPids(): { pids: number[]; name: string } {
+  const pids: number[] = [];
+  let name = 'kernel program';
+  for (const p of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      const st = readFileSync(`/proc/${p}/stat`, 'utf8');
+      if (Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) !== agentPid) continue;
+      if (st.includes('(runwarden-senso)')) { pids.push(Number(p)); name = 'libbpf sensor'; }
+      else if (st.includes('(bpftrace)')) { pids.push(Number(p)); name = 'bpftrace'; }
+    } catch { /* gone */ }
+  }
+  return { pids, name };
+}
+const sensor = await until('kernel program', () => { const s = sensorPids(); return s.pids.length ? s : undefined; }, 30_000, agent);
+const status = spawnSync(process.execPath, [CLI, 'agent', 'status', '--socket', sock, '--format', 'json'], { encoding: 'utf8' });
+const sensorStatus = (JSON.parse(status.stdout) as { sensor: { sensor: string; capabilities: string[] } }).sensor;
+if (sensorStatus.sensor !== 'ebpf') throw new Error(`the agent runs without the eBPF sensor (${sensorStatus.sensor})`);
+
+const maxRss = { agent: 0, sensor: 0, collector: 0, sum: 0 };
+const sampler = setInterval(() => {
+  const a = rssKiB(agentPid);
+  const s = sensor.pids.reduce((n, p) => n + rssKiB(p), 0);
+  maxRss.agent = Math.max(maxRss.agent, a); maxRss.sensor = Math.max(maxRss.sensor, s); maxRss.sum = Math.max(maxRss.sum, a + s);
+  maxRss.collector = Math.max(maxRss.collector, rssKiB(collectorPid));
+}, 250);
+const agentSideCpu = (): number => procCpu(agentPid) + sensor.pids.reduce((n, p) => n + procCpu(p), 0) + procCpu(collectorPid);
+function childrenCpu(): number {
+  const st = readFileSync('/proc/self/stat', 'utf8');
+  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) / 100;
+}
+
+// The job's registration, as the hooks send it: the job's environment, the job's shell as root.
+const HOOK_PY = 'import json,os,socket,sys\n'
+  + 's=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n'
+  + 'req={"op":sys.argv[2],"rootPid":os.getppid()}\n'
+  + 'if sys.argv[2]=="start": req["env"]=dict(os.environ)\n'
+  + 's.sendall((json.dumps(req)+"\\n").encode()); r=json.loads(s.makefile().readline())\n'
+  + 'print(json.dumps(r),file=sys.stderr); sys.exit(0 if r.get("ok") else 9)\n';
+// Debian's python, not a version manager's shim (pyenv's is a dozen bash scripts: execs of the job, after `done`).
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+const hook = (op: 'start' | 'end'): string => `${PYTHON} -c '${HOOK_PY}' ${sock} ${op}`;
+
+interface Run { ms: number; cpu: number; jobId?: string; out: string }
+/** Runs one workload in a shell that waits for "go"; timed from "go" to its `done`. */
+function timed(script: string, asJob: boolean): Promise<Run> {
+  const body = asJob
+    ? `${hook('start')} || exit 9; echo ready; read _; ${script}; rc=$?; echo done; ${hook('end')}; exit $rc`
+    : `echo ready; read _; ${script}; rc=$?; echo done; exit $rc`;
+  return new Promise((resolve, reject) => {
+    const c0 = childrenCpu();
+    const p = spawn('/bin/sh', ['-c', body], { cwd: wl.root, stdio: ['pipe', 'pipe', 'pipe'], env: wl.jobEnv });
+    let out = '';
+    let err = '';
+    let t0 = 0n;
+    let ms = 0;
+    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (t0 === 0n && out.includes('ready\n')) { t0 = process.hrtime.bigint(); p.stdin.write('\n'); }
+      if (ms === 0 && t0 !== 0n && out.includes('done\n')) ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    });
+    p.on('close', (code) => {
+      if (code !== 0 || ms === 0) { reject(new Error(`workload exited ${code}: ${script}: ${err.slice(0, 800)}`)); return; }
+      const jobId = /"jobId": "([^"]+)"/.exec(err)?.[1];
+      resolve({ ms, cpu: childrenCpu() - c0, ...(jobId ? { jobId } : {}), out: err });
+    });
+  });
+}
+
+const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+const jobEnded = db.prepare("SELECT count(*) AS n FROM events WHERE kind = 'job_end' AND job_id = ?");
+const jobCounts = db.prepare("SELECT count(*) AS events, sum(kind = 'exec') AS execs, sum(kind = 'file') AS files FROM events WHERE job_id = ?");
+const dropped = db.prepare("SELECT coalesce(sum(json_extract(body, '$.count')), 0) AS n FROM events WHERE kind = 'dropped'");
+
+interface AgentRun { ms: number; cpu: number; agentCpu: number; catchUpMs: number; events: number; execs: number; files: number }
+async function onRun(w: Workload): Promise<AgentRun> {
+  w.prep?.();
+  const a0 = agentSideCpu();
+  const r = await timed(w.script(), true);
+  const done = Date.now();
+  if (!r.jobId) throw new Error(`no job id in the hook's answer: ${r.out.slice(0, 400)}`);
+  const jobId = r.jobId;
+  await until(`jobEnd of ${jobId} (hooks said: ${r.out.trim()})`, () => ((jobEnded.get(jobId) as { n: number }).n > 0 ? true : undefined), 60_000, agent);
+  const catchUpMs = Date.now() - done;
+  const c = jobCounts.get(jobId) as { events: number; execs: number; files: number };
+  return { ms: r.ms, cpu: r.cpu, agentCpu: agentSideCpu() - a0, catchUpMs, events: c.events, execs: c.execs, files: c.files };
+}
+async function offRun(w: Workload): Promise<{ ms: number; cpu: number }> {
+  w.prep?.();
+  const r = await timed(w.script(), false);
+  return { ms: r.ms, cpu: r.cpu };
+}
+
+interface Row { off: number[]; on: number[]; ratios: number[]; cpu: number[]; catchUp: number[]; first: number; last?: AgentRun }
+const rows = new Map<string, Row>();
+for (const w of wl.workloads) {
+  const first = await onRun(w);
+  rows.set(w.name, { off: [], on: [], ratios: [], cpu: [], catchUp: [], first: first.ms });
+  process.stderr.write(`warm-up ${w.name}: first job ${first.ms.toFixed(0)} ms, catch-up ${first.catchUpMs} ms, events ${first.events}\n`);
+}
+for (let round = 0; round < rounds; round++) {
+  for (const w of wl.workloads) {
+    let off: { ms: number; cpu: number };
+    let on: AgentRun;
+    // Odd rounds run the agent's job first: a machine that drifts through a pair favours neither side.
+    if (round % 2 === 0) { off = await offRun(w); on = await onRun(w); } else { on = await onRun(w); off = await offRun(w); }
+    const r = rows.get(w.name) as Row;
+    r.off.push(off.ms); r.on.push(on.ms); r.ratios.push(on.ms / off.ms); r.catchUp.push(on.catchUpMs); r.last = on;
+    r.cpu.push((on.cpu + on.agentCpu) / Math.max(off.cpu, 0.01));
+    process.stderr.write(`round ${round + 1} ${w.name}: off ${off.ms.toFixed(0)} ms (cpu ${off.cpu.toFixed(2)} s), agent ${on.ms.toFixed(0)} ms `
+      + `(${(on.ms / off.ms).toFixed(3)}; agent+collector cpu ${on.agentCpu.toFixed(2)} s), catch-up ${on.catchUpMs} ms, `
+      + `events ${on.events}, execs ${on.execs}, file events ${on.files}, load ${loadavg()[0]?.toFixed(2)}\n`);
+  }
+}
+clearInterval(sampler);
+const drops = (dropped.get() as { n: number }).n;
+
+const kernelProgram = sensorStatus.capabilities.find((c) => c.startsWith('kernel-program-'))?.slice('kernel-program-'.length) ?? sensor.name;
+console.log(`Host agent overhead (runwarden agent + runwarden collector as daemons, ${kernelProgram} kernel program, warm), ${rounds} paired rounds, median (node ${process.version})`);
+console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}; workloads in ${baseDir} (${wl.fsType})`);
+console.log(`${'workload'.padEnd(28)} ${'off ms'.padStart(7)} ${'agent ms'.padStart(8)}  ratio target       first-job cpu-ratio catch-up-ms  events  execs file-ev`);
+for (const w of wl.workloads) {
+  const r = rows.get(w.name) as Row;
+  const m = median(r.ratios);
+  const l = r.last as AgentRun;
+  console.log(`${w.name.padEnd(28)} ${median(r.off).toFixed(0).padStart(7)} ${median(r.on).toFixed(0).padStart(8)}  ${m.toFixed(3)} <=${w.target.toFixed(2)} ${(m <= w.target ? 'OK' : 'MISS').padEnd(4)} `
+    + `${(r.first / median(r.off)).toFixed(3).padStart(9)} ${median(r.cpu).toFixed(2).padStart(9)} ${median(r.catchUp).toFixed(0).padStart(11)} `
+    + `${String(l.events).padStart(7)} ${String(l.execs).padStart(6)} ${String(l.files).padStart(7)}`);
+}
+const mib = (k: number): string => (k / 1024).toFixed(1);
+console.log(`agent RSS (${sensor.name} + agent process), max: ${mib(maxRss.sum)} MiB  target <= 150 MiB ${maxRss.sum / 1024 <= 150 ? 'OK' : 'MISS'} `
+  + `(${sensor.name} ${mib(maxRss.sensor)} MiB, agent process ${mib(maxRss.agent)} MiB); collector process (may run on another host): ${mib(maxRss.collector)} MiB`);
+console.log(`events dropped (Dropped events stored, whole run): ${drops}`);
+console.log(`off runs, min–max ms: ${wl.workloads.map((w) => { const o = (rows.get(w.name) as Row).off; return `${w.name.slice(0, 3)} ${Math.min(...o).toFixed(0)}–${Math.max(...o).toFixed(0)}`; }).join(' · ')}`);
+console.log('first-job: the warm-up job (the first of its workload since the agent started) over the median off time.');
+console.log('cpu-ratio: CPU of workload + agent + kernel program + collector (from go to the stored jobEnd) over CPU of the workload alone.');
+console.log('events/execs/file-ev: stored in the collector for the last round\'s job.');
+
+db.close();
+agent.child.kill('SIGTERM');
+collector.child.kill('SIGTERM');
+await Promise.all([agent.exit, collector.exit]);
+rmSync(dir, { recursive: true, force: true });
+wl.remove();
