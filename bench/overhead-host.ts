@@ -38,6 +38,8 @@ function daemon(cliArgs: string[]): Daemon {
   const child = spawn(process.execPath, [...nodeFlags, CLI, ...cliArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr?.on('data', (d: Buffer) => { if (err.length < 1 << 20) err += d.toString(); });
+  // A bench that fails must not leave host-wide daemons behind: they would trace (and slow) everything after it.
+  process.on('exit', () => { if (child.exitCode === null) child.kill('SIGKILL'); });
   return { child, err: () => err, exit: new Promise((r) => child.on('close', (c) => r(c))) };
 }
 async function until<T>(what: string, f: () => T | undefined, ms: number, d?: Daemon): Promise<T> {
@@ -175,7 +177,7 @@ for (let round = 0; round < rounds; round++) {
     r.cpu.push((on.cpu + on.agentCpu) / Math.max(off.cpu, 0.01));
     process.stderr.write(`round ${round + 1} ${w.name}: off ${off.ms.toFixed(0)} ms (cpu ${off.cpu.toFixed(2)} s), agent ${on.ms.toFixed(0)} ms `
       + `(${(on.ms / off.ms).toFixed(3)}; agent+collector cpu ${on.agentCpu.toFixed(2)} s), catch-up ${on.catchUpMs} ms, `
-      + `events ${on.events}, execs ${on.execs}, file events ${on.files}, load ${loadavg()[0]?.toFixed(2)}\n`);
+      + `events ${on.events}, execs ${on.execs}, file events ${on.files}, agent RSS ${(rssKiB(agentPid) / 1024).toFixed(0)} MiB, load ${loadavg()[0]?.toFixed(2)}\n`);
   }
 }
 clearInterval(sampler);
