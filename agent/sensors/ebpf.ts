@@ -35,11 +35,18 @@ export interface EbpfSensorOptions {
   /** Extra sensitive path prefixes (config agent.sensitivePaths). */
   sensitivePaths: string[];
   maxQueueEvents: number;
+  /** Events handed to onEvent per turn of the event loop; between turns the agent reads its sockets and timers. */
+  drainBatchEvents: number;
   attachTimeoutMillis: number;
   restartDelayMillis: number;
   maxRestarts: number;
   flushIntervalMillis: number;
   closeTimeoutMillis: number;
+  /**
+   * How long sync() may wait while events are still being delivered (a backlog under load). Without progress it
+   * gives up after three windows (at least 1 s): a stalled kernel program must not hold a job's end.
+   */
+  syncMaxMillis: number;
   /** Pids never reported (the agent's own pid is always added). */
   ignorePids: number[];
   /** Called with bpftrace's stderr lines that are not the known RLIMIT_MEMLOCK warning. */
@@ -59,11 +66,13 @@ export const EBPF_DEFAULTS: Readonly<Omit<EbpfSensorOptions, 'onDiagnostic' | 't
   pathContext: {},
   sensitivePaths: [],
   maxQueueEvents: 65_536,
+  drainBatchEvents: 4096,
   attachTimeoutMillis: 60_000,
   restartDelayMillis: 500,
   maxRestarts: 10,
   flushIntervalMillis: 200,
   closeTimeoutMillis: 5_000,
+  syncMaxMillis: 30_000,
   ignorePids: [],
 });
 
@@ -149,6 +158,8 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
   // sync(): callers wait for the next printed window; the queue carries a marker so they resume after its events.
   const syncWaiters: (() => void)[] = [];
   const syncAt: (() => void)[][] = [];
+  /** Events handed to onEvent so far: sync() waits on while this moves. */
+  let delivered = 0;
 
   function reportLoss(count: number, reason: string): void {
     for (const cb of lossCbs) cb(count, reason);
@@ -161,7 +172,8 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
       pendingDropReport = 0;
       reportLoss(n, 'sensor queue full');
     }
-    const end = Math.min(queue.length, qHead + 4096);
+    const end = Math.min(queue.length, qHead + o.drainBatchEvents);
+    delivered += end - qHead;
     for (; qHead < end; qHead++) {
       const ev = queue[qHead]!;
       if (ev === SYNC_MARK) { for (const w of syncAt.shift() ?? []) w(); continue; }
@@ -342,9 +354,20 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
       if (!running) return Promise.resolve();
       return new Promise<void>((resolve) => {
         let done = false;
+        let t: NodeJS.Timeout | undefined;
         const finish = (): void => { if (!done) { done = true; clearTimeout(t); resolve(); } };
-        // Bounded: a stalled bpftrace must not hold the job's end forever (3 windows, at least 1 s).
-        const t = setTimeout(finish, Math.max(1_000, 3 * scriptOptions.writeFlushMillis));
+        // Bounded: a stalled kernel program must not hold the job's end forever (3 windows, at least 1 s, without an
+        // event delivered). A backlog still going through (a loaded machine) is waited for, up to syncMaxMillis:
+        // ending the job before its last events arrive would leave them without it.
+        const step = Math.max(1_000, 3 * scriptOptions.writeFlushMillis);
+        const until = Date.now() + o.syncMaxMillis;
+        let seen = delivered;
+        const check = (): void => {
+          if (delivered === seen || Date.now() + step > until) { finish(); return; }
+          seen = delivered;
+          t = setTimeout(check, step);
+        };
+        t = setTimeout(check, Math.min(step, o.syncMaxMillis));
         syncWaiters.push(finish);
       });
     },

@@ -255,6 +255,27 @@ print(n)
     t.ok(argv().includes('restart-child'), 'a tree given at relaunch is watched');
   });
 
+  t.test('sync() waits for a backlog still going through, past its no-progress bound', async (t) => {
+    // A consumer that takes 1 ms per event (a loaded agent) falls seconds behind 3 000 execs; sync() after the
+    // shell exits must return only once the shell's last exec was delivered, as a job's end does (agent/daemon.ts).
+    // Small drain turns keep the event loop's timers on time, as they are when the agent's work per event is short.
+    const s3 = createEbpfSensor({ drainBatchEvents: 32 });
+    let last = false;
+    s3.onEvent((ev) => {
+      const until = performance.now() + 1;
+      while (performance.now() < until) { /* busy: a slow pipeline */ }
+      if (ev.kind === 'exec' && ev.exec.argv?.[1] === 'sync-backlog-last') last = true;
+    });
+    await s3.start();
+    t.teardown(() => s3.close());
+    const sh = await run('/bin/sh', ['-c', 'i=0; while [ $i -lt 3000 ]; do /bin/true; i=$((i+1)); done; /bin/echo sync-backlog-last']);
+    t.equal(sh.code, 0);
+    t.notOk(last, 'the consumer is behind when the shell exits');
+    const t0 = Date.now();
+    await s3.sync!();
+    t.ok(last, `the last exec was delivered before sync() returned (${Date.now() - t0} ms)`);
+  });
+
   t.test('close is idempotent and stops the sensor', async (t) => {
     const s2 = createEbpfSensor();
     await s2.start();
