@@ -47,16 +47,28 @@ export function containerIdFromCgroup(cgroup: string): string | undefined {
 
 export function createProcTable(partial: Partial<ProcTableOptions> = {}): ProcTable {
   const o: ProcTableOptions = { ...PROC_TABLE_DEFAULTS, ...partial };
-  // Map iteration order is insertion order: re-inserting on touch makes the first key the least recently used.
+  // Approximate LRU (the CLOCK algorithm): Map iteration order is insertion order, so the first key is the oldest;
+  // a use only marks the pid, and eviction gives a marked entry a second chance by moving it to the back. Moving on
+  // every use (delete + set) was a fifth of the agent's own time in ancestry walks: each leaves a hole in the Map
+  // that is compacted by rehashing.
   const m = new Map<number, ProcEntry>();
+  const used = new Set<number>();
   let evictions = 0;
 
-  function touch(pid: number, e: ProcEntry): void {
+  function drop(pid: number): void {
     m.delete(pid);
-    m.set(pid, e);
+    used.delete(pid);
+  }
+
+  function touch(pid: number, e: ProcEntry): void {
+    if (m.get(pid) === e) used.add(pid);
+    else m.set(pid, e);
     while (m.size > o.maxEntries) {
       const first = m.keys().next().value as number;
+      const fe = m.get(first) as ProcEntry;
       m.delete(first);
+      // The entry being touched is never the one to go, even when every other was used since its last chance.
+      if (used.delete(first) || first === pid) { m.set(first, fe); continue; }
       evictions++;
     }
   }
@@ -87,14 +99,14 @@ export function createProcTable(partial: Partial<ProcTableOptions> = {}): ProcTa
           if (!child) return;
           // A recycled pid: the new process replaces whatever exited under that number.
           const old = m.get(child);
-          if (old?.exitNs !== undefined) m.delete(child);
+          if (old?.exitNs !== undefined) drop(child);
           upsert(child, { ppid: ev.pid, startNs: ev.tsNs, comm: parent?.comm ?? ev.comm, exe: parent?.exe, argv: parent?.argv,
             uid: ev.uid ?? parent?.uid, cgroup: parent?.cgroup, containerId: parent?.containerId, cwd: parent?.cwd });
           return;
         }
         case 'exec': {
           const old = m.get(ev.pid);
-          if (old?.exitNs !== undefined) m.delete(ev.pid);
+          if (old?.exitNs !== undefined) drop(ev.pid);
           upsert(ev.pid, { ppid: ev.ppid, exe: ev.exe, argv: ev.exec.argv, comm: ev.comm, uid: ev.uid, startNs: m.get(ev.pid)?.startNs ?? ev.tsNs,
             cwd: ev.exec.cwd, cgroup: ev.exec.cgroup, containerId: ev.exec.containerId });
           return;
@@ -111,7 +123,7 @@ export function createProcTable(partial: Partial<ProcTableOptions> = {}): ProcTa
     sweep(nowNs) {
       let n = 0;
       for (const [pid, e] of m) {
-        if (e.exitNs !== undefined && nowNs - e.exitNs > o.exitGraceNs) { m.delete(pid); n++; }
+        if (e.exitNs !== undefined && nowNs - e.exitNs > o.exitGraceNs) { drop(pid); n++; }
       }
       return n;
     },

@@ -17,12 +17,13 @@ export interface SpoolOptions {
   /**
    * The ack cursor is written to disk at most this often (and at close). Replacing the cursor file costs a
    * rename, which ext4 turns into a data flush; per ack it was most of the uplink's time. A cursor that is
-   * behind after a crash only makes the agent resend acked events, which the collector deduplicates.
+   * behind after a crash only makes the agent resend acked events, which the collector deduplicates. At 250 ms the
+   * rename was still ~5 % of a busy host agent's own time (bench/overhead-host.ts --profile-dir).
    */
   cursorPersistMillis?: number;
 }
 
-export const SPOOL_DEFAULTS = Object.freeze({ cursorPersistMillis: 250 });
+export const SPOOL_DEFAULTS = Object.freeze({ cursorPersistMillis: 1_000 });
 
 export interface Spool {
   /** Appends a prefix of `records` that fits; returns how many were written. One write() per call. */

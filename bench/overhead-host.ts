@@ -6,7 +6,7 @@
 // builds before; that first job's ratio is printed too. `runwarden run` starts a fresh agent and collector per job
 // and is measured by bench/overhead.ts.
 //
-// Run as root after a build: node dist/bench/overhead-host.js [rounds] [--only=abc] [--dir=DIR] [--profile-dir=DIR].
+// Run as root after a build: node dist/bench/overhead-host.js [rounds] [--only=abc] [--dir=DIR] [--profile-dir=DIR] [--node-flags=A,B].
 // The timed part is from the job's shell being told to go to its printing `done` after the workload: registering
 // the job happens before, ending it after, in both arms the same shell builtins run. catch-up-ms is from `done` to
 // the job's jobEnd event being in the collector's store (the job end request, the agent's last events, the flush).
@@ -27,7 +27,9 @@ const only = args.find((a) => a.startsWith('--only='))?.slice(7);
 const baseDir = args.find((a) => a.startsWith('--dir='))?.slice(6) ?? tmpdir();
 // --profile-dir=DIR: the agent and the collector write V8 CPU profiles there when they stop (node --cpu-prof).
 const profileDir = args.find((a) => a.startsWith('--profile-dir='))?.slice(14);
-const nodeFlags = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+// --node-flags=A,B: more node flags for both daemons (e.g. --heapsnapshot-signal=SIGUSR2, --max-semi-space-size=8).
+const extraFlags = args.find((a) => a.startsWith('--node-flags='))?.slice(13).split(',').filter(Boolean) ?? [];
+const nodeFlags = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...extraFlags];
 const wl = prepareWorkloads(baseDir, only);
 const dir = mkdtempSync('/tmp/rw-hb-'); // short: a socket path holds 107 bytes
 const sock = join(dir, 'agent.sock');

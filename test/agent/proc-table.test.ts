@@ -37,6 +37,22 @@ t.test('bounded: least recently used goes first', async (t) => {
   t.equal(pt.evicted(), 1);
 });
 
+t.test('bounded: a new entry stays when every older one was used; each used one gets one more chance', async (t) => {
+  const pt = createProcTable({ maxEntries: 3 });
+  for (const pid of [1, 2, 3]) pt.upsert(pid, { comm: `p${pid}` });
+  for (const pid of [1, 2, 3]) pt.get(pid);
+  pt.upsert(4, { comm: 'p4' });
+  t.equal(pt.size(), 3);
+  t.ok(pt.peek(4), 'the entry just added is kept');
+  t.equal(pt.peek(1), undefined, 'the oldest goes once its chance is used up');
+  t.ok(pt.peek(2) && pt.peek(3));
+  pt.get(3);
+  pt.upsert(5, { comm: 'p5' });
+  t.equal(pt.peek(2), undefined, '2 was not used again: it goes before 3, which was');
+  t.ok(pt.peek(3) && pt.peek(4) && pt.peek(5));
+  t.equal(pt.evicted(), 2);
+});
+
 t.test('peek reads without refreshing: the peeked entry is still the first to go', async (t) => {
   const pt = createProcTable({ maxEntries: 3 });
   for (const pid of [1, 2, 3]) pt.upsert(pid, { comm: `p${pid}` });
