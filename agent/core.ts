@@ -45,6 +45,8 @@ export const CORE_LIMITS = Object.freeze({
   maxEnvCache: 256,
   /** Distinct variables (name=value) whose secret discovery is remembered per job. */
   maxVarCache: 4_096,
+  /** Pipes whose writer is remembered per job (an inherited stdin is looked up once, not at each exec). */
+  maxPipeCache: 1_024,
   /** Plain new files of one process in one directory sent one by one before the rest is aggregated. */
   plainFilesPerDir: 32,
   /** How long an aggregate collects before it is sent (checked on the next event, and at job end). */
@@ -88,6 +90,7 @@ interface JobState {
   executables: Set<string>;       // paths written or chmod'ed by the job
   held: Map<number, string[]>;    // pid → secret names in its environment
   byEnv: Map<string, string[]>;   // environ content → secret names (cleared when the job's secrets change)
+  pipeWriters: Map<string, string | null>; // pipe:[inode] → comm of its writer (null: none in the job), for inherited stdin
   byVar: Map<string, DiscoveredSecret[]>; // "name=value" → what discoverSecrets finds in that variable alone
   dirs: Map<string, DirAggregate>; // "pid dir" → plain-file aggregation
   aggDue: number;                  // earliest `since` of a pending aggregate (Infinity: none)
@@ -278,14 +281,27 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       }
       return undefined;
     },
-    pipeWriter(pid: number, view: JobView, pipe: string): string | undefined {
+    pipeWriter(pid: number, view: JobView, pipe: string, ppid?: number): string | undefined {
+      // A stdin the parent has too was inherited, not made for this process (every process of a job run with a
+      // piped stdin): its writer was looked for when the pipe was first seen, and is not looked for again.
+      const job = jobs.get(view.jobId);
+      const inherited = ppid !== undefined && ppid > 0 && readFdTarget(ppid, 0) === pipe;
+      if (job && inherited) {
+        const known = job.pipeWriters.get(pipe);
+        if (known !== undefined) return known ?? undefined;
+      }
       // The writer is usually the reader's sibling, started just before it: look at the job's live
       // members, nearest pids first, and stop at the first whose stdout is the same pipe.
       const members = o.attribution.members(view.jobId).filter((p) => p !== pid).sort((a, b) => Math.abs(a - pid) - Math.abs(b - pid));
+      let writer: string | undefined;
       for (const m of members.slice(0, 64)) {
-        if (readFdTarget(m, 1) === pipe) return readComm(m);
+        if (readFdTarget(m, 1) === pipe) { writer = readComm(m); break; }
       }
-      return undefined;
+      if (job) {
+        if (job.pipeWriters.size >= CORE_LIMITS.maxPipeCache && !job.pipeWriters.has(pipe)) job.pipeWriters.delete(job.pipeWriters.keys().next().value as string);
+        job.pipeWriters.set(pipe, writer ?? null);
+      }
+      return writer;
     },
     target: targetInfo,
     wroteExecutable(view: JobView, path: string): boolean {
@@ -366,7 +382,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       const job: JobState = {
         view: { jobId, paths, secretNames: new Set() },
         start, startNs: o.nowNs(), secrets, scanner: undefined, dnsScanner: undefined, reporter: undefined, redactor: undefined,
-        written: new Map(), executables: new Set(), held: new Map(), byEnv: new Map(), byVar: new Map(), dirs: new Map(), aggDue: Infinity,
+        written: new Map(), executables: new Set(), held: new Map(), byEnv: new Map(), byVar: new Map(), pipeWriters: new Map(), dirs: new Map(), aggDue: Infinity,
         envFilesAtStart: new Map([paths.envFile, paths.pathFile].filter((p): p is string => !!p).map((p) => [p, readText(p)])),
       };
       rebuildScanners(job);

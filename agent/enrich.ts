@@ -32,8 +32,8 @@ export interface EnrichSources {
   procInfo(pid: number): { cwd?: string; cgroup?: string; containerId?: string };
   /** Working directory of pid (or, once it is gone, of its nearest live ancestor): for relative paths. */
   cwdOf(pid: number): string | undefined;
-  /** comm of another process of the job whose stdout is `pipe` (e.g. curl for `curl … | sh`). */
-  pipeWriter(pid: number, job: JobView, pipe: string): string | undefined;
+  /** comm of another process of the job whose stdout is `pipe` (e.g. curl for `curl … | sh`); ppid: the reader's parent. */
+  pipeWriter(pid: number, job: JobView, pipe: string, ppid?: number): string | undefined;
   target(pid: number, readerJob: JobView | undefined): TargetInfo;
   /** Paths executable by the job that the job itself wrote. */
   wroteExecutable(job: JobView, path: string): boolean;
@@ -68,7 +68,7 @@ export function enrich(ev: SensorEvent, src: EnrichSources, host: string): Event
         if (stdin) exec.stdin = fdKind(stdin);
         if (stdout) exec.stdout = fdKind(stdout);
         if (stdin && exec.stdin === 'pipe') {
-          const writer = src.pipeWriter(ev.pid, job, stdin);
+          const writer = src.pipeWriter(ev.pid, job, stdin, ev.ppid);
           if (writer) exec.stdinPeerComm = writer;
         }
         const exe = ev.exe ?? ev.exec.argv?.[0] ?? '';

@@ -1,6 +1,7 @@
 // agent/core.ts: held secrets read from the real /proc environ (cached per content), plain-file aggregation
 // per (pid, directory) whose counts add up, and the classes that are never aggregated.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import t from 'tap';
 import pino from 'pino';
 import { createAgentCore } from '../../agent/core.js';
@@ -80,6 +81,44 @@ t.test('held secrets come from the process environment, also for processes alrea
   t.same(execOf(kids[2]!.pid!, process.pid), []);
   t.same(execOf(kids[3]!.pid!, process.pid), ['NEW_SECRET'], 'an undeclared secret is discovered');
   t.same(execOf(0x3fffff0, kids[0]!.pid!), ['API_TOKEN'], 'a process gone before its environ was read inherits its parent\'s names');
+  await core.endJob('j1', 0);
+});
+
+t.test('a piped stdin: its writer found among the job\'s processes, remembered for processes that inherit the pipe', async (t) => {
+  // outer sh → sleep (stdout: the pipe) | sh (stdin: the pipe) → sleep (stdin inherited from that sh)
+  const outer = spawn('sh', ['-c', 'sleep 5 | sh -c "sleep 5; true"'], { stdio: 'ignore' });
+  t.teardown(() => { spawn('pkill', ['-P', String(outer.pid)]); outer.kill(); });
+  const kids = (pid: number): number[] => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  const comm = (pid: number): string => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  let reader = 0;
+  let writer = 0;
+  let inner = 0;
+  for (let i = 0; i < 50 && !inner; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    for (const k of kids(outer.pid!)) (comm(k) === 'sh' ? (reader = k) : (writer = k));
+    if (reader) inner = kids(reader)[0] ?? 0;
+  }
+  t.ok(writer && reader && inner, 'the pipeline is up');
+  let members = [outer.pid!, writer, reader, inner];
+  const sent: EventDraft[] = [];
+  const attribution: Attribution = {
+    registerJob: () => undefined, unregisterJob: () => undefined, observe: () => undefined,
+    jobOf: () => 'j1', ancestry: () => [], domainFor: () => undefined, members: () => members,
+  };
+  const core = createAgentCore({
+    host: 'h', policy: { trusted: [], allow: [] } as never, resolvers: new Set(), attribution, enqueue: (d) => sent.push(d),
+    installKey: new Uint8Array(32), secretsConfig: { names: [], patterns: [] }, logger: pino({ level: 'silent' }), nowNs: () => 1e18, hostEvents: false,
+  });
+  core.startJob('j1', {}, outer.pid!, {}, { workspace: '/ws' });
+  const execOf = (pid: number, ppid: number) => {
+    core.onSensorEvent({ kind: 'exec', tsNs: 1, pid, ppid, exe: '/bin/sh', exec: { argv: ['sh'] } });
+    const d = sent.filter((x) => x.kind === 'exec').at(-1);
+    return d?.kind === 'exec' ? d.exec : undefined;
+  };
+  t.match(execOf(reader, outer.pid!), { stdin: 'pipe', stdinPeerComm: 'sleep' }, 'a fresh pipe: its writer is found');
+  members = []; // nothing left to search: the answer can only come from the pipe seen before
+  t.match(execOf(inner, reader), { stdin: 'pipe', stdinPeerComm: 'sleep' }, 'an inherited pipe: the writer is remembered');
+  t.notOk(execOf(writer, outer.pid!)?.stdinPeerComm, 'the writer itself reads no pipe');
   await core.endJob('j1', 0);
 });
 
