@@ -92,7 +92,10 @@ const sampler = setInterval(() => {
   maxRss.agent = Math.max(maxRss.agent, a); maxRss.sensor = Math.max(maxRss.sensor, s); maxRss.sum = Math.max(maxRss.sum, a + s);
   maxRss.collector = Math.max(maxRss.collector, rssKiB(collectorPid));
 }, 250);
-const agentSideCpu = (): number => procCpu(agentPid) + sensor.pids.reduce((n, p) => n + procCpu(p), 0) + procCpu(collectorPid);
+/** CPU seconds so far of the agent process, its kernel program and the collector. */
+const sideCpu = (): { agent: number; sensor: number; collector: number } => ({
+  agent: procCpu(agentPid), sensor: sensor.pids.reduce((n, p) => n + procCpu(p), 0), collector: procCpu(collectorPid),
+});
 function childrenCpu(): number {
   const st = readFileSync('/proc/self/stat', 'utf8');
   const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
@@ -142,10 +145,10 @@ const jobEnded = db.prepare("SELECT count(*) AS n FROM events WHERE kind = 'job_
 const jobCounts = db.prepare("SELECT count(*) AS events, sum(kind = 'exec') AS execs, sum(kind = 'file') AS files FROM events WHERE job_id = ?");
 const dropped = db.prepare("SELECT coalesce(sum(json_extract(body, '$.count')), 0) AS n FROM events WHERE kind = 'dropped'");
 
-interface AgentRun { ms: number; cpu: number; agentCpu: number; catchUpMs: number; events: number; execs: number; files: number }
+interface AgentRun { ms: number; cpu: number; agentCpu: number; split: string; catchUpMs: number; events: number; execs: number; files: number }
 async function onRun(w: Workload): Promise<AgentRun> {
   w.prep?.();
-  const a0 = agentSideCpu();
+  const a0 = sideCpu();
   const r = await timed(w.script(), true);
   const done = Date.now();
   if (!r.jobId) throw new Error(`no job id in the hook's answer: ${r.out.slice(0, 400)}`);
@@ -153,7 +156,10 @@ async function onRun(w: Workload): Promise<AgentRun> {
   await until(`jobEnd of ${jobId} (hooks said: ${r.out.trim()})`, () => ((jobEnded.get(jobId) as { n: number }).n > 0 ? true : undefined), 60_000, agent);
   const catchUpMs = Date.now() - done;
   const c = jobCounts.get(jobId) as { events: number; execs: number; files: number };
-  return { ms: r.ms, cpu: r.cpu, agentCpu: agentSideCpu() - a0, catchUpMs, events: c.events, execs: c.execs, files: c.files };
+  const a1 = sideCpu();
+  const d = { agent: a1.agent - a0.agent, sensor: a1.sensor - a0.sensor, collector: a1.collector - a0.collector };
+  const split = `agent ${d.agent.toFixed(2)} + sensor ${d.sensor.toFixed(2)} + collector ${d.collector.toFixed(2)} s`;
+  return { ms: r.ms, cpu: r.cpu, agentCpu: d.agent + d.sensor + d.collector, split, catchUpMs, events: c.events, execs: c.execs, files: c.files };
 }
 async function offRun(w: Workload): Promise<{ ms: number; cpu: number }> {
   w.prep?.();
@@ -178,7 +184,7 @@ for (let round = 0; round < rounds; round++) {
     r.off.push(off.ms); r.on.push(on.ms); r.ratios.push(on.ms / off.ms); r.catchUp.push(on.catchUpMs); r.last = on;
     r.cpu.push((on.cpu + on.agentCpu) / Math.max(off.cpu, 0.01));
     process.stderr.write(`round ${round + 1} ${w.name}: off ${off.ms.toFixed(0)} ms (cpu ${off.cpu.toFixed(2)} s), agent ${on.ms.toFixed(0)} ms `
-      + `(${(on.ms / off.ms).toFixed(3)}; agent+collector cpu ${on.agentCpu.toFixed(2)} s), catch-up ${on.catchUpMs} ms, `
+      + `(${(on.ms / off.ms).toFixed(3)}; cpu ${on.split}), catch-up ${on.catchUpMs} ms, `
       + `events ${on.events}, execs ${on.execs}, file events ${on.files}, agent RSS ${(rssKiB(agentPid) / 1024).toFixed(0)} MiB, load ${loadavg()[0]?.toFixed(2)}\n`);
   }
 }
