@@ -95,7 +95,10 @@ t.test('a piped stdin: its writer found among the job\'s processes, remembered f
   let inner = 0;
   for (let i = 0; i < 50 && !inner; i++) {
     await new Promise((r) => setTimeout(r, 50));
-    for (const k of kids(outer.pid!)) (comm(k) === 'sh' ? (reader = k) : (writer = k));
+    for (const k of kids(outer.pid!)) {
+      if (comm(k) === 'sh') reader = k;
+      else writer = k;
+    }
     if (reader) inner = kids(reader)[0] ?? 0;
   }
   t.ok(writer && reader && inner, 'the pipeline is up');
