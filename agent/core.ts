@@ -285,11 +285,8 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       // A stdin the parent has too was inherited, not made for this process (every process of a job run with a
       // piped stdin): its writer was looked for when the pipe was first seen, and is not looked for again.
       const job = jobs.get(view.jobId);
-      const inherited = ppid !== undefined && ppid > 0 && readFdTarget(ppid, 0) === pipe;
-      if (job && inherited) {
-        const known = job.pipeWriters.get(pipe);
-        if (known !== undefined) return known ?? undefined;
-      }
+      const known = job?.pipeWriters.get(pipe);
+      if (known !== undefined && ppid !== undefined && ppid > 0 && readFdTarget(ppid, 0) === pipe) return known ?? undefined;
       // The writer is usually the reader's sibling, started just before it: look at the job's live
       // members, nearest pids first, and stop at the first whose stdout is the same pipe.
       const members = o.attribution.members(view.jobId).filter((p) => p !== pid).sort((a, b) => Math.abs(a - pid) - Math.abs(b - pid));

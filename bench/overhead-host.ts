@@ -17,7 +17,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { median, prepareWorkloads, procCpu, rssKiB } from './workloads.js';
+import { median, prepareWorkloads, procCpu, reapedChildrenCpu, rssKiB } from './workloads.js';
 import type { Workload } from './workloads.js';
 
 const CLI = fileURLToPath(new URL('../../cli/runwarden.js', import.meta.url)); // the shim; this file runs from dist/bench
@@ -96,11 +96,6 @@ const sampler = setInterval(() => {
 const sideCpu = (): { agent: number; sensor: number; collector: number } => ({
   agent: procCpu(agentPid), sensor: sensor.pids.reduce((n, p) => n + procCpu(p), 0), collector: procCpu(collectorPid),
 });
-function childrenCpu(): number {
-  const st = readFileSync('/proc/self/stat', 'utf8');
-  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[13]) + Number(f[14])) / 100;
-}
 
 // The job's registration, as the hooks send it: the job's environment, the job's shell as root.
 const HOOK_PY = 'import json,os,socket,sys\n'
@@ -120,7 +115,7 @@ function timed(script: string, asJob: boolean): Promise<Run> {
     ? `${hook('start')} || exit 9; echo ready; read _; ${script}; rc=$?; echo done; ${hook('end')}; exit $rc`
     : `echo ready; read _; ${script}; rc=$?; echo done; exit $rc`;
   return new Promise((resolve, reject) => {
-    const c0 = childrenCpu();
+    const c0 = reapedChildrenCpu();
     const p = spawn('/bin/sh', ['-c', body], { cwd: wl.root, stdio: ['pipe', 'pipe', 'pipe'], env: wl.jobEnv });
     let out = '';
     let err = '';
@@ -135,7 +130,7 @@ function timed(script: string, asJob: boolean): Promise<Run> {
     p.on('close', (code) => {
       if (code !== 0 || ms === 0) { reject(new Error(`workload exited ${code}: ${script}: ${err.slice(0, 800)}`)); return; }
       const jobId = /"jobId": "([^"]+)"/.exec(err)?.[1];
-      resolve({ ms, cpu: childrenCpu() - c0, ...(jobId ? { jobId } : {}), out: err });
+      resolve({ ms, cpu: reapedChildrenCpu() - c0, ...(jobId ? { jobId } : {}), out: err });
     });
   });
 }

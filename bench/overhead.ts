@@ -21,7 +21,7 @@ import { createRunWatch } from '../agent/job-watch.js';
 import { createProcTable } from '../agent/proc-table.js';
 import { chooseSensor } from '../agent/sensor-choice.js';
 import { createEbpfSensor } from '../agent/sensors/ebpf.js';
-import { median, prepareWorkloads, rssKiB } from './workloads.js';
+import { median, prepareWorkloads, reapedChildrenCpu, rssKiB } from './workloads.js';
 
 const args = process.argv.slice(2);
 const rounds = Number(args.find((a) => /^\d+$/.test(a)) ?? 3);
@@ -37,10 +37,8 @@ if (!cfg.ok) throw new Error('default config does not parse');
 
 /** CPU seconds of this process and of its reaped children (the workload shell; bpftrace once closed). */
 function cpuNow(): { self: number; children: number } {
-  const st = readFileSync('/proc/self/stat', 'utf8');
-  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
   const u = process.cpuUsage();
-  return { self: (u.user + u.system) / 1e6, children: (Number(f[13]) + Number(f[14])) / 100 };
+  return { self: (u.user + u.system) / 1e6, children: reapedChildrenCpu() };
 }
 
 type Mode = 'agent' | 'sensor';

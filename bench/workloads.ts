@@ -102,3 +102,10 @@ export function procCpu(pid: number): number {
     return (Number(f[11]) + Number(f[12])) / 100;
   } catch { return 0; }
 }
+
+/** CPU seconds of this process's reaped children so far (cutime + cstime of /proc/self/stat). */
+export function reapedChildrenCpu(): number {
+  const st = readFileSync('/proc/self/stat', 'utf8');
+  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) / 100;
+}
