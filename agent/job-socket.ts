@@ -43,7 +43,10 @@ const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ash', 'ksh', 'busybox']);
 const CLI_NAMES = /(^|\/)(runwarden|runwarden\.js)$/;
 
 function isCli(p: ProcInfo): boolean {
-  return p.comm === 'runwarden' || p.argv.slice(0, 2).some((a) => CLI_NAMES.test(a));
+  if (p.comm === 'runwarden' || CLI_NAMES.test(p.argv[0] ?? '')) return true;
+  // `node [node options…] …/runwarden.js …`: the bin's shebang passes V8 options before the script.
+  const script = p.argv.slice(1).find((a) => !a.startsWith('-'));
+  return script !== undefined && CLI_NAMES.test(script);
 }
 
 /** `sh /path/hook.sh …`: a shell running a script file (not `-c`, not interactive). */

@@ -1,15 +1,67 @@
 // Reads what /proc tells about a live process (argv, environ, fds, parent) for enrichment. Thin adapter:
 // every function returns undefined when the process is gone or unreadable, never throws.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 
 const PROC = '/proc';
 
-function read(path: string): Buffer | undefined {
+// One scratch buffer for every read: readFileSync of a /proc file (size 0 to fstat) allocates a fresh 64 KiB
+// buffer per call, which at an exec rate of hundreds per second is most of the agent's garbage collection.
+let scratch = Buffer.allocUnsafe(64 * 1024);
+/** Largest file read (an environment or argv is bounded by ARG_MAX; a stat line is short). */
+const MAX_READ = 4 * 1024 * 1024;
+
+/**
+ * Runs a /proc call that throws when the process is gone without capturing a stack: most short-lived
+ * processes have exited by the time their exec is enriched, and the stack of each failed call was the
+ * larger part of its cost.
+ */
+function quiet<T>(f: () => T): T | undefined {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
   try {
-    return readFileSync(path);
+    return f();
   } catch {
     return undefined;
+  } finally {
+    Error.stackTraceLimit = limit;
   }
+}
+
+/** The file's bytes as a view of the scratch buffer: valid until the next read, so callers decode at once. */
+function readView(path: string): Buffer | undefined {
+  const fd = quiet(() => openSync(path, 'r'));
+  if (fd === undefined) return undefined;
+  try {
+    let n = 0;
+    for (;;) {
+      if (n === scratch.length) {
+        if (scratch.length >= MAX_READ) break;
+        const bigger = Buffer.allocUnsafe(scratch.length * 2);
+        scratch.copy(bigger, 0, 0, n);
+        scratch = bigger;
+      }
+      const got = quiet(() => readSync(fd, scratch, n, scratch.length - n, null));
+      if (got === undefined) return undefined;
+      if (got === 0) break;
+      n += got;
+    }
+    return scratch.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function read(path: string): Buffer | undefined {
+  const v = readView(path);
+  return v ? Buffer.from(v) : undefined;
+}
+
+function readText(path: string): string | undefined {
+  return readView(path)?.toString('utf8');
+}
+
+function link(path: string): string | undefined {
+  return quiet(() => readlinkSync(path));
 }
 
 function nulSplit(b: Buffer): string[] {
@@ -20,7 +72,7 @@ function nulSplit(b: Buffer): string[] {
 }
 
 export function readCmdline(pid: number): string[] | undefined {
-  const b = read(`${PROC}/${pid}/cmdline`);
+  const b = readView(`${PROC}/${pid}/cmdline`);
   return b && b.length ? nulSplit(b) : undefined;
 }
 
@@ -31,7 +83,7 @@ export function readEnvironRaw(pid: number): Buffer | undefined {
 
 /** NAME → value. Values stay in the caller's memory; only names may leave the agent. */
 export function readEnviron(pid: number): Map<string, string> | undefined {
-  const b = read(`${PROC}/${pid}/environ`);
+  const b = readView(`${PROC}/${pid}/environ`);
   return b ? parseEnviron(b) : undefined;
 }
 
@@ -45,39 +97,27 @@ export function parseEnviron(b: Buffer): Map<string, string> {
 }
 
 export function readComm(pid: number): string | undefined {
-  return read(`${PROC}/${pid}/comm`)?.toString('utf8').trim();
+  return readText(`${PROC}/${pid}/comm`)?.trim();
 }
 
 /** Target of /proc/<pid>/fd/<fd>: "pipe:[123]", "socket:[456]", "/dev/pts/1", a path. */
 export function readFdTarget(pid: number, fd: number): string | undefined {
-  try {
-    return readlinkSync(`${PROC}/${pid}/fd/${fd}`);
-  } catch {
-    return undefined;
-  }
+  return link(`${PROC}/${pid}/fd/${fd}`);
 }
 
 export function readExe(pid: number): string | undefined {
-  try {
-    return readlinkSync(`${PROC}/${pid}/exe`);
-  } catch {
-    return undefined;
-  }
+  return link(`${PROC}/${pid}/exe`);
 }
 
 export function readCwd(pid: number): string | undefined {
-  try {
-    return readlinkSync(`${PROC}/${pid}/cwd`);
-  } catch {
-    return undefined;
-  }
+  return link(`${PROC}/${pid}/cwd`);
 }
 
 export interface ProcStat { pid: number; comm: string; state: string; ppid: number; pgrp: number; startTicks: number }
 
 /** /proc/<pid>/stat, parsed around the parenthesised comm (which may itself hold spaces and parens). */
 export function readStat(pid: number): ProcStat | undefined {
-  const s = read(`${PROC}/${pid}/stat`)?.toString('utf8');
+  const s = readText(`${PROC}/${pid}/stat`);
   if (!s) return undefined;
   const open = s.indexOf('(');
   const close = s.lastIndexOf(')');
@@ -87,7 +127,7 @@ export function readStat(pid: number): ProcStat | undefined {
 }
 
 export function readCgroup(pid: number): string | undefined {
-  return read(`${PROC}/${pid}/cgroup`)?.toString('utf8').trim().split('\n').at(-1)?.replace(/^0::/, '');
+  return readText(`${PROC}/${pid}/cgroup`)?.trim().split('\n').at(-1)?.replace(/^0::/, '');
 }
 
 /** Container id from a cgroup path (docker-<64hex>.scope, /docker/<64hex>, cri-containerd-…). */

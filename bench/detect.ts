@@ -18,6 +18,7 @@ import { parseArgs, str } from '../cli/args.js';
 import { openStoreReadOnly } from '../collector/store.js';
 import type { StoredEvent } from '../collector/store-types.js';
 import type { EventKind } from '../proto/types.js';
+import { deployedNodeFlags } from './workloads.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'cli/runwarden.js');
@@ -118,7 +119,7 @@ async function main(): Promise<void> {
   const db = join(dir, 'state', 'audit.db');
   const t0 = Date.now();
   const code = await new Promise<number | null>((resolve) => {
-    const c = spawn(process.execPath, [CLI, 'run', '--db', db, '--config', join(dir, 'config.json'), '--', 'sh', '-c', script], {
+    const c = spawn(process.execPath, [...deployedNodeFlags(), CLI, 'run', '--db', db, '--config', join(dir, 'config.json'), '--', 'sh', '-c', script], {
       cwd: join(dir, 'work'), env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8' }, stdio: ['ignore', 'ignore', 'pipe'],
     });
     let err = '';

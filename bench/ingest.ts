@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { tokenSha256 } from '../collector/auth.js';
 import { COMMIT_BUCKETS_SECONDS, histogramQuantile, sampleValue } from '../collector/metrics.js';
 import { parseArgs, str } from '../cli/args.js';
+import { deployedNodeFlags } from './workloads.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TOKEN = 'bench-token-0123456789abcdef';
@@ -48,7 +49,7 @@ async function run(agents: number): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), 'rw-bench-'));
   const cfg = join(dir, 'collector.json');
   writeFileSync(cfg, JSON.stringify({ log: { level: 'warn' }, collector: { port: 0, db: join(dir, 'audit.db'), stateDir: join(dir, 'state'), tokens: [{ agentId: '*', sha256: tokenSha256(TOKEN) }] } }));
-  const col = spawn(process.execPath, [...prof('collector'), join(ROOT, 'cli/runwarden.js'), 'collector', '--config', cfg], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUNWARDEN_LOG_LEVEL: 'info' } });
+  const col = spawn(process.execPath, [...deployedNodeFlags(), ...prof('collector'), join(ROOT, 'cli/runwarden.js'), 'collector', '--config', cfg], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUNWARDEN_LOG_LEVEL: 'info' } });
   let err = '';
   const port = await new Promise<number>((resolve, reject) => {
     col.stderr?.on('data', (d: Buffer) => {

@@ -6,7 +6,7 @@
 // builds before; that first job's ratio is printed too. `runwarden run` starts a fresh agent and collector per job
 // and is measured by bench/overhead.ts.
 //
-// Run as root after a build: node dist/bench/overhead-host.js [rounds] [--only=abc] [--dir=DIR] [--profile-dir=DIR] [--node-flags=A,B].
+// Run as root after a build: node dist/bench/overhead-host.js [rounds] [--only=abc] [--dir=DIR] [--profile-dir=DIR] [--node-flags=A,B] [--no-shim-flags].
 // The timed part is from the job's shell being told to go to its printing `done` after the workload: registering
 // the job happens before, ending it after, in both arms the same shell builtins run. catch-up-ms is from `done` to
 // the job's jobEnd event being in the collector's store (the job end request, the agent's last events, the flush).
@@ -17,7 +17,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { median, prepareWorkloads, procCpu, reapedChildrenCpu, rssKiB } from './workloads.js';
+import { deployedNodeFlags, median, prepareWorkloads, procCpu, reapedChildrenCpu, rssKiB } from './workloads.js';
 import type { Workload } from './workloads.js';
 
 const CLI = fileURLToPath(new URL('../../cli/runwarden.js', import.meta.url)); // the shim; this file runs from dist/bench
@@ -29,7 +29,9 @@ const baseDir = args.find((a) => a.startsWith('--dir='))?.slice(6) ?? tmpdir();
 const profileDir = args.find((a) => a.startsWith('--profile-dir='))?.slice(14);
 // --node-flags=A,B: more node flags for both daemons (e.g. --heapsnapshot-signal=SIGUSR2, --max-semi-space-size=8).
 const extraFlags = args.find((a) => a.startsWith('--node-flags='))?.slice(13).split(',').filter(Boolean) ?? [];
-const nodeFlags = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...extraFlags];
+// The daemons run under the shim's V8 options, as every deployment starts them; --no-shim-flags: node's defaults.
+const shimFlags = args.includes('--no-shim-flags') ? [] : deployedNodeFlags();
+const nodeFlags = [...shimFlags, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...extraFlags];
 const wl = prepareWorkloads(baseDir, only);
 const dir = mkdtempSync('/tmp/rw-hb-'); // short: a socket path holds 107 bytes
 const sock = join(dir, 'agent.sock');
@@ -187,7 +189,7 @@ clearInterval(sampler);
 const drops = (dropped.get() as { n: number }).n;
 
 const kernelProgram = sensorStatus.capabilities.find((c) => c.startsWith('kernel-program-'))?.slice('kernel-program-'.length) ?? sensor.name;
-console.log(`Host agent overhead (runwarden agent + runwarden collector as daemons, ${kernelProgram} kernel program, warm), ${rounds} paired rounds, median (node ${process.version})`);
+console.log(`Host agent overhead (runwarden agent + runwarden collector as daemons, ${kernelProgram} kernel program, warm), ${rounds} paired rounds, median (node ${process.version} ${nodeFlags.join(' ') || 'without options'})`);
 console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}; workloads in ${baseDir} (${wl.fsType})`);
 console.log(`${'workload'.padEnd(28)} ${'off ms'.padStart(7)} ${'agent ms'.padStart(8)}  ratio target       first-job cpu-ratio catch-up-ms  events  execs file-ev`);
 for (const w of wl.workloads) {

@@ -2,7 +2,7 @@
 // "On" is the pipeline `runwarden run` uses (agent/job-watch.ts): eBPF sensor → core enrichment → secret
 // scanning → uplink/spool → embedded collector storing the events, the workload's shell attached as job root.
 // A second "sensor only" pass (sensor + proc table + attribution, no agent) is printed for comparison.
-// Run as root after a build: node dist/bench/overhead.js [rounds] [--no-sensor-only] [--only=abc] [--dir=DIR]. Start-up of the
+// Run as root after a build: node dist/bench/overhead.js [rounds] [--no-sensor-only] [--only=abc] [--dir=DIR] [--no-shim-flags]. Start-up of the
 // sensors and the collector is outside the timed part; the time the agent needs after the workload to catch up is
 // printed. Pairs alternate their order (off first, then on first) so a drift of the machine does not favour either.
 //
@@ -21,7 +21,11 @@ import { createRunWatch } from '../agent/job-watch.js';
 import { createProcTable } from '../agent/proc-table.js';
 import { chooseSensor } from '../agent/sensor-choice.js';
 import { createEbpfSensor } from '../agent/sensors/ebpf.js';
-import { median, prepareWorkloads, reapedChildrenCpu, rssKiB } from './workloads.js';
+import { median, prepareWorkloads, reapedChildrenCpu, reexecWithDeployedFlags, rssKiB } from './workloads.js';
+
+// The agent measured here is this process, as `runwarden run` would be: it runs under the shim's V8 options
+// (--no-shim-flags: node's defaults).
+if (!process.argv.includes('--no-shim-flags') && reexecWithDeployedFlags()) process.exit();
 
 const args = process.argv.slice(2);
 const rounds = Number(args.find((a) => /^\d+$/.test(a)) ?? 3);
@@ -216,7 +220,7 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 
-console.log(`Agent overhead (runwarden run pipeline: eBPF sensor → core → scanning → uplink → embedded collector), ${rounds} paired rounds, median (node ${process.version})`);
+console.log(`Agent overhead (runwarden run pipeline: eBPF sensor → core → scanning → uplink → embedded collector), ${rounds} paired rounds, median (node ${process.version} ${process.execArgv.filter((a) => a.startsWith('--') && !a.startsWith('--import')).join(' ') || 'without options'})`);
 console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}; workloads in ${baseDir} (${fsType})`);
 console.log(`${'workload'.padEnd(28)} ${'off ms'.padStart(7)} ${'agent ms'.padStart(8)}  ratio target       ${sensorOnly ? 'sensor-only ' : ''}cpu-ratio stop-ms  execs file-ev  opens  events drops`);
 for (const w of chosen) {

@@ -9,6 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface Workload { name: string; target: number; prep?: () => void; script: () => string }
 
@@ -108,4 +109,27 @@ export function reapedChildrenCpu(): number {
   const st = readFileSync('/proc/self/stat', 'utf8');
   const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
   return (Number(f[13]) + Number(f[14])) / 100;
+}
+
+/** The shim every deployment starts (systemd units, the Docker image, `npm i -g`): its shebang carries the V8 options. */
+export const CLI_SHIM = fileURLToPath(new URL('../../cli/runwarden.js', import.meta.url)); // this file runs from dist/bench
+
+/** The node options of the shim's `#!/usr/bin/env -S node …` line: the benches start the daemons as deployed. */
+export function deployedNodeFlags(): string[] {
+  const first = readFileSync(CLI_SHIM, 'utf8').split('\n', 1)[0] ?? '';
+  const words = first.replace(/^#!/, '').trim().split(/\s+/);
+  const at = words.indexOf('node');
+  return at < 0 ? [] : words.slice(at + 1);
+}
+
+/**
+ * Runs this bench again under the shim's node options when it was started without them (a bench whose own process
+ * is the measured agent, like `runwarden run`). Returns true in the parent, which should then leave.
+ */
+export function reexecWithDeployedFlags(): boolean {
+  const want = deployedNodeFlags();
+  if (process.env.RW_BENCH_NO_REEXEC || want.every((f) => process.execArgv.includes(f))) return false;
+  const r = spawnSync(process.execPath, [...process.execArgv, ...want, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, RW_BENCH_NO_REEXEC: '1' } });
+  process.exitCode = r.status ?? 1;
+  return true;
 }

@@ -25,6 +25,7 @@ t.test('chooseJobRoot', async (t) => {
     { name: 'bash -c runs the CLI: root is that shell', chain: [node, P(40, 30, 'bash', 'bash', '-c', 'runwarden job start; make'), P(30, 1, 'x')], root: 40 },
     { name: 'a shell wrapper around the CLI is skipped too', chain: [node, P(45, 40, 'runwarden', '/bin/sh', '/usr/local/bin/runwarden', 'job', 'start'), hook, worker], root: 30 },
     { name: 'gitlab: hook script run from the job shell', chain: [node, P(40, 30, 'sh', 'sh', '/opt/runwarden/agent/hooks/gitlab-pre-build.sh'), P(30, 20, 'bash', 'bash', '--login'), P(20, 1, 'gitlab-runner')], root: 30 },
+    { name: 'a CLI wrapper started by the shebang (node options before the script) is skipped', chain: [node, P(45, 40, 'node', 'node', '--max-semi-space-size=4', '--single-threaded-gc', '/opt/runwarden/cli/runwarden.js', 'job', 'start'), hook, worker], root: 30, via: 'walk' },
     { name: 'orphan CLI: no root', chain: [P(50, 1, 'node', 'node', 'runwarden.js')], code: 'AGENT_ERR_JOB' },
     { name: 'caller gone', chain: [], code: 'AGENT_ERR_JOB' },
   ];
