@@ -141,10 +141,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
 
   /** A string as it may leave the agent: every secret value (and encoding) replaced by `***`. */
   function redactText(job: JobState, text: string): string {
-    const r = job.redactor;
-    if (!r || text.length === 0) return text;
-    const b = Buffer.concat([r.push(Buffer.from(text)), r.end()]);
-    return b.toString();
+    return job.redactor?.redactString(text) ?? text;
   }
 
   /** Scrubs the fields of a draft that carry what a process chose to write (argv, names, paths). */

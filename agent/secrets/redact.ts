@@ -24,6 +24,11 @@ export interface Redactor {
   readonly heldBytes: number;
   /** Marks written so far (overlapping matches count once). */
   readonly redactions: number;
+  /**
+   * One whole string (an argv element, a path), apart from the stream and without touching its state: the same
+   * result as push + end on a fresh redactor, and the string itself, not a copy, when it holds nothing to replace.
+   */
+  redactString(text: string): string;
 }
 
 export function createRedactor(secrets: readonly ScanSecret[], options: RedactorOptions = {}): Redactor {
@@ -94,6 +99,38 @@ export function createRedactor(secrets: readonly ScanSecret[], options: Redactor
       held = Buffer.from(data.subarray(boundary - dataStart));
       heldStart = boundary;
       return out;
+    },
+    redactString(text) {
+      if (text.length === 0) return text;
+      const data = Buffer.from(text, 'utf8');
+      let found: [number, number][] | undefined;
+      runAutomaton(a, data, 0, (st, i) => {
+        const end = i + 1;
+        for (const id of outputsAt(a, st)) {
+          // As addRange: overlapping matches merge, touching ones stay apart.
+          found ??= [];
+          let rs = end - (patternLength[id] as number);
+          let re = end;
+          for (;;) {
+            const last = found[found.length - 1];
+            if (!last || last[1] <= rs) break;
+            rs = Math.min(rs, last[0]);
+            re = Math.max(re, last[1]);
+            found.pop();
+          }
+          found.push([rs, re]);
+        }
+      });
+      if (!found) return text;
+      const parts: Buffer[] = [];
+      let pos = 0;
+      for (const [rs, re] of found) {
+        if (rs > pos) parts.push(data.subarray(pos, rs));
+        parts.push(REDACTION_MARK);
+        pos = Math.max(pos, re);
+      }
+      if (data.length > pos) parts.push(data.subarray(pos));
+      return Buffer.concat(parts).toString('utf8');
     },
     end() {
       const out = emit(held, heldStart, consumed);

@@ -104,3 +104,27 @@ t.test('stream wrapper redacts across chunks and flushes on end', async (t) => {
   });
   t.equal(Buffer.concat(chunks).toString(), `a *** b ${npm.slice(0, 5)}`);
 });
+
+t.test('redactString: the stream\'s result for one whole string, and the same string when nothing matches', async (t) => {
+  const r = createRedactor(secrets);
+  // Random strings built from secrets, their encodings, fragments and filler, overlapping and touching.
+  const pieces = [aws, npm, pem, Buffer.from(npm).toString('base64'), encodeURIComponent(pem), aws.slice(0, 9), npm.slice(4), 'a', ' --token=', '/', 'é', ''];
+  let seed = 7;
+  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  let matched = 0;
+  for (let i = 0; i < 400; i++) {
+    const s = Array.from({ length: rnd(6) }, () => pieces[rnd(pieces.length)]).join('');
+    const want = run([Buffer.from(s)]).toString('utf8');
+    const got = r.redactString(s);
+    if (got !== want) { t.equal(got, want, `case ${i}: ${JSON.stringify(s)}`); return; }
+    if (want !== s) matched++;
+  }
+  t.ok(matched > 100, `${matched} of 400 strings held a secret, each redacted as the stream does`);
+  // The stream state is untouched: a value split around a redactString call is still found.
+  const half = Math.floor(aws.length / 2);
+  const head = r.push(Buffer.from(`x${aws.slice(0, half)}`));
+  t.equal(r.redactString('plain'), 'plain');
+  t.equal(Buffer.concat([head, r.push(Buffer.from(`${aws.slice(half)}y`)), r.end()]).toString(), 'x***y');
+  const plain = 'cc -O2 -c src/file_17.c -o build/file_17.o';
+  t.equal(r.redactString(plain), plain);
+});
