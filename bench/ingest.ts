@@ -1,6 +1,6 @@
 // Ingest throughput: events/s sustained into one `runwarden collector` process from 1, 4 and 16 load-agent
 // processes over loopback websockets, p99 batch-commit latency and collector peak RSS. Prints a table.
-// Run: npx tsc -p tsconfig.build.json && node dist/bench/ingest.js [--events-per-run N (default 200000; the README quotes 400000)] [--agents 1,4,16]
+// Run: npx tsc -p tsconfig.build.json && node dist/bench/ingest.js [--events-per-run N (default 200000; the README quotes 400000)] [--agents 1,4,16] [--no-shim-flags]
 // Profile: RW_BENCH_PROF=DIR writes V8 CPU profiles to DIR/collector (main thread, detection worker) and DIR/agent.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -15,7 +15,9 @@ import { deployedNodeFlags } from './workloads.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TOKEN = 'bench-token-0123456789abcdef';
-const args = parseArgs(process.argv.slice(2), { 'events-per-run': 'string', agents: 'string', synchronous: 'string' });
+const args = parseArgs(process.argv.slice(2), { 'events-per-run': 'string', agents: 'string', synchronous: 'string', 'no-shim-flags': 'bool' });
+// The collector runs under the shim's V8 options, as deployed; --no-shim-flags: node's defaults.
+const shimFlags = args.flags['no-shim-flags'] ? [] : deployedNodeFlags();
 const total = Number(str(args, 'events-per-run') ?? '200000');
 const fleet = (str(args, 'agents') ?? '1,4,16').split(',').map(Number);
 
@@ -49,7 +51,7 @@ async function run(agents: number): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), 'rw-bench-'));
   const cfg = join(dir, 'collector.json');
   writeFileSync(cfg, JSON.stringify({ log: { level: 'warn' }, collector: { port: 0, db: join(dir, 'audit.db'), stateDir: join(dir, 'state'), tokens: [{ agentId: '*', sha256: tokenSha256(TOKEN) }] } }));
-  const col = spawn(process.execPath, [...deployedNodeFlags(), ...prof('collector'), join(ROOT, 'cli/runwarden.js'), 'collector', '--config', cfg], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUNWARDEN_LOG_LEVEL: 'info' } });
+  const col = spawn(process.execPath, [...shimFlags, ...prof('collector'), join(ROOT, 'cli/runwarden.js'), 'collector', '--config', cfg], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUNWARDEN_LOG_LEVEL: 'info' } });
   let err = '';
   const port = await new Promise<number>((resolve, reject) => {
     col.stderr?.on('data', (d: Buffer) => {
