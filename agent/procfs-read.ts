@@ -29,26 +29,26 @@ function quiet<T>(f: () => T): T | undefined {
 
 /** The file's bytes as a view of the scratch buffer: valid until the next read, so callers decode at once. */
 function readView(path: string): Buffer | undefined {
-  const fd = quiet(() => openSync(path, 'r'));
-  if (fd === undefined) return undefined;
-  try {
-    let n = 0;
-    for (;;) {
-      if (n === scratch.length) {
-        if (scratch.length >= MAX_READ) break;
-        const bigger = Buffer.allocUnsafe(scratch.length * 2);
-        scratch.copy(bigger, 0, 0, n);
-        scratch = bigger;
+  return quiet(() => {
+    const fd = openSync(path, 'r');
+    try {
+      let n = 0;
+      for (;;) {
+        if (n === scratch.length) {
+          if (scratch.length >= MAX_READ) break;
+          const bigger = Buffer.allocUnsafe(scratch.length * 2);
+          scratch.copy(bigger, 0, 0, n);
+          scratch = bigger;
+        }
+        const got = readSync(fd, scratch, n, scratch.length - n, null);
+        if (got === 0) break;
+        n += got;
       }
-      const got = quiet(() => readSync(fd, scratch, n, scratch.length - n, null));
-      if (got === undefined) return undefined;
-      if (got === 0) break;
-      n += got;
+      return scratch.subarray(0, n);
+    } finally {
+      closeSync(fd);
     }
-    return scratch.subarray(0, n);
-  } finally {
-    closeSync(fd);
-  }
+  });
 }
 
 function read(path: string): Buffer | undefined {

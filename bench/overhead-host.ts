@@ -15,12 +15,10 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { deployedNodeFlags, median, prepareWorkloads, procCpu, reapedChildrenCpu, rssKiB } from './workloads.js';
+import { CLI_SHIM, deployedNodeFlags, median, prepareWorkloads, procCpu, reapedChildrenCpu, rssKiB } from './workloads.js';
 import type { Workload } from './workloads.js';
 
-const CLI = fileURLToPath(new URL('../../cli/runwarden.js', import.meta.url)); // the shim; this file runs from dist/bench
 const args = process.argv.slice(2);
 const rounds = Number(args.find((a) => /^\d+$/.test(a)) ?? 3);
 const only = args.find((a) => a.startsWith('--only='))?.slice(7);
@@ -39,7 +37,7 @@ const dbPath = join(dir, 'audit.db');
 
 interface Daemon { child: ChildProcess; err: () => string; exit: Promise<number | null> }
 function daemon(cliArgs: string[]): Daemon {
-  const child = spawn(process.execPath, [...nodeFlags, CLI, ...cliArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeFlags, CLI_SHIM, ...cliArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr?.on('data', (d: Buffer) => { if (err.length < 1 << 20) err += d.toString(); });
   // A bench that fails must not leave host-wide daemons behind: they would trace (and slow) everything after it.
@@ -57,7 +55,7 @@ async function until<T>(what: string, f: () => T | undefined, ms: number, d?: Da
   }
 }
 
-const tok = spawnSync(process.execPath, [CLI, 'token'], { encoding: 'utf8' });
+const tok = spawnSync(process.execPath, [CLI_SHIM, 'token'], { encoding: 'utf8' });
 const { token, sha256 } = JSON.parse(tok.stdout) as { token: string; sha256: string };
 writeFileSync(join(dir, 'collector.yaml'), `collector:\n  tokens: [{ agentId: "*", sha256: "${sha256}" }]\n`);
 writeFileSync(join(dir, 'agent.yaml'), 'log:\n  level: info\n');
@@ -83,7 +81,7 @@ function sensorPids(): { pids: number[]; name: string } {
   return { pids, name };
 }
 const sensor = await until('kernel program', () => { const s = sensorPids(); return s.pids.length ? s : undefined; }, 30_000, agent);
-const status = spawnSync(process.execPath, [CLI, 'agent', 'status', '--socket', sock, '--format', 'json'], { encoding: 'utf8' });
+const status = spawnSync(process.execPath, [CLI_SHIM, 'agent', 'status', '--socket', sock, '--format', 'json'], { encoding: 'utf8' });
 const sensorStatus = (JSON.parse(status.stdout) as { sensor: { sensor: string; capabilities: string[] } }).sensor;
 if (sensorStatus.sensor !== 'ebpf') throw new Error(`the agent runs without the eBPF sensor (${sensorStatus.sensor})`);
 

@@ -31,6 +31,46 @@ export interface Redactor {
   redactString(text: string): string;
 }
 
+/**
+ * Adds [start, end) to sorted, disjoint ranges, merging it with the ranges it overlaps; returns how many it
+ * absorbed. Ends arrive in non-decreasing order, so only the tail of the list can overlap. Ranges that merely
+ * touch stay apart: in a stream the first may already be emitted when the second is found, and output must not
+ * depend on how the input was chunked.
+ */
+function mergeRange(ranges: [number, number][], start: number, end: number): number {
+  let s = start;
+  let e = end;
+  let absorbed = 0;
+  for (;;) {
+    const last = ranges[ranges.length - 1];
+    if (!last || last[1] <= s) break;
+    s = Math.min(s, last[0]);
+    e = Math.max(e, last[1]);
+    ranges.pop();
+    absorbed++;
+  }
+  ranges.push([s, e]);
+  return absorbed;
+}
+
+/**
+ * `data` (which starts at absolute offset dataStart) up to upTo with the ranges that end by then replaced by the
+ * mark; those ranges are taken off the list.
+ */
+function takeRedacted(ranges: [number, number][], data: Buffer, dataStart: number, upTo: number): Buffer {
+  const parts: Buffer[] = [];
+  let pos = dataStart;
+  while (ranges.length > 0 && (ranges[0] as [number, number])[1] <= upTo) {
+    const [s, e] = ranges.shift() as [number, number];
+    if (s > pos) parts.push(data.subarray(pos - dataStart, s - dataStart));
+    parts.push(REDACTION_MARK);
+    pos = Math.max(pos, e);
+  }
+  if (upTo > pos) parts.push(data.subarray(pos - dataStart, upTo - dataStart));
+  // A single part is a view of the input chunk: streams hand chunks over, so no copy is needed.
+  return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+}
+
 export function createRedactor(secrets: readonly ScanSecret[], options: RedactorOptions = {}): Redactor {
   const bytes: Buffer[] = [];
   for (const s of secrets) for (const p of encodingsOf(s.value, options)) bytes.push(p.bytes);
@@ -46,36 +86,10 @@ export function createRedactor(secrets: readonly ScanSecret[], options: Redactor
   let redactions = 0;
 
   function addRange(start: number, end: number): void {
-    // Ends arrive in non-decreasing order, so only the tail of the list can overlap. Ranges that merely
-    // touch stay apart: the first may already be emitted when the second is found, and output must not
-    // depend on how the input was chunked.
-    let s = start;
-    let e = end;
-    for (;;) {
-      const last = ranges[ranges.length - 1];
-      if (!last || last[1] <= s) break;
-      s = Math.min(s, last[0]);
-      e = Math.max(e, last[1]);
-      ranges.pop();
-      redactions--;
-    }
-    ranges.push([s, e]);
-    redactions++;
+    redactions += 1 - mergeRange(ranges, start, end);
   }
 
-  function emit(data: Buffer, dataStart: number, upTo: number): Buffer {
-    const parts: Buffer[] = [];
-    let pos = dataStart;
-    while (ranges.length > 0 && (ranges[0] as [number, number])[1] <= upTo) {
-      const [s, e] = ranges.shift() as [number, number];
-      if (s > pos) parts.push(data.subarray(pos - dataStart, s - dataStart));
-      parts.push(REDACTION_MARK);
-      pos = Math.max(pos, e);
-    }
-    if (upTo > pos) parts.push(data.subarray(pos - dataStart, upTo - dataStart));
-    // A single part is a view of the input chunk: streams hand chunks over, so no copy is needed.
-    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
-  }
+  const emit = (data: Buffer, dataStart: number, upTo: number): Buffer => takeRedacted(ranges, data, dataStart, upTo);
 
   return {
     get heldBytes() { return held.length; },
@@ -106,31 +120,9 @@ export function createRedactor(secrets: readonly ScanSecret[], options: Redactor
       let found: [number, number][] | undefined;
       runAutomaton(a, data, 0, (st, i) => {
         const end = i + 1;
-        for (const id of outputsAt(a, st)) {
-          // As addRange: overlapping matches merge, touching ones stay apart.
-          found ??= [];
-          let rs = end - (patternLength[id] as number);
-          let re = end;
-          for (;;) {
-            const last = found[found.length - 1];
-            if (!last || last[1] <= rs) break;
-            rs = Math.min(rs, last[0]);
-            re = Math.max(re, last[1]);
-            found.pop();
-          }
-          found.push([rs, re]);
-        }
+        for (const id of outputsAt(a, st)) mergeRange(found ??= [], end - (patternLength[id] as number), end);
       });
-      if (!found) return text;
-      const parts: Buffer[] = [];
-      let pos = 0;
-      for (const [rs, re] of found) {
-        if (rs > pos) parts.push(data.subarray(pos, rs));
-        parts.push(REDACTION_MARK);
-        pos = Math.max(pos, re);
-      }
-      if (data.length > pos) parts.push(data.subarray(pos));
-      return Buffer.concat(parts).toString('utf8');
+      return found ? takeRedacted(found, data, 0, data.length).toString('utf8') : text;
     },
     end() {
       const out = emit(held, heldStart, consumed);
