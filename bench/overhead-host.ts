@@ -1,10 +1,12 @@
 // Benchmark: wall time of the build-like workloads (bench/workloads.ts) with the host agent off vs on, paired in one
 // run, and the agent's memory. "On" is a runner host as deployed: the real `runwarden collector` and `runwarden agent`
-// processes (eBPF sensor, host-wide), started once; each workload runs as a job registered over the agent's socket
-// the way the runner hooks do (`{"op":"start"}` with the job's environment, the job's shell as root), and ended the
-// same way. The agent is warm: one job of each workload runs before the timed rounds, as on a host that has run
-// builds before; that first job's ratio is printed too. `runwarden run` starts a fresh agent and collector per job
-// and is measured by bench/overhead.ts.
+// processes (eBPF sensor, host-wide); each workload runs as a job registered over the agent's socket the way the
+// runner hooks do (`{"op":"start"}` with the job's environment, the job's shell as root), and ended the same way.
+// "Off" is the host with no Runwarden process at all: a host agent watches every process, so a workload that is not
+// a job still costs it (decoded, enriched and stored as a host event); the daemons are stopped for the off runs and
+// started again for the jobs. That host-process case is timed too (not-a-job). The agent is warm: after each start,
+// one job of each workload runs before the timed ones, as on a host that has run builds before; that first job's
+// ratio is printed too. `runwarden run` starts a fresh agent and collector per job and is measured by bench/overhead.ts.
 //
 // Run as root after a build: node dist/bench/overhead-host.js [rounds] [--only=abc] [--dir=DIR] [--profile-dir=DIR] [--node-flags=A,B] [--no-shim-flags].
 // The timed part is from the job's shell being told to go to its printing `done` after the workload: registering
@@ -35,13 +37,16 @@ const dir = mkdtempSync('/tmp/rw-hb-'); // short: a socket path holds 107 bytes
 const sock = join(dir, 'agent.sock');
 const dbPath = join(dir, 'audit.db');
 
+// A bench that fails must not leave host-wide daemons behind: they would trace (and slow) everything after it.
+const live = new Set<ChildProcess>();
+process.on('exit', () => { for (const c of live) c.kill('SIGKILL'); });
 interface Daemon { child: ChildProcess; err: () => string; exit: Promise<number | null> }
 function daemon(cliArgs: string[]): Daemon {
   const child = spawn(process.execPath, [...nodeFlags, CLI_SHIM, ...cliArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr?.on('data', (d: Buffer) => { if (err.length < 1 << 20) err += d.toString(); });
-  // A bench that fails must not leave host-wide daemons behind: they would trace (and slow) everything after it.
-  process.on('exit', () => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  live.add(child);
+  child.on('close', () => live.delete(child));
   return { child, err: () => err, exit: new Promise((r) => child.on('close', (c) => r(c))) };
 }
 async function until<T>(what: string, f: () => T | undefined, ms: number, d?: Daemon): Promise<T> {
@@ -59,15 +64,9 @@ const tok = spawnSync(process.execPath, [CLI_SHIM, 'token'], { encoding: 'utf8' 
 const { token, sha256 } = JSON.parse(tok.stdout) as { token: string; sha256: string };
 writeFileSync(join(dir, 'collector.yaml'), `collector:\n  tokens: [{ agentId: "*", sha256: "${sha256}" }]\n`);
 writeFileSync(join(dir, 'agent.yaml'), 'log:\n  level: info\n');
-const collector = daemon(['collector', '--config', join(dir, 'collector.yaml'), '--port', '0', '--db', dbPath, '--state-dir', join(dir, 'collector')]);
-const url = await until('collector url', () => /"url":"(ws:\/\/127\.0\.0\.1:\d+)"/.exec(collector.err())?.[1], 30_000, collector);
-const agent = daemon(['agent', '--config', join(dir, 'agent.yaml'), '--socket', sock, '--state-dir', join(dir, 'state'), '--collector', url, '--token', token]);
-await until('agent listening', () => (/listening on/.test(agent.err()) ? true : undefined), 60_000, agent);
-const agentPid = agent.child.pid as number;
-const collectorPid = collector.child.pid as number;
 
 /** The agent's kernel program (the libbpf sensor or bpftrace), a child of the agent process. */
-function sensorPids(): { pids: number[]; name: string } {
+function sensorPids(agentPid: number): { pids: number[]; name: string } {
   const pids: number[] = [];
   let name = 'kernel program';
   for (const p of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
@@ -80,22 +79,49 @@ function sensorPids(): { pids: number[]; name: string } {
   }
   return { pids, name };
 }
-const sensor = await until('kernel program', () => { const s = sensorPids(); return s.pids.length ? s : undefined; }, 30_000, agent);
-const status = spawnSync(process.execPath, [CLI_SHIM, 'agent', 'status', '--socket', sock, '--format', 'json'], { encoding: 'utf8' });
-const sensorStatus = (JSON.parse(status.stdout) as { sensor: { sensor: string; capabilities: string[] } }).sensor;
-if (sensorStatus.sensor !== 'ebpf') throw new Error(`the agent runs without the eBPF sensor (${sensorStatus.sensor})`);
+
+// The runner host's Runwarden: both daemons, started and stopped as a unit. They keep their database and state
+// directories across restarts, as a host's service does.
+interface Host { collector: Daemon; agent: Daemon; agentPid: number; collectorPid: number; sensor: { pids: number[]; name: string }; sensorStatus: { sensor: string; capabilities: string[] } }
+async function startHost(): Promise<Host> {
+  const collector = daemon(['collector', '--config', join(dir, 'collector.yaml'), '--port', '0', '--db', dbPath, '--state-dir', join(dir, 'collector')]);
+  const url = await until('collector url', () => /"url":"(ws:\/\/127\.0\.0\.1:\d+)"/.exec(collector.err())?.[1], 30_000, collector);
+  const agent = daemon(['agent', '--config', join(dir, 'agent.yaml'), '--socket', sock, '--state-dir', join(dir, 'state'), '--collector', url, '--token', token]);
+  await until('agent listening', () => (/listening on/.test(agent.err()) ? true : undefined), 60_000, agent);
+  const agentPid = agent.child.pid as number;
+  const sensor = await until('kernel program', () => { const s = sensorPids(agentPid); return s.pids.length ? s : undefined; }, 30_000, agent);
+  const status = spawnSync(process.execPath, [CLI_SHIM, 'agent', 'status', '--socket', sock, '--format', 'json'], { encoding: 'utf8' });
+  const sensorStatus = (JSON.parse(status.stdout) as { sensor: { sensor: string; capabilities: string[] } }).sensor;
+  if (sensorStatus.sensor !== 'ebpf') throw new Error(`the agent runs without the eBPF sensor (${sensorStatus.sensor})`);
+  return { collector, agent, agentPid, collectorPid: collector.child.pid as number, sensor, sensorStatus };
+}
+async function stopHost(h: Host): Promise<void> {
+  h.agent.child.kill('SIGTERM');
+  const a = await h.agent.exit;
+  h.collector.child.kill('SIGTERM');
+  const c = await h.collector.exit;
+  if (a !== 0 || c !== 0) throw new Error(`daemons exited ${a} / ${c}: ${h.agent.err().slice(-1500)} ${h.collector.err().slice(-1500)}`);
+}
+let host: Host | undefined;
+let everHost: Host | undefined;
+const up = (): Host => { if (!host) throw new Error('the daemons are not running'); return host; };
 
 const maxRss = { agent: 0, sensor: 0, collector: 0, sum: 0 };
 const sampler = setInterval(() => {
-  const a = rssKiB(agentPid);
-  const s = sensor.pids.reduce((n, p) => n + rssKiB(p), 0);
+  if (!host) return;
+  const a = rssKiB(host.agentPid);
+  const s = host.sensor.pids.reduce((n, p) => n + rssKiB(p), 0);
   maxRss.agent = Math.max(maxRss.agent, a); maxRss.sensor = Math.max(maxRss.sensor, s); maxRss.sum = Math.max(maxRss.sum, a + s);
-  maxRss.collector = Math.max(maxRss.collector, rssKiB(collectorPid));
+  maxRss.collector = Math.max(maxRss.collector, rssKiB(host.collectorPid));
 }, 250);
 /** CPU seconds so far of the agent process, its kernel program and the collector. */
-const sideCpu = (): { agent: number; sensor: number; collector: number } => ({
-  agent: procCpu(agentPid), sensor: sensor.pids.reduce((n, p) => n + procCpu(p), 0), collector: procCpu(collectorPid),
+const sideCpu = (h: Host): { agent: number; sensor: number; collector: number } => ({
+  agent: procCpu(h.agentPid), sensor: h.sensor.pids.reduce((n, p) => n + procCpu(p), 0), collector: procCpu(h.collectorPid),
 });
+const splitOf = (a0: ReturnType<typeof sideCpu>, a1: ReturnType<typeof sideCpu>): { sum: number; text: string } => {
+  const d = { agent: a1.agent - a0.agent, sensor: a1.sensor - a0.sensor, collector: a1.collector - a0.collector };
+  return { sum: d.agent + d.sensor + d.collector, text: `agent ${d.agent.toFixed(2)} + sensor ${d.sensor.toFixed(2)} + collector ${d.collector.toFixed(2)} s` };
+};
 
 // The job's registration, as the hooks send it: the job's environment, the job's shell as root.
 const HOOK_PY = 'import json,os,socket,sys\n'
@@ -135,81 +161,121 @@ function timed(script: string, asJob: boolean): Promise<Run> {
   });
 }
 
-const db = new Database(dbPath, { readonly: true, fileMustExist: true });
-const jobEnded = db.prepare("SELECT count(*) AS n FROM events WHERE kind = 'job_end' AND job_id = ?");
-const jobCounts = db.prepare("SELECT count(*) AS events, sum(kind = 'exec') AS execs, sum(kind = 'file') AS files FROM events WHERE job_id = ?");
-const dropped = db.prepare("SELECT coalesce(sum(json_extract(body, '$.count')), 0) AS n FROM events WHERE kind = 'dropped'");
+// The store, read between jobs; opened while the collector runs (a read-only WAL reader needs its -shm file).
+let db: Database.Database | undefined;
+const store = (): Database.Database => {
+  if (!db) db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  return db;
+};
+const q = <T>(sql: string, ...params: unknown[]): T => store().prepare(sql).get(...params) as T;
 
 interface AgentRun { ms: number; cpu: number; agentCpu: number; split: string; catchUpMs: number; events: number; execs: number; files: number }
+/** The workload as a registered job of the running host agent. */
 async function onRun(w: Workload): Promise<AgentRun> {
+  const h = up();
   w.prep?.();
-  const a0 = sideCpu();
+  const a0 = sideCpu(h);
   const r = await timed(w.script(), true);
   const done = Date.now();
   if (!r.jobId) throw new Error(`no job id in the hook's answer: ${r.out.slice(0, 400)}`);
   const jobId = r.jobId;
-  await until(`jobEnd of ${jobId} (hooks said: ${r.out.trim()})`, () => ((jobEnded.get(jobId) as { n: number }).n > 0 ? true : undefined), 60_000, agent);
+  await until(`jobEnd of ${jobId} (hooks said: ${r.out.trim()})`,
+    () => (q<{ n: number }>("SELECT count(*) AS n FROM events WHERE kind = 'job_end' AND job_id = ?", jobId).n > 0 ? true : undefined), 60_000, h.agent);
   const catchUpMs = Date.now() - done;
-  const c = jobCounts.get(jobId) as { events: number; execs: number; files: number };
-  const a1 = sideCpu();
-  const d = { agent: a1.agent - a0.agent, sensor: a1.sensor - a0.sensor, collector: a1.collector - a0.collector };
-  const split = `agent ${d.agent.toFixed(2)} + sensor ${d.sensor.toFixed(2)} + collector ${d.collector.toFixed(2)} s`;
-  return { ms: r.ms, cpu: r.cpu, agentCpu: d.agent + d.sensor + d.collector, split, catchUpMs, events: c.events, execs: c.execs, files: c.files };
+  const c = q<{ events: number; execs: number; files: number }>("SELECT count(*) AS events, sum(kind = 'exec') AS execs, sum(kind = 'file') AS files FROM events WHERE job_id = ?", jobId);
+  const split = splitOf(a0, sideCpu(h));
+  return { ms: r.ms, cpu: r.cpu, agentCpu: split.sum, split: split.text, catchUpMs, events: c.events, execs: c.execs, files: c.files };
 }
+/** The workload as a host process the agent watches but no job holds (what every other process on the host pays). */
+async function hostRun(w: Workload): Promise<{ ms: number; split: string }> {
+  const h = up();
+  w.prep?.();
+  const a0 = sideCpu(h);
+  const r = await timed(w.script(), false);
+  await new Promise((res) => setTimeout(res, 500)); // the agent's tail of the workload's events
+  return { ms: r.ms, split: splitOf(a0, sideCpu(h)).text };
+}
+/** The workload with no Runwarden process on the host. */
 async function offRun(w: Workload): Promise<{ ms: number; cpu: number }> {
+  if (host) throw new Error('the daemons still run');
   w.prep?.();
   const r = await timed(w.script(), false);
   return { ms: r.ms, cpu: r.cpu };
 }
 
-interface Row { off: number[]; on: number[]; ratios: number[]; cpu: number[]; catchUp: number[]; first: number; last?: AgentRun }
-const rows = new Map<string, Row>();
-for (const w of wl.workloads) {
-  const first = await onRun(w);
-  rows.set(w.name, { off: [], on: [], ratios: [], cpu: [], catchUp: [], first: first.ms });
-  process.stderr.write(`warm-up ${w.name}: first job ${first.ms.toFixed(0)} ms, catch-up ${first.catchUpMs} ms, events ${first.events}\n`);
-}
-for (let round = 0; round < rounds; round++) {
+interface Row { off: number[]; on: number[]; ratios: number[]; hostOnly: number[]; cpu: number[]; catchUp: number[]; first: number[]; last?: AgentRun }
+const rows = new Map<string, Row>(wl.workloads.map((w) => [w.name, { off: [], on: [], ratios: [], hostOnly: [], cpu: [], catchUp: [], first: [] }]));
+let drops = 0;
+let starts = 0;
+/** Starts the daemons and runs one job of each workload (the warm agent of a host that has run builds before). */
+async function bringUp(): Promise<void> {
+  host = await startHost();
+  everHost = host;
+  starts++;
   for (const w of wl.workloads) {
-    let off: { ms: number; cpu: number };
-    let on: AgentRun;
-    // Odd rounds run the agent's job first: a machine that drifts through a pair favours neither side.
-    if (round % 2 === 0) { off = await offRun(w); on = await onRun(w); } else { on = await onRun(w); off = await offRun(w); }
-    const r = rows.get(w.name) as Row;
-    r.off.push(off.ms); r.on.push(on.ms); r.ratios.push(on.ms / off.ms); r.catchUp.push(on.catchUpMs); r.last = on;
-    r.cpu.push((on.cpu + on.agentCpu) / Math.max(off.cpu, 0.01));
-    process.stderr.write(`round ${round + 1} ${w.name}: off ${off.ms.toFixed(0)} ms (cpu ${off.cpu.toFixed(2)} s), agent ${on.ms.toFixed(0)} ms `
-      + `(${(on.ms / off.ms).toFixed(3)}; cpu ${on.split}), catch-up ${on.catchUpMs} ms, `
-      + `events ${on.events}, execs ${on.execs}, file events ${on.files}, agent RSS ${(rssKiB(agentPid) / 1024).toFixed(0)} MiB, load ${loadavg()[0]?.toFixed(2)}\n`);
+    const first = await onRun(w);
+    (rows.get(w.name) as Row).first.push(first.ms);
+    process.stderr.write(`start ${starts}, warm-up ${w.name}: first job ${first.ms.toFixed(0)} ms, catch-up ${first.catchUpMs} ms, events ${first.events}\n`);
   }
 }
+async function bringDown(): Promise<void> {
+  const h = up();
+  drops = Math.max(drops, q<{ n: number }>("SELECT coalesce(sum(json_extract(body, '$.count')), 0) AS n FROM events WHERE kind = 'dropped'").n);
+  db?.close();
+  db = undefined;
+  host = undefined;
+  await stopHost(h);
+}
+const offOf = new Map<string, { ms: number; cpu: number }>();
+const onOf = new Map<string, { on: AgentRun; hostOnly: { ms: number; split: string } }>();
+for (let round = 0; round < rounds; round++) {
+  const onPhase = async (): Promise<void> => {
+    if (!host) await bringUp();
+    for (const w of wl.workloads) onOf.set(w.name, { on: await onRun(w), hostOnly: await hostRun(w) });
+  };
+  const offPhase = async (): Promise<void> => {
+    if (host) await bringDown();
+    for (const w of wl.workloads) offOf.set(w.name, await offRun(w));
+  };
+  // Odd rounds run the agent's jobs first: a machine that drifts through a pair favours neither side.
+  if (round % 2 === 0) { await offPhase(); await onPhase(); } else { await onPhase(); await offPhase(); }
+  for (const w of wl.workloads) {
+    const off = offOf.get(w.name) as { ms: number; cpu: number };
+    const { on, hostOnly } = onOf.get(w.name) as { on: AgentRun; hostOnly: { ms: number; split: string } };
+    const r = rows.get(w.name) as Row;
+    r.off.push(off.ms); r.on.push(on.ms); r.ratios.push(on.ms / off.ms); r.hostOnly.push(hostOnly.ms / off.ms); r.catchUp.push(on.catchUpMs); r.last = on;
+    r.cpu.push((on.cpu + on.agentCpu) / Math.max(off.cpu, 0.01));
+    process.stderr.write(`round ${round + 1} ${w.name}: off ${off.ms.toFixed(0)} ms (cpu ${off.cpu.toFixed(2)} s), job ${on.ms.toFixed(0)} ms `
+      + `(${(on.ms / off.ms).toFixed(3)}; cpu ${on.split}), catch-up ${on.catchUpMs} ms, `
+      + `events ${on.events}, execs ${on.execs}, file events ${on.files}; not a job ${hostOnly.ms.toFixed(0)} ms (${(hostOnly.ms / off.ms).toFixed(3)}; cpu ${hostOnly.split}), load ${loadavg()[0]?.toFixed(2)}\n`);
+  }
+}
+if (host) await bringDown();
 clearInterval(sampler);
-const drops = (dropped.get() as { n: number }).n;
 
-const kernelProgram = sensorStatus.capabilities.find((c) => c.startsWith('kernel-program-'))?.slice('kernel-program-'.length) ?? sensor.name;
+const last = everHost as Host;
+const kernelProgram = last.sensorStatus.capabilities.find((c) => c.startsWith('kernel-program-'))?.slice('kernel-program-'.length) ?? last.sensor.name;
 console.log(`Host agent overhead (runwarden agent + runwarden collector as daemons, ${kernelProgram} kernel program, warm), ${rounds} paired rounds, median (node ${process.version} ${nodeFlags.join(' ') || 'without options'})`);
-console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}; workloads in ${baseDir} (${wl.fsType})`);
-console.log(`${'workload'.padEnd(28)} ${'off ms'.padStart(7)} ${'agent ms'.padStart(8)}  ratio target       first-job cpu-ratio catch-up-ms  events  execs file-ev`);
+console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}; workloads in ${baseDir} (${wl.fsType}); the daemons started ${starts} times`);
+console.log(`${'workload'.padEnd(28)} ${'off ms'.padStart(7)} ${'job ms'.padStart(8)}  ratio target       not-a-job first-job cpu-ratio catch-up-ms  events  execs file-ev`);
 for (const w of wl.workloads) {
   const r = rows.get(w.name) as Row;
   const m = median(r.ratios);
   const l = r.last as AgentRun;
   console.log(`${w.name.padEnd(28)} ${median(r.off).toFixed(0).padStart(7)} ${median(r.on).toFixed(0).padStart(8)}  ${m.toFixed(3)} <=${w.target.toFixed(2)} ${(m <= w.target ? 'OK' : 'MISS').padEnd(4)} `
-    + `${(r.first / median(r.off)).toFixed(3).padStart(9)} ${median(r.cpu).toFixed(2).padStart(9)} ${median(r.catchUp).toFixed(0).padStart(11)} `
+    + `${median(r.hostOnly).toFixed(3).padStart(9)} ${(median(r.first) / median(r.off)).toFixed(3).padStart(9)} ${median(r.cpu).toFixed(2).padStart(9)} ${median(r.catchUp).toFixed(0).padStart(11)} `
     + `${String(l.events).padStart(7)} ${String(l.execs).padStart(6)} ${String(l.files).padStart(7)}`);
 }
 const mib = (k: number): string => (k / 1024).toFixed(1);
-console.log(`agent RSS (${sensor.name} + agent process), max: ${mib(maxRss.sum)} MiB  target <= 150 MiB ${maxRss.sum / 1024 <= 150 ? 'OK' : 'MISS'} `
-  + `(${sensor.name} ${mib(maxRss.sensor)} MiB, agent process ${mib(maxRss.agent)} MiB); collector process (may run on another host): ${mib(maxRss.collector)} MiB`);
+console.log(`agent RSS (${last.sensor.name} + agent process), max: ${mib(maxRss.sum)} MiB  target <= 150 MiB ${maxRss.sum / 1024 <= 150 ? 'OK' : 'MISS'} `
+  + `(${last.sensor.name} ${mib(maxRss.sensor)} MiB, agent process ${mib(maxRss.agent)} MiB); collector process (may run on another host): ${mib(maxRss.collector)} MiB`);
 console.log(`events dropped (Dropped events stored, whole run): ${drops}`);
 console.log(`off runs, min–max ms: ${wl.workloads.map((w) => { const o = (rows.get(w.name) as Row).off; return `${w.name.slice(0, 3)} ${Math.min(...o).toFixed(0)}–${Math.max(...o).toFixed(0)}`; }).join(' · ')}`);
-console.log('first-job: the warm-up job (the first of its workload since the agent started) over the median off time.');
+console.log('off: no Runwarden process on the host (the daemons are stopped for the off runs and started again, warm-up jobs included, before the jobs).');
+console.log('job: the workload as a job registered over the agent socket. not-a-job: the same workload as a host process the agent watches outside every job, over off.');
+console.log('first-job: the warm-up job (the first of its workload since the daemons started) over the median off time.');
 console.log('cpu-ratio: CPU of workload + agent + kernel program + collector (from go to the stored jobEnd) over CPU of the workload alone.');
 console.log('events/execs/file-ev: stored in the collector for the last round\'s job.');
 
-db.close();
-agent.child.kill('SIGTERM');
-collector.child.kill('SIGTERM');
-await Promise.all([agent.exit, collector.exit]);
 rmSync(dir, { recursive: true, force: true });
 wl.remove();
