@@ -14,7 +14,7 @@
 // the job's jobEnd event being in the collector's store (the job end request, the agent's last events, the flush).
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -28,6 +28,7 @@ const baseDir = args.find((a) => a.startsWith('--dir='))?.slice(6) ?? tmpdir();
 // --profile-dir=DIR: the agent and the collector write V8 CPU profiles there when they stop (node --cpu-prof).
 const profileDir = args.find((a) => a.startsWith('--profile-dir='))?.slice(14);
 // --node-flags=A,B: more node flags for both daemons (e.g. --heapsnapshot-signal=SIGUSR2, --max-semi-space-size=8).
+// RW_HB_STDOUT=PREFIX: the daemons' stdout goes to PREFIX.agent and PREFIX.collector (for --trace-gc and the like).
 const extraFlags = args.find((a) => a.startsWith('--node-flags='))?.slice(13).split(',').filter(Boolean) ?? [];
 // The daemons run under the shim's V8 options, as every deployment starts them; --no-shim-flags: node's defaults.
 const shimFlags = args.includes('--no-shim-flags') ? [] : deployedNodeFlags();
@@ -42,7 +43,7 @@ const live = new Set<ChildProcess>();
 process.on('exit', () => { for (const c of live) c.kill('SIGKILL'); });
 interface Daemon { child: ChildProcess; err: () => string; exit: Promise<number | null> }
 function daemon(cliArgs: string[]): Daemon {
-  const child = spawn(process.execPath, [...nodeFlags, CLI_SHIM, ...cliArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeFlags, CLI_SHIM, ...cliArgs], { stdio: ['ignore', process.env.RW_HB_STDOUT ? openSync(`${process.env.RW_HB_STDOUT}.${cliArgs[0]}`, 'a') : 'ignore', 'pipe'] });
   let err = '';
   child.stderr?.on('data', (d: Buffer) => { if (err.length < 1 << 20) err += d.toString(); });
   live.add(child);
