@@ -91,6 +91,7 @@ interface JobState {
   held: Map<number, string[]>;    // pid → secret names in its environment
   byEnv: Map<string, string[]>;   // environ content → secret names (cleared when the job's secrets change)
   pipeWriters: Map<string, string | null>; // pipe:[inode] → comm of its writer (null: none in the job), for inherited stdin
+  stdinAt: Map<number, string>;   // pid → its fd 0 as read at its exec (whether a child's stdin was inherited, once it is gone)
   byVar: Map<string, DiscoveredSecret[]>; // "name=value" → what discoverSecrets finds in that variable alone
   dirs: Map<string, DirAggregate>; // "pid dir" → plain-file aggregation
   aggDue: number;                  // earliest `since` of a pending aggregate (Infinity: none)
@@ -250,6 +251,22 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     return { ...(comm ? { comm } : {}), secretNames: names.sort(), inJob };
   }
 
+  /**
+   * Whether pid's stdin `pipe` came from its parent: the parent's fd 0 as read at its exec (no syscall; most parents
+   * of a build are gone by the time their child's exec is read), else as the parent has it now, else as the
+   * nearest ancestor had it at its exec (a forked subshell that never exec'd has its parent's descriptors).
+   */
+  function inheritedStdin(job: JobState, pid: number, ppid: number, pipe: string): boolean {
+    if (job.stdinAt.get(ppid) === pipe) return true;
+    const live = readFdTarget(ppid, 0);
+    if (live !== undefined) return live === pipe;
+    for (const a of o.attribution.ancestry(pid, 8)) {
+      const at = job.stdinAt.get(a.pid);
+      if (at !== undefined) return at === pipe;
+    }
+    return false;
+  }
+
   const sources = {
     jobOf(pid: number): JobView | undefined {
       const id = o.attribution.jobOf(pid);
@@ -261,7 +278,15 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     },
     ancestry: (pid: number) => o.attribution.ancestry(pid, 16).map((a) => a.comm ?? String(a.pid)),
     domainOf: (pid: number, ip: string) => o.attribution.domainFor(pid, ip),
-    fdTarget: (pid: number, fd: number) => (pid === gonePid ? undefined : readFdTarget(pid, fd)),
+    fdTarget(pid: number, fd: number, view?: JobView): string | undefined {
+      const target = pid === gonePid ? undefined : readFdTarget(pid, fd);
+      const job = fd === 0 && target && view ? jobs.get(view.jobId) : undefined;
+      if (job) {
+        if (job.stdinAt.size >= CORE_LIMITS.maxHeldCache) job.stdinAt.delete(job.stdinAt.keys().next().value as number);
+        job.stdinAt.set(pid, target as string);
+      }
+      return target;
+    },
     procInfo(pid: number): { cwd?: string; cgroup?: string; containerId?: string } {
       if (pid === gonePid) return {};
       const cwd = readCwd(pid);
@@ -283,7 +308,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       // piped stdin): its writer was looked for when the pipe was first seen, and is not looked for again.
       const job = jobs.get(view.jobId);
       const known = job?.pipeWriters.get(pipe);
-      if (known !== undefined && ppid !== undefined && ppid > 0 && readFdTarget(ppid, 0) === pipe) return known ?? undefined;
+      if (job && known !== undefined && ppid !== undefined && ppid > 0 && inheritedStdin(job, pid, ppid, pipe)) return known ?? undefined;
       // The writer is usually the reader's sibling, started just before it: look at the job's live
       // members, nearest pids first, and stop at the first whose stdout is the same pipe.
       const members = o.attribution.members(view.jobId).filter((p) => p !== pid).sort((a, b) => Math.abs(a - pid) - Math.abs(b - pid));
@@ -376,7 +401,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       const job: JobState = {
         view: { jobId, paths, secretNames: new Set() },
         start, startNs: o.nowNs(), secrets, scanner: undefined, dnsScanner: undefined, reporter: undefined, redactor: undefined,
-        written: new Map(), executables: new Set(), held: new Map(), byEnv: new Map(), byVar: new Map(), pipeWriters: new Map(), dirs: new Map(), aggDue: Infinity,
+        written: new Map(), executables: new Set(), held: new Map(), byEnv: new Map(), byVar: new Map(), pipeWriters: new Map(), stdinAt: new Map(), dirs: new Map(), aggDue: Infinity,
         envFilesAtStart: new Map([paths.envFile, paths.pathFile].filter((p): p is string => !!p).map((p) => [p, readText(p)])),
       };
       rebuildScanners(job);

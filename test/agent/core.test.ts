@@ -1,7 +1,7 @@
 // agent/core.ts: held secrets read from the real /proc environ (cached per content), plain-file aggregation
 // per (pid, directory) whose counts add up, and the classes that are never aggregated.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import t from 'tap';
 import pino from 'pino';
 import { createAgentCore } from '../../agent/core.js';
@@ -122,6 +122,12 @@ t.test('a piped stdin: its writer found among the job\'s processes, remembered f
   members = []; // nothing left to search: the answer can only come from the pipe seen before
   t.match(execOf(inner, reader), { stdin: 'pipe', stdinPeerComm: 'sleep' }, 'an inherited pipe: the writer is remembered');
   t.notOk(execOf(writer, outer.pid!)?.stdinPeerComm, 'the writer itself reads no pipe');
+  // The parent gone (a build's usual case by the time a child's exec is read): its stdin as read at its exec says the
+  // pipe was inherited; the old code searched the job again (nothing here) and lost the writer.
+  process.kill(reader, 'SIGKILL');
+  for (let i = 0; i < 50 && existsSync(`/proc/${reader}/fd/0`); i++) await new Promise((r) => setTimeout(r, 20));
+  t.notOk(existsSync(`/proc/${reader}/fd/0`), 'the reader shell is gone');
+  t.match(execOf(inner, reader), { stdin: 'pipe', stdinPeerComm: 'sleep' }, 'inherited from a parent that is gone: the writer is remembered');
   await core.endJob('j1', 0);
 });
 
