@@ -3,7 +3,8 @@
 // runner command files). No sockets here: the uplink and the sensor come in as parts.
 import { readFileSync, statSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { JobStart, SecretExposure } from '../proto/types.js';
+import type { FileOp, JobStart, SecretExposure } from '../proto/types.js';
+import { execCandidates } from '../collector/rules/exec-paths.js';
 import { enrich } from './enrich.js';
 import type { JobView, TargetInfo } from './enrich.js';
 import type { EventDraft } from './uplink.js';
@@ -55,13 +56,17 @@ export const CORE_LIMITS = Object.freeze({
   maxAggregates: 4_096,
   /** File names quoted in an aggregate. */
   aggregateSample: 5,
+  /** Distinct writers counted per aggregate window (the hint says N+ beyond). */
+  aggregatePids: 1_024,
 });
 
 // Path classes whose files matter only in bulk (no rule looks at one untracked workspace or /tmp file).
 const PLAIN_CLASSES: ReadonlySet<string> = new Set(['workspace', 'tmp']);
 
-/** Per (pid, directory): files seen one by one, and the aggregate collecting beyond them. */
-interface DirAggregate { files: number; pending: EventDraft & { kind: 'file' } | undefined; sample: string[]; opens: number; since: number }
+/** Per (program, op, directory): files seen one by one, and the aggregate collecting beyond them. */
+interface DirAggregate { files: number; pending: EventDraft & { kind: 'file' } | undefined; sample: string[]; opens: number; since: number; pids: Set<number> }
+/** What the collector needs of a write it saw only inside an aggregate, should the job then run the file. */
+interface UnsentWrite { tsNs: number; pid: number; ppid: number; uid: number; comm: string; exe: string; op: FileOp; mode: number | undefined; pathClass: string }
 
 export interface CoreOptions {
   host: string;
@@ -93,7 +98,8 @@ interface JobState {
   pipeWriters: Map<string, string | null>; // pipe:[inode] → comm of its writer (null: none in the job), for inherited stdin
   stdinAt: Map<number, string>;   // pid → its fd 0 as read at its exec (whether a child's stdin was inherited, once it is gone)
   byVar: Map<string, DiscoveredSecret[]>; // "name=value" → what discoverSecrets finds in that variable alone
-  dirs: Map<string, DirAggregate>; // "pid dir" → plain-file aggregation
+  dirs: Map<string, DirAggregate>; // "program op dir" → plain-file aggregation
+  unsent: Map<string, UnsentWrite>; // path → a write that left only inside an aggregate (sent on its own if the job runs it)
   aggDue: number;                  // earliest `since` of a pending aggregate (Infinity: none)
   envFilesAtStart: Map<string, string>;
 }
@@ -341,9 +347,10 @@ export function createAgentCore(o: CoreOptions): AgentCore {
 
   /**
    * Plain files (untracked workspace, /tmp; no dot-path, no execute bit) written or unlinked beyond
-   * plainFilesPerDir per (pid, directory) leave as one event per window: path `<dir>/*`, the sum of
-   * write-opens (or unlinks) as count, a few names as contentHint. Untar, npm install and rm -rf touch tens
-   * of thousands; every other class goes one by one.
+   * plainFilesPerDir per (program, op, directory) of a job leave as one event per window: path `<dir>/*`, the sum of
+   * write-opens (or unlinks) as count, how many processes, a few names as contentHint. Untar, npm install and rm -rf
+   * touch tens of thousands, a make's compilers (a process per file) as many; every other class goes one by one.
+   * A file that left only inside an aggregate is sent on its own when the job runs it (sendUnsentWrites).
    */
   function aggregated(job: JobState, d: EventDraft & { kind: 'file' }): boolean {
     const f = d.file;
@@ -353,25 +360,51 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     const slash = f.path.lastIndexOf('/');
     if (slash <= 0) return false;
     const dir = f.path.slice(0, slash);
-    const key = `${d.pid ?? 0} ${unlink ? 'u' : 'w'} ${dir}`;
+    const key = `${d.exe || d.comm || `pid ${d.pid ?? 0}`} ${unlink ? 'u' : 'w'} ${dir}`;
     let a = job.dirs.get(key);
     if (!a) {
       if (job.dirs.size >= CORE_LIMITS.maxAggregates) return false;
-      a = { files: 0, pending: undefined, sample: [], opens: 0, since: 0 };
+      a = { files: 0, pending: undefined, sample: [], opens: 0, since: 0, pids: new Set() };
       job.dirs.set(key, a);
     }
     if (a.files < CORE_LIMITS.plainFilesPerDir) { a.files++; return false; }
+    if (unlink) job.unsent.delete(f.path);
+    else if (job.unsent.size < CORE_LIMITS.maxWrittenPathsPerJob || job.unsent.has(f.path)) {
+      job.unsent.set(f.path, { tsNs: d.tsNs, pid: d.pid ?? 0, ppid: d.ppid ?? 0, uid: d.uid ?? 0, comm: d.comm ?? '', exe: d.exe ?? '', op: f.op, mode: f.mode, pathClass: f.pathClass ?? '' });
+    }
     if (!a.pending) {
       a.pending = { ...d, file: { op: unlink ? 'UNLINK' : 'OPEN_WRITE', path: `${dir}/*`, count: 0, pathClass: f.pathClass ?? '' } };
       a.since = o.nowNs();
       job.aggDue = Math.min(job.aggDue, a.since);
       a.sample = [];
       a.opens = 0;
+      a.pids.clear();
     }
+    if (a.pids.size < CORE_LIMITS.aggregatePids) a.pids.add(d.pid ?? 0);
     a.opens += f.count ?? 1;
     a.pending.file.count = (a.pending.file.count ?? 0) + 1;
     if (a.sample.length < CORE_LIMITS.aggregateSample) a.sample.push(f.path.slice(slash + 1));
     return true;
+  }
+
+  /**
+   * Before an exec: a file it runs (exe, argv[0], an interpreter's script) that the job wrote and that left only
+   * inside an aggregate goes out on its own, with its writer, so the collector knows the job wrote what it runs.
+   */
+  function sendUnsentWrites(job: JobState, d: EventDraft & { kind: 'exec' }): void {
+    if (!job.unsent.size) return;
+    for (const path of execCandidates(d.exe ?? '', d.exec.argv ?? [], d.exec.cwd ?? '')) {
+      const w = job.unsent.get(path);
+      if (!w) continue;
+      job.unsent.delete(path);
+      const f: EventDraft & { kind: 'file' } = {
+        kind: 'file', tsNs: w.tsNs, host: o.host, jobId: job.view.jobId, pid: w.pid, ppid: w.ppid, uid: w.uid, comm: w.comm, exe: w.exe, secretNames: [],
+        file: { op: w.op, path, count: 1, pathClass: w.pathClass, contentHint: 'sent on its own when the job ran it (counted before in an aggregate)', ...(w.mode !== undefined ? { mode: w.mode } : {}) },
+      };
+      scrubDraft(job, f);
+      if (f.file.contentHint) f.file.contentHint = redactText(job, f.file.contentHint);
+      emit(f);
+    }
   }
 
   /** Sends the aggregates older than the window (all of them with `all`). */
@@ -385,9 +418,10 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       const d = a.pending;
       a.pending = undefined;
       const files = d.file.count ?? 0;
+      const by = a.pids.size > 1 ? ` by ${a.pids.size >= CORE_LIMITS.aggregatePids ? `${a.pids.size}+` : a.pids.size} processes` : '';
       d.file.contentHint = d.file.op === 'UNLINK'
-        ? `aggregated: ${files} files unlinked; e.g. ${a.sample.join(', ')}`
-        : `aggregated: ${files} files, ${a.opens} write-opens; e.g. ${a.sample.join(', ')}`;
+        ? `aggregated: ${files} files unlinked${by}; e.g. ${a.sample.join(', ')}`
+        : `aggregated: ${files} files, ${a.opens} write-opens${by}; e.g. ${a.sample.join(', ')}`;
       d.file.count = a.opens;
       scrubDraft(job, d);
       if (d.file.contentHint) d.file.contentHint = redactText(job, d.file.contentHint);
@@ -401,7 +435,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       const job: JobState = {
         view: { jobId, paths, secretNames: new Set() },
         start, startNs: o.nowNs(), secrets, scanner: undefined, dnsScanner: undefined, reporter: undefined, redactor: undefined,
-        written: new Map(), executables: new Set(), held: new Map(), byEnv: new Map(), byVar: new Map(), pipeWriters: new Map(), stdinAt: new Map(), dirs: new Map(), aggDue: Infinity,
+        written: new Map(), executables: new Set(), held: new Map(), byEnv: new Map(), byVar: new Map(), pipeWriters: new Map(), stdinAt: new Map(), dirs: new Map(), unsent: new Map(), aggDue: Infinity,
         envFilesAtStart: new Map([paths.envFile, paths.pathFile].filter((p): p is string => !!p).map((p) => [p, readText(p)])),
       };
       rebuildScanners(job);
@@ -440,6 +474,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       switch (draft.kind) {
         case 'exec':
           if (job.scanner && draft.exec.argv) exposures.push(...scanArgv(job.scanner, draft.exec.argv, `argv:${draft.comm || 'exec'}`));
+          sendUnsentWrites(job, draft);
           break;
         case 'dns':
           if (job.dnsScanner && draft.dns.name) exposures.push(...scanDnsName(job.dnsScanner, draft.dns.name, 'dns'));
@@ -447,6 +482,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
         case 'file':
           if (draft.file.path) noteWrite(job, draft.pid ?? 0, draft.file.newPath || draft.file.path, draft.file.op, draft.file.mode);
           if (aggregated(job, draft)) { flushAggregates(job, false); return; }
+          if (job.unsent.size && draft.file.path) job.unsent.delete(draft.file.path); // this write goes out on its own
           break;
         default:
           break;

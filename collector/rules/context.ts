@@ -5,6 +5,9 @@ import type { JobStart, RwEvent } from '../../proto/types.js';
 import type { BaselineView } from '../baseline.js';
 import { domainMatches, entropy, ipInCidrs, isIpLiteral } from './netmatch.js';
 import { basename } from './cel.js';
+import { execCandidates, resolvePath, scriptArg } from './exec-paths.js';
+
+export { resolvePath, scriptArg };
 
 export interface StateLimits {
   maxJobs: number;
@@ -94,37 +97,6 @@ export function boundedAdd<K>(s: Set<K>, k: K, max: number): boolean {
   return true;
 }
 
-export function resolvePath(p: string, cwd: string): string {
-  if (p === '') return '';
-  const joined = p.startsWith('/') ? p : `${cwd || '/'}/${p}`;
-  const out: string[] = [];
-  for (const seg of joined.split('/')) {
-    if (seg === '' || seg === '.') continue;
-    if (seg === '..') out.pop(); else out.push(seg);
-  }
-  return '/' + out.join('/');
-}
-
-const INTERPRETERS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'ash', 'fish', 'python', 'python2', 'python3', 'perl', 'ruby', 'node', 'php', 'lua', 'pwsh', 'busybox']);
-function isInterpreter(name: string): boolean {
-  return INTERPRETERS.has(name) || /^python3(\.\d+)?$/.test(name);
-}
-function base(p: string): string {
-  const i = p.lastIndexOf('/');
-  return i === -1 ? p : p.slice(i + 1);
-}
-/** The script an interpreter runs: its first argument that is not an option ('' when it reads stdin or -c). */
-export function scriptArg(argv: readonly string[]): string {
-  if (argv.length < 2 || !isInterpreter(base(argv[0] ?? ''))) return '';
-  for (let i = 1; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (a === '-c' || a === '-e' || a === '-m' || a === '-' || a === '-s' || a === '-E') return '';
-    if (a.startsWith('-')) continue;
-    return a;
-  }
-  return '';
-}
-
 export function ancestorsOf(job: JobState, pid: number, max = 64): number[] {
   const out: number[] = [];
   let cur = job.procs.get(pid)?.ppid;
@@ -210,7 +182,7 @@ export function applyBefore(job: JobState, ev: RwEvent, limits: StateLimits, cou
       p.stdin = ev.exec.stdin ?? '';
       p.execEvidence = evidence;
       p.execWritten = undefined;
-      const candidates = [p.exe, resolvePath(p.argv[0] ?? '', p.cwd), resolvePath(scriptArg(p.argv), p.cwd)];
+      const candidates = execCandidates(p.exe, p.argv, p.cwd);
       for (const c of candidates) {
         const w = c ? job.files.get(c) : undefined;
         if (w) { p.execWritten = w; break; }

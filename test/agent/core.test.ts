@@ -1,5 +1,6 @@
 // agent/core.ts: held secrets read from the real /proc environ (cached per content), plain-file aggregation
-// per (pid, directory) whose counts add up, and the classes that are never aggregated.
+// per (program, op, directory) whose counts add up, the classes that are never aggregated, and an aggregated file the
+// job then runs sent on its own.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import t from 'tap';
@@ -41,6 +42,50 @@ t.test('plain new files beyond the per-directory budget leave as one aggregate; 
   t.match(a.file.contentHint, /^aggregated: 68 files, 70 write-opens; e\.g\. f32\.txt, f33\.txt/);
   t.equal(a.file.pathClass, 'workspace');
   t.ok(sent.some((d) => d.kind === 'file' && d.file.path === '/ws/.github/workflows/x.yml'), 'a dot path goes one by one');
+  await core.endJob('j1', 0);
+});
+
+t.test('a program run once per file (a make\'s compilers) aggregates across its processes; other programs apart', async (t) => {
+  const { core, sent, now } = setup();
+  const cc = (pid: number, path: string): SensorEvent => ({ ...file(pid, path), comm: 'cc1', exe: '/usr/libexec/gcc/cc1' }) as SensorEvent;
+  for (let i = 0; i < 200; i++) core.onSensorEvent(cc(10_000 + i, `/tmp/cc${i}.s`));
+  for (let i = 0; i < 40; i++) core.onSensorEvent({ ...file(20_000 + i, `/tmp/as${i}.o`), comm: 'as', exe: '/usr/bin/as' } as SensorEvent);
+  t.equal(sent.filter((d) => d.kind === 'file' && d.file.path?.startsWith('/tmp/cc')).length, 32, 'the compiler\'s first 32 files one by one, though each came from a new process');
+  t.equal(sent.filter((d) => d.kind === 'file' && d.file.path?.startsWith('/tmp/as')).length, 32, 'another program in the same directory has its own budget');
+  now.ns += 2e9;
+  await core.endJob('j1', 0);
+  const aggs = sent.filter((d): d is Extract<EventDraft, { kind: 'file' }> => d.kind === 'file' && d.file.path === '/tmp/*');
+  t.equal(aggs.length, 2, 'one aggregate per program');
+  const c = aggs.find((a) => a.exe === '/usr/libexec/gcc/cc1');
+  t.equal(c?.file.count, 168);
+  t.match(c?.file.contentHint, /^aggregated: 168 files, 168 write-opens by 168 processes; e\.g\. cc32\.s/);
+  t.equal(c?.pid, 10_032, 'the aggregate names its first writer');
+});
+
+t.test('a file the job wrote inside an aggregate and then runs is sent on its own, with its writer, before the exec', async (t) => {
+  const { core, sent } = setup();
+  const w = (i: number): SensorEvent => ({ ...file(30_000 + i, `/tmp/drop/p${i}`), comm: 'curl', exe: '/usr/bin/curl' }) as SensorEvent;
+  for (let i = 0; i < 50; i++) core.onSensorEvent(w(i));
+  core.onSensorEvent({ kind: 'file', tsNs: 2, pid: 30_045, comm: 'curl', exe: '/usr/bin/curl', file: { op: 'UNLINK', path: '/tmp/drop/p45', count: 1 } } as SensorEvent);
+  t.notOk(sent.some((d) => d.kind === 'file' && d.file.path === '/tmp/drop/p40'), 'p40 is inside the aggregate so far');
+  const exec = (pid: number, exe: string, argv: string[]): number => {
+    core.onSensorEvent({ kind: 'exec', tsNs: 3, pid, ppid: 1, exe, exec: { argv, cwd: '/tmp/drop' } } as SensorEvent);
+    return sent.findLastIndex((d) => d.kind === 'exec' && d.pid === pid);
+  };
+  const e1 = exec(31_000, '/bin/sh', ['sh', 'p40']);
+  const ones = sent.map((d, i) => ({ d, i })).filter(({ d }) => d.kind === 'file' && d.file.path === '/tmp/drop/p40');
+  t.equal(ones.length, 1, 'an interpreter\'s script (relative to the cwd) that left only in the aggregate goes out on its own');
+  const one = ones[0]!;
+  t.ok(one.i < e1, 'before the exec that runs it');
+  t.match(one.d, { pid: 30_040, comm: 'curl', exe: '/usr/bin/curl', tsNs: 1, file: { op: 'CREATE', pathClass: 'tmp', count: 1 } }, 'with its writer and time');
+  exec(31_001, '/tmp/drop/p41', ['/tmp/drop/p41']);
+  t.equal(sent.filter((d) => d.kind === 'file' && d.file.path === '/tmp/drop/p41').length, 1, 'an executable itself, the same');
+  exec(31_002, '/bin/sh', ['sh', 'p40']);
+  t.equal(sent.filter((d) => d.kind === 'file' && d.file.path === '/tmp/drop/p40').length, 1, 'once');
+  exec(31_003, '/bin/sh', ['sh', 'p45']);
+  t.notOk(sent.some((d) => d.kind === 'file' && d.file.path === '/tmp/drop/p45' && d.file.op !== 'UNLINK'), 'an unlinked file is not');
+  exec(31_004, '/bin/sh', ['sh', 'p3']);
+  t.equal(sent.filter((d) => d.kind === 'file' && d.file.path === '/tmp/drop/p3').length, 1, 'a file sent one by one before is not sent again');
   await core.endJob('j1', 0);
 });
 
