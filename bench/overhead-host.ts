@@ -18,7 +18,7 @@ import { existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, w
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { CLI_SHIM, deployedNodeFlags, median, prepareWorkloads, procCpu, reapedChildrenCpu, rssKiB } from './workloads.js';
+import { CLI_SHIM, deployedNodeFlags, mainThreadCpu, median, prepareWorkloads, procCpu, threadCpu, reapedChildrenCpu, rssKiB } from './workloads.js';
 import type { Workload } from './workloads.js';
 
 const args = process.argv.slice(2);
@@ -116,12 +116,19 @@ const sampler = setInterval(() => {
   maxRss.collector = Math.max(maxRss.collector, rssKiB(host.collectorPid));
 }, 250);
 /** CPU seconds so far of the agent process, its kernel program and the collector. */
-const sideCpu = (h: Host): { agent: number; sensor: number; collector: number } => ({
-  agent: procCpu(h.agentPid), sensor: h.sensor.pids.reduce((n, p) => n + procCpu(p), 0), collector: procCpu(h.collectorPid),
+const sideCpu = (h: Host): { agent: number; main: { user: number; sys: number }; threads: Map<string, number>; sensor: number; collector: number } => ({
+  agent: procCpu(h.agentPid), main: mainThreadCpu(h.agentPid), threads: threadCpu(h.agentPid), sensor: h.sensor.pids.reduce((n, p) => n + procCpu(p), 0), collector: procCpu(h.collectorPid),
 });
 const splitOf = (a0: ReturnType<typeof sideCpu>, a1: ReturnType<typeof sideCpu>): { sum: number; text: string } => {
   const d = { agent: a1.agent - a0.agent, sensor: a1.sensor - a0.sensor, collector: a1.collector - a0.collector };
-  return { sum: d.agent + d.sensor + d.collector, text: `agent ${d.agent.toFixed(2)} + sensor ${d.sensor.toFixed(2)} + collector ${d.collector.toFixed(2)} s` };
+  const mu = a1.main.user - a0.main.user;
+  const ms = a1.main.sys - a0.main.sys;
+  const others = [...a1.threads].filter(([k]) => k !== 'main').map(([k, v]) => [k, v - (a0.threads.get(k) ?? 0)] as const).filter(([, v]) => v >= 0.01)
+    .sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
+  return {
+    sum: d.agent + d.sensor + d.collector,
+    text: `agent ${d.agent.toFixed(2)} (main thread user ${mu.toFixed(2)} + system ${ms.toFixed(2)}${others ? `; ${others}` : ''}) + sensor ${d.sensor.toFixed(2)} + collector ${d.collector.toFixed(2)} s`,
+  };
 };
 
 // The job's registration, as the hooks send it: the job's environment, the job's shell as root.

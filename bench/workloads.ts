@@ -7,7 +7,7 @@
 // 9–22 s of system time instead of 0.7 s, varying with the gap since the rm. The tarball is written from memory
 // and each untar goes to a fresh directory; all is removed at the end.
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -102,6 +102,31 @@ export function procCpu(pid: number): number {
     const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
     return (Number(f[11]) + Number(f[12])) / 100;
   } catch { return 0; }
+}
+
+/** CPU seconds (user, system) of a process's main thread so far (its other threads: V8's compiler, libuv's pool). */
+export function mainThreadCpu(pid: number): { user: number; sys: number } {
+  try {
+    const st = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 };
+  } catch { return { user: 0, sys: 0 }; }
+}
+
+/** CPU seconds so far per thread name (comm) of a process: its main thread, V8's workers, libuv's pool. */
+export function threadCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[] = [];
+  try { tids = readdirSync(`/proc/${pid}/task`); } catch { return out; }
+  for (const t of tids) {
+    try {
+      const st = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+      const name = t === String(pid) ? 'main' : st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
+    } catch { /* gone */ }
+  }
+  return out;
 }
 
 /** CPU seconds of this process's reaped children so far (cutime + cstime of /proc/self/stat). */
