@@ -70,7 +70,9 @@ t.test('a file the job wrote inside an aggregate and then runs is sent on its ow
   t.notOk(sent.some((d) => d.kind === 'file' && d.file.path === '/tmp/drop/p40'), 'p40 is inside the aggregate so far');
   const exec = (pid: number, exe: string, argv: string[]): number => {
     core.onSensorEvent({ kind: 'exec', tsNs: 3, pid, ppid: 1, exe, exec: { argv, cwd: '/tmp/drop' } } as SensorEvent);
-    return sent.findLastIndex((d) => d.kind === 'exec' && d.pid === pid);
+    let i = sent.length - 1;
+    while (i >= 0 && !(sent[i]!.kind === 'exec' && sent[i]!.pid === pid)) i--;
+    return i;
   };
   const e1 = exec(31_000, '/bin/sh', ['sh', 'p40']);
   const ones = sent.map((d, i) => ({ d, i })).filter(({ d }) => d.kind === 'file' && d.file.path === '/tmp/drop/p40');
