@@ -96,7 +96,7 @@ interface JobState {
   held: Map<number, string[]>;    // pid → secret names in its environment
   byEnv: Map<string, string[]>;   // environ content → secret names (cleared when the job's secrets change)
   pipeWriters: Map<string, string | null>; // pipe:[inode] → comm of its writer (null: none in the job), for inherited stdin
-  stdinAt: Map<number, string>;   // pid → its fd 0 as read at its exec (whether a child's stdin was inherited, once it is gone)
+  stdinAt: Map<number, string>;   // pid → the pipe on its fd 0 at its exec (whether a child's stdin was inherited, once it is gone)
   byVar: Map<string, DiscoveredSecret[]>; // "name=value" → what discoverSecrets finds in that variable alone
   dirs: Map<string, DirAggregate>; // "program op dir" → plain-file aggregation
   unsent: Map<string, UnsentWrite>; // path → a write that left only inside an aggregate (sent on its own if the job runs it)
@@ -115,6 +115,12 @@ export interface AgentCore {
   onOutput(jobId: string, chunk: Uint8Array, location: string): void;
   endJob(jobId: string, exitCode: number): Promise<JobEndResult>;
   secretsOf(jobId: string): readonly DiscoveredSecret[];
+}
+
+/** Sets key in a cache bounded to max entries: at the bound, a new key evicts the oldest one. */
+function cacheSet<K, V>(m: Map<K, V>, key: K, value: V, max: number): void {
+  if (!m.has(key) && m.size >= max) m.delete(m.keys().next().value as K);
+  m.set(key, value);
 }
 
 function readText(path: string | undefined): string {
@@ -211,8 +217,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       for (const s of fresh) found.add(s.name);
     }
     const names = [...found].sort();
-    if (job.byEnv.size >= CORE_LIMITS.maxEnvCache) job.byEnv.delete(job.byEnv.keys().next().value as string);
-    job.byEnv.set(key, names);
+    cacheSet(job.byEnv, key, names, CORE_LIMITS.maxEnvCache);
     return names;
   }
 
@@ -222,8 +227,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     let found = job.byVar.get(key);
     if (found === undefined) {
       found = discoverSecrets({ [name]: value }, o.secretsConfig);
-      if (job.byVar.size >= CORE_LIMITS.maxVarCache) job.byVar.delete(job.byVar.keys().next().value as string);
-      job.byVar.set(key, found);
+      cacheSet(job.byVar, key, found, CORE_LIMITS.maxVarCache);
     }
     return found;
   }
@@ -237,8 +241,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     const names = raw
       ? namesInEnv(job, raw)
       : (ppid !== undefined ? job.held.get(ppid) : undefined) ?? [...job.view.secretNames].sort();
-    if (job.held.size >= CORE_LIMITS.maxHeldCache) job.held.delete(job.held.keys().next().value as number);
-    job.held.set(pid, names);
+    cacheSet(job.held, pid, names, CORE_LIMITS.maxHeldCache);
     return names;
   }
 
@@ -260,7 +263,8 @@ export function createAgentCore(o: CoreOptions): AgentCore {
   /**
    * Whether pid's stdin `pipe` came from its parent: the parent's fd 0 as read at its exec (no syscall; most parents
    * of a build are gone by the time their child's exec is read), else as the parent has it now, else as the
-   * nearest ancestor had it at its exec (a forked subshell that never exec'd has its parent's descriptors).
+   * nearest ancestor with a piped stdin had it at its exec (a forked subshell that never exec'd has its parent's
+   * descriptors).
    */
   function inheritedStdin(job: JobState, pid: number, ppid: number, pipe: string): boolean {
     if (job.stdinAt.get(ppid) === pipe) return true;
@@ -284,15 +288,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     },
     ancestry: (pid: number) => o.attribution.ancestry(pid, 16).map((a) => a.comm ?? String(a.pid)),
     domainOf: (pid: number, ip: string) => o.attribution.domainFor(pid, ip),
-    fdTarget(pid: number, fd: number, view?: JobView): string | undefined {
-      const target = pid === gonePid ? undefined : readFdTarget(pid, fd);
-      const job = fd === 0 && target && view ? jobs.get(view.jobId) : undefined;
-      if (job) {
-        if (job.stdinAt.size >= CORE_LIMITS.maxHeldCache) job.stdinAt.delete(job.stdinAt.keys().next().value as number);
-        job.stdinAt.set(pid, target as string);
-      }
-      return target;
-    },
+    fdTarget: (pid: number, fd: number) => (pid === gonePid ? undefined : readFdTarget(pid, fd)),
     procInfo(pid: number): { cwd?: string; cgroup?: string; containerId?: string } {
       if (pid === gonePid) return {};
       const cwd = readCwd(pid);
@@ -313,6 +309,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       // A stdin the parent has too was inherited, not made for this process (every process of a job run with a
       // piped stdin): its writer was looked for when the pipe was first seen, and is not looked for again.
       const job = jobs.get(view.jobId);
+      if (job) cacheSet(job.stdinAt, pid, pipe, CORE_LIMITS.maxHeldCache);
       const known = job?.pipeWriters.get(pipe);
       if (job && known !== undefined && ppid !== undefined && ppid > 0 && inheritedStdin(job, pid, ppid, pipe)) return known ?? undefined;
       // The writer is usually the reader's sibling, started just before it: look at the job's live
@@ -322,10 +319,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       for (const m of members.slice(0, 64)) {
         if (readFdTarget(m, 1) === pipe) { writer = readComm(m); break; }
       }
-      if (job) {
-        if (job.pipeWriters.size >= CORE_LIMITS.maxPipeCache && !job.pipeWriters.has(pipe)) job.pipeWriters.delete(job.pipeWriters.keys().next().value as string);
-        job.pipeWriters.set(pipe, writer ?? null);
-      }
+      if (job) cacheSet(job.pipeWriters, pipe, writer ?? null, CORE_LIMITS.maxPipeCache);
       return writer;
     },
     target: targetInfo,

@@ -27,8 +27,7 @@ export interface EnrichSources {
   ancestry(pid: number): string[];
   /** The name this process (or its job) resolved to `ip`. */
   domainOf(pid: number, ip: string): string | undefined;
-  /** What fd of pid points at (its /proc link); with the job, a stdin is remembered for inheritedStdin. */
-  fdTarget(pid: number, fd: number, job?: JobView): string | undefined;
+  fdTarget(pid: number, fd: number): string | undefined;
   /** cwd, cgroup and container of a live process, read at its exec. */
   procInfo(pid: number): { cwd?: string; cgroup?: string; containerId?: string };
   /** Working directory of pid (or, once it is gone, of its nearest live ancestor): for relative paths. */
@@ -64,7 +63,7 @@ export function enrich(ev: SensorEvent, src: EnrichSources, host: string): Event
     case 'exec': {
       const exec = { ...ev.exec, ancestry: src.ancestry(ev.pid) };
       if (job) {
-        const stdin = src.fdTarget(ev.pid, 0, job);
+        const stdin = src.fdTarget(ev.pid, 0);
         const stdout = src.fdTarget(ev.pid, 1);
         if (stdin) exec.stdin = fdKind(stdin);
         if (stdout) exec.stdout = fdKind(stdout);

@@ -18,7 +18,7 @@ import { existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, w
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { CLI_SHIM, deployedNodeFlags, mainThreadCpu, median, prepareWorkloads, procCpu, threadCpu, reapedChildrenCpu, rssKiB } from './workloads.js';
+import { CLI_SHIM, deployedNodeFlags, median, prepareWorkloads, procCpu, threadCpu, reapedChildrenCpu, rssKiB } from './workloads.js';
 import type { Workload } from './workloads.js';
 
 const args = process.argv.slice(2);
@@ -116,14 +116,17 @@ const sampler = setInterval(() => {
   maxRss.collector = Math.max(maxRss.collector, rssKiB(host.collectorPid));
 }, 250);
 /** CPU seconds so far of the agent process, its kernel program and the collector. */
-const sideCpu = (h: Host): { agent: number; main: { user: number; sys: number }; threads: Map<string, number>; sensor: number; collector: number } => ({
-  agent: procCpu(h.agentPid), main: mainThreadCpu(h.agentPid), threads: threadCpu(h.agentPid), sensor: h.sensor.pids.reduce((n, p) => n + procCpu(p), 0), collector: procCpu(h.collectorPid),
+const sideCpu = (h: Host): { agent: number; threads: ReturnType<typeof threadCpu>; sensor: number; collector: number } => ({
+  agent: procCpu(h.agentPid), threads: threadCpu(h.agentPid), sensor: h.sensor.pids.reduce((n, p) => n + procCpu(p), 0), collector: procCpu(h.collectorPid),
 });
 const splitOf = (a0: ReturnType<typeof sideCpu>, a1: ReturnType<typeof sideCpu>): { sum: number; text: string } => {
   const d = { agent: a1.agent - a0.agent, sensor: a1.sensor - a0.sensor, collector: a1.collector - a0.collector };
-  const mu = a1.main.user - a0.main.user;
-  const ms = a1.main.sys - a0.main.sys;
-  const others = [...a1.threads].filter(([k]) => k !== 'main').map(([k, v]) => [k, v - (a0.threads.get(k) ?? 0)] as const).filter(([, v]) => v >= 0.01)
+  const none = { user: 0, sys: 0 };
+  const [m0, m1] = [a0.threads.get('main') ?? none, a1.threads.get('main') ?? none];
+  const mu = m1.user - m0.user;
+  const ms = m1.sys - m0.sys;
+  const cpu = (t: { user: number; sys: number } | undefined): number => (t ? t.user + t.sys : 0);
+  const others = [...a1.threads].filter(([k]) => k !== 'main').map(([k, v]) => [k, cpu(v) - cpu(a0.threads.get(k))] as const).filter(([, v]) => v >= 0.01)
     .sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
   return {
     sum: d.agent + d.sensor + d.collector,

@@ -95,36 +95,33 @@ export function rssKiB(pid: number): number {
   try { return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0); } catch { return 0; }
 }
 
+/** The fields of a /proc stat file after `(comm)`, and comm; undefined once the process or thread is gone. */
+function statOf(path: string): { comm: string; f: string[] } | undefined {
+  try {
+    const st = readFileSync(path, 'utf8');
+    return { comm: st.slice(st.indexOf('(') + 1, st.lastIndexOf(')')), f: st.slice(st.lastIndexOf(')') + 2).split(' ') };
+  } catch { return undefined; }
+}
+
 /** CPU seconds (user + system, all threads) a process has used so far; 0 once it is gone. */
 export function procCpu(pid: number): number {
-  try {
-    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch { return 0; }
+  const s = statOf(`/proc/${pid}/stat`);
+  return s ? (Number(s.f[11]) + Number(s.f[12])) / 100 : 0;
 }
 
-/** CPU seconds (user, system) of a process's main thread so far (its other threads: V8's compiler, libuv's pool). */
-export function mainThreadCpu(pid: number): { user: number; sys: number } {
-  try {
-    const st = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
-    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-    return { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 };
-  } catch { return { user: 0, sys: 0 }; }
-}
-
-/** CPU seconds so far per thread name (comm) of a process: its main thread, V8's workers, libuv's pool. */
-export function threadCpu(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
+/** CPU seconds (user, system) so far per thread name of a process: `main`, V8's workers (`node`), libuv's pool. */
+export function threadCpu(pid: number): Map<string, { user: number; sys: number }> {
+  const out = new Map<string, { user: number; sys: number }>();
   let tids: string[] = [];
   try { tids = readdirSync(`/proc/${pid}/task`); } catch { return out; }
   for (const t of tids) {
-    try {
-      const st = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
-      const name = t === String(pid) ? 'main' : st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
-      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
-    } catch { /* gone */ }
+    const s = statOf(`/proc/${pid}/task/${t}/stat`);
+    if (!s) continue;
+    const name = t === String(pid) ? 'main' : s.comm;
+    const sum = out.get(name) ?? { user: 0, sys: 0 };
+    sum.user += Number(s.f[11]) / 100;
+    sum.sys += Number(s.f[12]) / 100;
+    out.set(name, sum);
   }
   return out;
 }
