@@ -2,6 +2,7 @@
 // enrichment → secret scanning → uplink, plus job start/end bookkeeping (survivors, written files,
 // runner command files). No sockets here: the uplink and the sensor come in as parts.
 import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { FileOp, JobStart, SecretExposure } from '../proto/types.js';
 import { execCandidates } from '../collector/rules/exec-paths.js';
@@ -48,6 +49,8 @@ export const CORE_LIMITS = Object.freeze({
   maxVarCache: 4_096,
   /** Pipes whose writer is remembered per job (an inherited stdin is looked up once, not at each exec). */
   maxPipeCache: 1_024,
+  /** cgroup v2 ids whose path is remembered (a host has a few dozen; every process of a job shares one). */
+  maxCgroupCache: 1_024,
   /** Plain new files of one process in one directory sent one by one before the rest is aggregated. */
   plainFilesPerDir: 32,
   /** How long an aggregate collects before it is sent (checked on the next event, and at job end). */
@@ -96,6 +99,7 @@ interface JobState {
   held: Map<number, string[]>;    // pid → secret names in its environment
   byEnv: Map<string, string[]>;   // environ content → secret names (cleared when the job's secrets change)
   pipeWriters: Map<string, string | null>; // pipe:[inode] → comm of its writer (null: none in the job), for inherited stdin
+  pipeOut: Map<string, string>;   // pipe:[inode] → comm of a process of the job whose stdout it was at its exec (kernel view)
   stdinAt: Map<number, string>;   // pid → the pipe on its fd 0 at its exec (whether a child's stdin was inherited, once it is gone)
   byVar: Map<string, DiscoveredSecret[]>; // "name=value" → what discoverSecrets finds in that variable alone
   dirs: Map<string, DirAggregate>; // "program op dir" → plain-file aggregation
@@ -123,6 +127,16 @@ function cacheSet<K, V>(m: Map<K, V>, key: K, value: V, max: number): void {
   m.set(key, value);
 }
 
+/** Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host), if it is. */
+function cgroup2Mount(): string | undefined {
+  for (const line of readText('/proc/self/mountinfo').split('\n')) {
+    const f = line.split(' ');
+    const dash = f.indexOf('-');
+    if (dash > 0 && f[dash + 1] === 'cgroup2' && f[4]) return f[4].replace(/\\040/g, ' ');
+  }
+  return undefined;
+}
+
 function readText(path: string | undefined): string {
   if (!path) return '';
   try {
@@ -139,6 +153,20 @@ export function createAgentCore(o: CoreOptions): AgentCore {
   // (most short-lived processes are by the time their exec is read), so its fds, cwd and cgroup are not tried
   // either (each failed read costs a thrown error, ~10 µs, 5 per exec).
   let gonePid = -1;
+  // cgroup v2 id (from the kernel, at the exec) → its path and container: read from /proc once per cgroup, and only
+  // kept when the path's directory has that id as its inode (the process may have moved since its exec).
+  const cgroupPaths = new Map<string, { cgroup: string; containerId: string | undefined }>();
+  let cgroupRoot: string | null | undefined;
+  function learnCgroup(id: string, cgroup: string): void {
+    if (cgroupRoot === undefined) cgroupRoot = cgroup2Mount() ?? null;
+    if (cgroupRoot === null) return;
+    try {
+      if (statSync(join(cgroupRoot, cgroup), { bigint: true }).ino !== BigInt(id)) return;
+    } catch {
+      return;
+    }
+    cacheSet(cgroupPaths, id, { cgroup, containerId: containerIdOf(cgroup) }, CORE_LIMITS.maxCgroupCache);
+  }
 
   function emit(draft: EventDraft): void {
     o.enqueue(draft);
@@ -289,12 +317,22 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     ancestry: (pid: number) => o.attribution.ancestry(pid, 16).map((a) => a.comm ?? String(a.pid)),
     domainOf: (pid: number, ip: string) => o.attribution.domainFor(pid, ip),
     fdTarget: (pid: number, fd: number) => (pid === gonePid ? undefined : readFdTarget(pid, fd)),
-    procInfo(pid: number): { cwd?: string; cgroup?: string; containerId?: string } {
-      if (pid === gonePid) return {};
+    procInfo(pid: number, cgroupId?: string): { cwd?: string; cgroup?: string; containerId?: string } {
+      const known = cgroupId ? cgroupPaths.get(cgroupId) : undefined;
+      if (pid === gonePid) return known ? { cgroup: known.cgroup, ...(known.containerId ? { containerId: known.containerId } : {}) } : {};
       const cwd = readCwd(pid);
-      const cgroup = readCgroup(pid);
-      const containerId = containerIdOf(cgroup);
+      let cgroup = known?.cgroup;
+      let containerId = known?.containerId;
+      if (!known) {
+        cgroup = readCgroup(pid);
+        containerId = containerIdOf(cgroup);
+        if (cgroup && cgroupId) learnCgroup(cgroupId, cgroup);
+      }
       return { ...(cwd ? { cwd } : {}), ...(cgroup ? { cgroup } : {}), ...(containerId ? { containerId } : {}) };
+    },
+    pipeOut(view: JobView, pipe: string, comm: string): void {
+      const job = jobs.get(view.jobId);
+      if (job && comm) cacheSet(job.pipeOut, pipe, comm, CORE_LIMITS.maxPipeCache);
     },
     cwdOf(pid: number): string | undefined {
       const own = pid === gonePid ? undefined : readCwd(pid);
@@ -312,6 +350,13 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       if (job) cacheSet(job.stdinAt, pid, pipe, CORE_LIMITS.maxHeldCache);
       const known = job?.pipeWriters.get(pipe);
       if (job && known !== undefined && ppid !== undefined && ppid > 0 && inheritedStdin(job, pid, ppid, pipe)) return known ?? undefined;
+      // A process of the job that had the pipe as its stdout when it exec'd (the kernel's view: found even when the
+      // writer has exited since, as `curl … | sh` often has by the time the shell's exec is read).
+      const out = job?.pipeOut.get(pipe);
+      if (job && out !== undefined) {
+        cacheSet(job.pipeWriters, pipe, out, CORE_LIMITS.maxPipeCache);
+        return out;
+      }
       // The writer is usually the reader's sibling, started just before it: look at the job's live
       // members, nearest pids first, and stop at the first whose stdout is the same pipe.
       const members = o.attribution.members(view.jobId).filter((p) => p !== pid).sort((a, b) => Math.abs(a - pid) - Math.abs(b - pid));
@@ -429,7 +474,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       const job: JobState = {
         view: { jobId, paths, secretNames: new Set() },
         start, startNs: o.nowNs(), secrets, scanner: undefined, dnsScanner: undefined, reporter: undefined, redactor: undefined,
-        written: new Map(), executables: new Set(), held: new Map(), byEnv: new Map(), byVar: new Map(), pipeWriters: new Map(), stdinAt: new Map(), dirs: new Map(), unsent: new Map(), aggDue: Infinity,
+        written: new Map(), executables: new Set(), held: new Map(), byEnv: new Map(), byVar: new Map(), pipeWriters: new Map(), pipeOut: new Map(), stdinAt: new Map(), dirs: new Map(), unsent: new Map(), aggDue: Infinity,
         envFilesAtStart: new Map([paths.envFile, paths.pathFile].filter((p): p is string => !!p).map((p) => [p, readText(p)])),
       };
       rebuildScanners(job);

@@ -2,7 +2,7 @@
 // path classes, the target of memory/environment reads, egress flags. Decisions only: everything the
 // kernel or /proc must tell comes in through `EnrichSources`.
 import { posix } from 'node:path';
-import type { SensorEvent } from './sensors/types.js';
+import type { FdAtExec, SensorEvent } from './sensors/types.js';
 import type { EventDraft } from './uplink.js';
 import { classifyPath } from './job-paths.js';
 import type { JobPaths } from './job-paths.js';
@@ -28,8 +28,10 @@ export interface EnrichSources {
   /** The name this process (or its job) resolved to `ip`. */
   domainOf(pid: number, ip: string): string | undefined;
   fdTarget(pid: number, fd: number): string | undefined;
-  /** cwd, cgroup and container of a live process, read at its exec. */
-  procInfo(pid: number): { cwd?: string; cgroup?: string; containerId?: string };
+  /** cwd, cgroup and container of a live process, read at its exec; cgroupId: its cgroup v2 id as the kernel gave it. */
+  procInfo(pid: number, cgroupId?: string): { cwd?: string; cgroup?: string; containerId?: string };
+  /** The job's process `comm` had `pipe` as its stdout at its exec (a writer for a later reader of that pipe). */
+  pipeOut(job: JobView, pipe: string, comm: string): void;
   /** Working directory of pid (or, once it is gone, of its nearest live ancestor): for relative paths. */
   cwdOf(pid: number): string | undefined;
   /** comm of another process of the job whose stdout is `pipe` (e.g. curl for `curl … | sh`); ppid: the reader's parent. */
@@ -52,6 +54,14 @@ export function fdKind(target: string): string {
   return 'file';
 }
 
+/** fd `fd` of a live process as /proc shows it now: undefined when it is not open (or the process is gone). */
+function fdNow(src: EnrichSources, pid: number, fd: number): FdAtExec | undefined {
+  const target = src.fdTarget(pid, fd);
+  if (target === undefined) return undefined;
+  const kind = fdKind(target) as FdAtExec['kind'];
+  return kind === 'pipe' || kind === 'socket' ? { kind, target } : { kind };
+}
+
 export function enrich(ev: SensorEvent, src: EnrichSources, host: string): EventDraft | undefined {
   const job = src.jobOf(ev.pid);
   const base = {
@@ -63,18 +73,21 @@ export function enrich(ev: SensorEvent, src: EnrichSources, host: string): Event
     case 'exec': {
       const exec = { ...ev.exec, ancestry: src.ancestry(ev.pid) };
       if (job) {
-        const stdin = src.fdTarget(ev.pid, 0);
-        const stdout = src.fdTarget(ev.pid, 1);
-        if (stdin) exec.stdin = fdKind(stdin);
-        if (stdout) exec.stdout = fdKind(stdout);
-        if (stdin && exec.stdin === 'pipe') {
-          const writer = src.pipeWriter(ev.pid, job, stdin, ev.ppid);
+        // The kernel's view at the exec when the sensor gives one, else /proc now (while the process lives).
+        const k = ev.execInfo;
+        const stdin = k ? k.fd0 : fdNow(src, ev.pid, 0);
+        const stdout = k ? k.fd1 : fdNow(src, ev.pid, 1);
+        if (stdin) exec.stdin = stdin.kind;
+        if (stdout) exec.stdout = stdout.kind;
+        if (stdout?.kind === 'pipe' && stdout.target) src.pipeOut(job, stdout.target, ev.comm ?? '');
+        if (stdin?.kind === 'pipe' && stdin.target) {
+          const writer = src.pipeWriter(ev.pid, job, stdin.target, ev.ppid);
           if (writer) exec.stdinPeerComm = writer;
         }
         const exe = ev.exe ?? ev.exec.argv?.[0] ?? '';
         if (exe && src.wroteExecutable(job, exe)) exec.exeWrittenByJob = true;
         if (exe.startsWith('/memfd:') || exe.endsWith(' (deleted)')) exec.memfd = true;
-        const info = src.procInfo(ev.pid);
+        const info = src.procInfo(ev.pid, k?.cgroupId);
         if (!exec.cwd && info.cwd) exec.cwd = info.cwd;
         if (!exec.cgroup && info.cgroup) exec.cgroup = info.cgroup;
         if (!exec.containerId && info.containerId) exec.containerId = info.containerId;

@@ -1,7 +1,7 @@
 // Turns bpftrace `-f json` lines of our script (bpftrace-script.ts) into SensorEvents. Pure: time comes in as
 // arguments, state (exec argv chunks, connect results, DNS queries, renames) is bounded and flushed by age.
 import type { AccessKind, FileOp } from '../../proto/types.js';
-import type { SensorEvent } from './types.js';
+import type { ExecInfo, FdAtExec, SensorEvent } from './types.js';
 import { answerAddresses, parseDns } from '../dns-parse.js';
 import { parseProcPath, sensitiveClass, writeClass } from '../path-class.js';
 import type { PathContext } from '../path-class.js';
@@ -105,6 +105,16 @@ export function splitArgv(bytes: Buffer): string[] {
 
 type Map1<V> = Map<string | number, V>;
 
+const FD_KINDS: Readonly<Record<string, FdAtExec['kind']>> = { p: 'pipe', s: 'socket', n: 'null', t: 'tty', f: 'file' };
+
+/** A descriptor of an I record (kind letter, inode): undefined when it was not open or the letter is unknown. */
+export function fdAtExec(letter: string | undefined, ino: string | undefined): FdAtExec | undefined {
+  const kind = letter === undefined ? undefined : FD_KINDS[letter];
+  if (!kind) return undefined;
+  if (kind === 'pipe' || kind === 'socket') return { kind, target: `${kind}:[${ino ?? '0'}]` };
+  return { kind };
+}
+
 function evict<V extends { at: bigint }>(m: Map1<V>, max: number, emit: (v: V) => void): void {
   while (m.size > max) {
     const first = m.keys().next();
@@ -128,6 +138,8 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
   // Per-pid sums of the last printed @wc0/@wc1, checked against @wn0/@wn1 printed right after.
   const countedSums: (Map<number, number> | undefined)[] = [undefined, undefined];
   const dirChains: Map1<DirChain> = new Map();
+  // The I record printed just before an exec's E/e record by the libbpf sensor (bpftrace prints none).
+  let info: { pid: number; info: ExecInfo } | undefined;
   const wall = (mono: string | bigint): number => Number(BigInt(mono) + o.wallOffsetNs);
 
   /** The executed file's name, and what it says about a fileless exec. */
@@ -256,10 +268,16 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           // BEGIN runs once every probe is loaded and attached; `flush` follows a window's printed counts.
           if (f[1] === 'flush') res.flushed = true; else res.attached = true;
           return res;
+        case 'I':
+          // I pid cgroupId fd0kind fd0ino fd1kind fd1ino (libbpf sensor): for the E/e record that follows.
+          info = { pid: num(1), info: { cgroupId: f[2] ?? '', fd0: fdAtExec(f[3], f[4]), fd1: fdAtExec(f[5], f[6]) } };
+          return res;
         case 'E':
         case 'e': {
           // E ts pid ppid uid comm argvLen filename | e ts pid ppid uid comm argvLen firstArgvChunk(%r)
           const pid = num(2);
+          const at = info?.pid === pid ? info.info : undefined;
+          info = undefined;
           const prev = execs.get(pid);
           if (prev) { execs.delete(pid); res.events.push(finishExec(prev)); }
           if (o.ignorePids.has(pid)) return res;
@@ -267,6 +285,7 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           const ev: Extract<SensorEvent, { kind: 'exec' }> = {
             kind: 'exec', tsNs: wall(f[1]!), pid, ppid: num(3), uid: num(4), comm: f[5], exec: {},
           };
+          if (at) ev.execInfo = at;
           const len = num(6);
           const p: PendingExec = { at: now, ev, len, chunks: new Map(), exeIsArgv0: inline };
           if (inline) p.chunks.set(0, unescapeR(rest(7))); else finishExe(ev, rest(7));

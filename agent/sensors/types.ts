@@ -2,6 +2,19 @@
 // which the agent attributes to a job and the uplink numbers.
 import type { EventBodies, EventKind } from '../../proto/types.js';
 
+/** A descriptor as the kernel saw it at an exec: its kind (as agent/enrich.ts fdKind names it) and, for a pipe or a
+ * socket, the name /proc/<pid>/fd gives it ("pipe:[123]"). */
+export interface FdAtExec { kind: 'pipe' | 'socket' | 'null' | 'tty' | 'file'; target?: string }
+
+/** What the kernel program read at an exec that the agent would otherwise ask /proc (gone for a short-lived process). */
+export interface ExecInfo {
+  /** cgroup v2 id (the inode number of the cgroup's directory), decimal. */
+  cgroupId: string;
+  /** stdin and stdout; undefined: not open. */
+  fd0: FdAtExec | undefined;
+  fd1: FdAtExec | undefined;
+}
+
 /** An observation, before job attribution and enrichment. */
 export type SensorEvent = {
   [K in EventKind]: {
@@ -12,6 +25,8 @@ export type SensorEvent = {
     uid?: number;
     comm?: string;
     exe?: string;
+    /** exec only, from the libbpf sensor. */
+    execInfo?: ExecInfo;
   } & { [P in K]: EventBodies[K] };
 }[EventKind];
 

@@ -2,7 +2,8 @@
 // per (program, op, directory) whose counts add up, the classes that are never aggregated, and an aggregated file the
 // job then runs sent on its own.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
 import pino from 'pino';
 import { createAgentCore } from '../../agent/core.js';
@@ -175,6 +176,35 @@ t.test('a piped stdin: its writer found among the job\'s processes, remembered f
   for (let i = 0; i < 50 && existsSync(`/proc/${reader}/fd/0`); i++) await new Promise((r) => setTimeout(r, 20));
   t.notOk(existsSync(`/proc/${reader}/fd/0`), 'the reader shell is gone');
   t.match(execOf(inner, reader), { stdin: 'pipe', stdinPeerComm: 'sleep' }, 'inherited from a parent that is gone: the writer is remembered');
+  await core.endJob('j1', 0);
+});
+
+t.test('exec info from the kernel: stdin, stdout and the pipe\'s writer of processes already gone; the cgroup by its id', async (t) => {
+  const { core, sent } = setup();
+  const gone = 0x3ffff00; // no such process: /proc says nothing
+  const exec = (pid: number, comm: string, execInfo: SensorEvent['execInfo']) => {
+    core.onSensorEvent({ kind: 'exec', tsNs: 1, pid, ppid: 1, comm, exe: `/usr/bin/${comm}`, exec: { argv: [comm] }, execInfo } as SensorEvent);
+    const d = sent.filter((x) => x.kind === 'exec').at(-1);
+    return d?.kind === 'exec' ? d.exec : undefined;
+  };
+  // curl … | sh, both exited before their execs are read: the old path (readlink of fd 0) knew nothing of either.
+  const pipe = { kind: 'pipe', target: 'pipe:[9001]' } as const;
+  t.match(exec(gone, 'curl', { cgroupId: '0', fd0: { kind: 'null' }, fd1: pipe }), { stdin: 'null', stdout: 'pipe' });
+  const sh = exec(gone + 1, 'sh', { cgroupId: '0', fd0: pipe, fd1: { kind: 'tty' } });
+  t.match(sh, { stdin: 'pipe', stdout: 'tty', stdinPeerComm: 'curl' }, 'the writer known from its exec, though it is gone');
+  t.notOk(exec(gone + 2, 'sh', { cgroupId: '0', fd0: { kind: 'pipe', target: 'pipe:[9002]' }, fd1: undefined })?.stdinPeerComm, 'a pipe no process of the job wrote: no writer');
+  t.notOk(exec(gone + 3, 'true', { cgroupId: '0', fd0: undefined, fd1: undefined })?.stdin, 'a closed stdin: none');
+  // The cgroup: learned from a live process whose cgroup directory has that id, then given to gone ones.
+  const line = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.startsWith('0::'));
+  const mount = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[f.indexOf('-') + 1] === 'cgroup2')?.[4];
+  if (!line || !mount) { t.comment('no cgroup v2 here'); await core.endJob('j1', 0); return; }
+  const path = line.slice(3);
+  const id = String(statSync(join(mount, path), { bigint: true }).ino);
+  t.equal(exec(gone + 4, 'cc', { cgroupId: id, fd0: undefined, fd1: undefined })?.cgroup, undefined, 'an id not seen yet, the process gone: no cgroup');
+  t.equal(exec(process.pid, 'node', { cgroupId: '12345678901', fd0: undefined, fd1: undefined })?.cgroup, path, 'a live process: its cgroup from /proc');
+  t.equal(exec(gone + 5, 'cc', { cgroupId: '12345678901', fd0: undefined, fd1: undefined })?.cgroup, undefined, 'an id that is not that directory\'s inode is not learned');
+  t.equal(exec(process.pid, 'node', { cgroupId: id, fd0: undefined, fd1: undefined })?.cgroup, path);
+  t.equal(exec(gone + 6, 'cc', { cgroupId: id, fd0: undefined, fd1: undefined })?.cgroup, path, 'the id learned: a gone process gets its cgroup');
   await core.endJob('j1', 0);
 });
 

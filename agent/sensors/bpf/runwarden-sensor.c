@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,8 @@
 #include <bpf/bpf.h>
 #include "runwarden.h"
 #include "runwarden.skel.h"
+
+#define PIPEFS_MAGIC_ 0x50495045 /* linux/magic.h */
 
 struct opts {
 	unsigned argv_chunk, argv_chunks, flush_ms, write_budget, dns_port, map_keys, poll_ms;
@@ -184,6 +187,22 @@ static void head(char tag, const struct rw_hdr *h)
 
 static size_t strnlen_(const char *s, size_t max) { size_t n = 0; while (n < max && s[n]) n++; return n; }
 
+/* What /proc/<pid>/fd/N would have said, as agent/enrich.ts fdKind sorts it: p (pipe, with its inode), s (socket,
+ * with its inode), n (/dev/null), t (a terminal: /dev/pts/N, /dev/ttyN, /dev/tty, /dev/console), f (anything else:
+ * a file, a named FIFO, another device), - (not open). */
+static void put_fd(const struct rw_fd *d)
+{
+	unsigned type = d->mode & S_IFMT, maj = d->rdev >> 20, min = d->rdev & 0xfffff;
+	char k = 'f';
+	if (d->mode == 0) k = '-';
+	else if (type == S_IFIFO && d->magic == PIPEFS_MAGIC_) k = 'p';
+	else if (type == S_IFSOCK) k = 's';
+	else if (type == S_IFCHR && maj == 1 && min == 3) k = 'n';
+	else if (type == S_IFCHR && ((maj >= 136 && maj <= 143) || maj == 4 || (maj == 5 && min <= 1))) k = 't';
+	putch(k); tab();
+	putu(k == 'p' || k == 's' ? d->ino : 0);
+}
+
 static void print_exec(const struct rw_exec *e, size_t size)
 {
 	const unsigned chunk = o.argv_chunk, cap = o.argv_chunk * o.argv_chunks;
@@ -195,6 +214,9 @@ static void print_exec(const struct rw_exec *e, size_t size)
 	bool inline0 = e->argv_len > 0 && fl == al && !memcmp(e->filename, e->argv, fl);
 	static unsigned char zero[RW_ARGV_MAX];
 	const unsigned char *av = e->argv;
+	/* I pid cgroup fd0kind fd0ino fd1kind fd1ino: read at the exec, so the agent need not ask /proc (where a
+	 * short-lived process is gone by then). Comes first: the E/e record that follows takes it. */
+	line_begin('I'); tab(); putu(e->h.pid); tab(); putu(e->cgroup); tab(); put_fd(&e->fd[0]); tab(); put_fd(&e->fd[1]); line_end();
 	line_begin(inline0 ? 'e' : 'E');
 	tab(); putu(e->h.ts); tab(); putu(e->h.pid); tab(); putu(e->ppid); tab(); putu(e->h.uid); tab(); put_str(e->h.comm, 16);
 	tab(); putu(e->argv_len); tab();

@@ -220,6 +220,23 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
+/* fd `fd` of task t as its exec left it (stdin, stdout): the inode's type, device, number and file system. */
+static __always_inline void fd_at(struct task_struct *t, unsigned int fd, struct rw_fd *out)
+{
+	out->mode = 0;
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds)) return;
+	struct file **arr = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	if (!arr || bpf_probe_read_kernel(&f, sizeof(f), arr + fd) || !f) return;
+	struct inode *in = BPF_CORE_READ(f, f_inode);
+	if (!in) return;
+	out->mode = BPF_CORE_READ(in, i_mode);
+	out->rdev = BPF_CORE_READ(in, i_rdev);
+	out->ino = BPF_CORE_READ(in, i_ino);
+	out->magic = (__u32)BPF_CORE_READ(in, i_sb, s_magic);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -240,6 +257,9 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	if (n > RW_ARGV_MAX) n = RW_ARGV_MAX;
 	if (bpf_probe_read_user(e->argv, n, (void *)start)) n = 0;
 	e->argv_read = n;
+	e->cgroup = bpf_get_current_cgroup_id();
+	fd_at(t, 0, &e->fd[0]);
+	fd_at(t, 1, &e->fd[1]);
 	output(e, offsetof(struct rw_exec, argv) + n);
 	return 0;
 }

@@ -32,12 +32,24 @@ struct rw_hdr {
 	char comm[16];
 };
 
+/* What a descriptor pointed at when its process exec'd: enough to tell a pipe, socket, tty or /dev/null, and which
+ * pipe (its inode, as /proc/<pid>/fd shows "pipe:[ino]"). mode 0: the descriptor was not open. */
+struct rw_fd {
+	__u32 mode;  /* i_mode */
+	__u32 rdev;  /* i_rdev, the kernel's encoding (major << 20 | minor) */
+	__u64 ino;   /* i_ino */
+	__u32 magic; /* the file system's s_magic (a pipe is a FIFO on pipefs) */
+	__u32 pad;
+};
+
 struct rw_exec {
 	struct rw_hdr h;
 	__u32 ppid;
 	__u32 argv_len;  /* arg_end - arg_start */
 	__u32 argv_read; /* bytes of argv[] below */
 	__u32 pad;
+	__u64 cgroup;     /* cgroup v2 id of the process (its cgroup directory's inode number) */
+	struct rw_fd fd[2]; /* stdin and stdout after the exec (close-on-exec descriptors are closed by then) */
 	char filename[RW_STR];
 	__u8 argv[RW_ARGV_MAX];
 };

@@ -1,6 +1,6 @@
 // agent/sensors/bpftrace-decode.ts: every record type of the script into SensorEvents, pairing and flushing.
 import t from 'tap';
-import { createBpftraceDecoder, dirfdPath, ipv4FromLe, unescapeR } from '../../../agent/sensors/bpftrace-decode.js';
+import { createBpftraceDecoder, dirfdPath, fdAtExec, ipv4FromLe, unescapeR } from '../../../agent/sensors/bpftrace-decode.js';
 
 const line = (data: string) => JSON.stringify({ type: 'printf', data: data + '\n' });
 const mk = () => createBpftraceDecoder({ wallOffsetNs: 1_000_000_000_000n, ignorePids: new Set([999]), pathContext: { homes: ['/root'] } });
@@ -11,6 +11,22 @@ t.test('exec with argv chunks, pairing by pid', async (t) => {
   t.same(d.push(line('E\t100\t42\t41\t0\tcurl\t17\t/usr/bin/curl'), now).events, []);
   const r = d.push(line('A\t42\t0\tcurl\\x00-s\\x00http://x\\x00'), now);
   t.same(r.events, [{ kind: 'exec', tsNs: 1_000_000_000_100, pid: 42, ppid: 41, uid: 0, comm: 'curl', exe: '/usr/bin/curl', exec: { argv: ['curl', '-s', 'http://x'] } }]);
+});
+
+t.test('an I record (libbpf sensor) goes with the exec of its pid that follows it, and only with that one', async (t) => {
+  const d = mk();
+  t.same(d.push(line('I\t42\t4026\tp\t777\tt\t0'), now).events, [], 'nothing on its own');
+  const r = d.push(line('e\t100\t42\t41\t0\tsh\t3\tsh\\x00'), now);
+  t.same(r.events[0]?.execInfo, { cgroupId: '4026', fd0: { kind: 'pipe', target: 'pipe:[777]' }, fd1: { kind: 'tty' } });
+  t.same(r.events[0]?.kind === 'exec' ? r.events[0].exec : undefined, { argv: ['sh'] }, 'the wire body is left alone');
+  d.push(line('I\t43\t1\ts\t55\t-\t0'), now);
+  t.equal(d.push(line('e\t100\t44\t41\t0\tsh\t3\tsh\\x00'), now).events[0]?.execInfo, undefined, 'another pid: not taken');
+  t.equal(d.push(line('e\t100\t43\t41\t0\tsh\t3\tsh\\x00'), now).events[0]?.execInfo, undefined, 'nor kept for later');
+  d.push(line('I\t45\t1\ts\t55\t-\t0'), now);
+  t.same(d.push(line('e\t100\t45\t41\t0\tsh\t3\tsh\\x00'), now).events[0]?.execInfo, { cgroupId: '1', fd0: { kind: 'socket', target: 'socket:[55]' }, fd1: undefined }, 'a socket; a closed stdout');
+  t.same(fdAtExec('n', '0'), { kind: 'null' });
+  t.same(fdAtExec('f', '0'), { kind: 'file' });
+  t.equal(fdAtExec('?', '1'), undefined, 'an unknown letter says nothing');
 });
 
 t.test('argv beyond the bound is marked truncated; a missing chunk is flushed by age', async (t) => {

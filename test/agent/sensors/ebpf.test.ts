@@ -3,7 +3,7 @@
 import t from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEbpfSensor, ebpfAvailable } from '../../../agent/sensors/ebpf.js';
 import { createProcTable } from '../../../agent/proc-table.js';
@@ -65,6 +65,28 @@ if (!avail.ok) {
     t.equal(exit?.exit.code, 0);
     t.ok(exit && ex && exit.tsNs - ex.tsNs < 50e6, 'lifetime is short');
     t.equal(ofKind(events, 'exit').find((e) => e.pid === r.pid)?.exit.code, 7, 'exit code of the shell');
+  });
+
+  t.test('the libbpf sensor reads stdin, stdout and the cgroup at the exec: a pipe names its inode on both ends', async (t) => {
+    if (!sensor.status().blindSpots.some((b) => b.startsWith('kernel program: libbpf sensor'))) {
+      t.comment('bpftrace kernel program: no exec info (enrichment asks /proc)');
+      return;
+    }
+    // Both ends exit at once: /proc has nothing left to say by the time their execs are read.
+    const r = await run('/bin/sh', ['-c', '/bin/echo pipe-info-marker | /bin/cat > /dev/null']);
+    t.equal(r.code, 0);
+    const byExe = (exe: string) => ofKind(events, 'exec').find((e) => e.ppid === r.pid && e.exe === exe);
+    await waitFor(() => byExe('/bin/echo') !== undefined && byExe('/bin/cat') !== undefined);
+    const echo = byExe('/bin/echo')!;
+    const cat = byExe('/bin/cat')!;
+    t.equal(echo.execInfo?.fd1?.kind, 'pipe', 'echo writes a pipe');
+    t.match(echo.execInfo?.fd1?.target ?? '', /^pipe:\[\d+\]$/, 'named as /proc/<pid>/fd names it');
+    t.equal(cat.execInfo?.fd0?.target, echo.execInfo?.fd1?.target, 'cat reads the same pipe');
+    t.equal(cat.execInfo?.fd1?.kind, 'null', 'cat writes /dev/null');
+    t.equal(echo.execInfo?.fd0?.kind, 'null', 'stdin of the spawned shell: /dev/null (run() ignores it)');
+    const cg = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.startsWith('0::'))?.slice(3);
+    const mount = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[f.indexOf('-') + 1] === 'cgroup2')?.[4];
+    if (cg !== undefined && mount) t.equal(cat.execInfo?.cgroupId, String(statSync(join(mount, cg), { bigint: true }).ino), 'the cgroup v2 id: the inode of the cgroup\'s directory');
   });
 
   t.test('curl and python3 connecting to a listener on 127.3.3.3', async (t) => {
