@@ -317,10 +317,10 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     ancestry: (pid: number) => o.attribution.ancestry(pid, 16).map((a) => a.comm ?? String(a.pid)),
     domainOf: (pid: number, ip: string) => o.attribution.domainFor(pid, ip),
     fdTarget: (pid: number, fd: number) => (pid === gonePid ? undefined : readFdTarget(pid, fd)),
-    procInfo(pid: number, cgroupId?: string): { cwd?: string; cgroup?: string; containerId?: string } {
+    procInfo(pid: number, cgroupId?: string, wantCwd = true): { cwd?: string; cgroup?: string; containerId?: string } {
       const known = cgroupId ? cgroupPaths.get(cgroupId) : undefined;
       if (pid === gonePid) return known ? { cgroup: known.cgroup, ...(known.containerId ? { containerId: known.containerId } : {}) } : {};
-      const cwd = readCwd(pid);
+      const cwd = wantCwd ? readCwd(pid) : undefined;
       let cgroup = known?.cgroup;
       let containerId = known?.containerId;
       if (!known) {

@@ -28,8 +28,8 @@ export interface EnrichSources {
   /** The name this process (or its job) resolved to `ip`. */
   domainOf(pid: number, ip: string): string | undefined;
   fdTarget(pid: number, fd: number): string | undefined;
-  /** cwd, cgroup and container of a live process, read at its exec; cgroupId: its cgroup v2 id as the kernel gave it. */
-  procInfo(pid: number, cgroupId?: string): { cwd?: string; cgroup?: string; containerId?: string };
+  /** cwd (when wantCwd), cgroup and container of a live process, read at its exec; cgroupId: its cgroup v2 id as the kernel gave it. */
+  procInfo(pid: number, cgroupId?: string, wantCwd?: boolean): { cwd?: string; cgroup?: string; containerId?: string };
   /** The job's process `comm` had `pipe` as its stdout at its exec (a writer for a later reader of that pipe). */
   pipeOut(job: JobView, pipe: string, comm: string): void;
   /** Working directory of pid (or, once it is gone, of its nearest live ancestor): for relative paths. */
@@ -87,7 +87,8 @@ export function enrich(ev: SensorEvent, src: EnrichSources, host: string): Event
         const exe = ev.exe ?? ev.exec.argv?.[0] ?? '';
         if (exe && src.wroteExecutable(job, exe)) exec.exeWrittenByJob = true;
         if (exe.startsWith('/memfd:') || exe.endsWith(' (deleted)')) exec.memfd = true;
-        const info = src.procInfo(ev.pid, k?.cgroupId);
+        if (!exec.cwd && k?.cwd) exec.cwd = k.cwd;
+        const info = src.procInfo(ev.pid, k?.cgroupId, !exec.cwd);
         if (!exec.cwd && info.cwd) exec.cwd = info.cwd;
         if (!exec.cgroup && info.cgroup) exec.cgroup = info.cgroup;
         if (!exec.containerId && info.containerId) exec.containerId = info.containerId;

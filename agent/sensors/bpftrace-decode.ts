@@ -140,6 +140,8 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
   const dirChains: Map1<DirChain> = new Map();
   // The I record printed just before an exec's E/e record by the libbpf sensor (bpftrace prints none).
   let info: { pid: number; info: ExecInfo } | undefined;
+  // The J record (the exec'ing process's working directory) that comes before the I record of the same pid.
+  let cwdNext: { pid: number; cwd: string | undefined } | undefined;
   const wall = (mono: string | bigint): number => Number(BigInt(mono) + o.wallOffsetNs);
 
   /** The executed file's name, and what it says about a fileless exec. */
@@ -268,10 +270,22 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           // BEGIN runs once every probe is loaded and attached; `flush` follows a window's printed counts.
           if (f[1] === 'flush') res.flushed = true; else res.attached = true;
           return res;
-        case 'I':
-          // I pid cgroupId fd0kind fd0ino fd1kind fd1ino (libbpf sensor): for the E/e record that follows.
-          info = { pid: num(1), info: { cgroupId: f[2] ?? '', fd0: fdAtExec(f[3], f[4]), fd1: fdAtExec(f[5], f[6]) } };
+        case 'J': {
+          // J pid tid complete, after the k records of the directory names (leaf first): the cwd of an exec.
+          const chain = dirChains.get(num(2));
+          dirChains.delete(num(2));
+          const names = chain?.names ?? [];
+          cwdNext = { pid: num(1), cwd: f[3] === '1' && !names.some((n) => n === '' || n.includes('/')) ? '/' + [...names].reverse().join('/') : undefined };
           return res;
+        }
+        case 'I': {
+          // I pid cgroupId fd0kind fd0ino fd1kind fd1ino (libbpf sensor): for the E/e record that follows.
+          const pid = num(1);
+          const cwd = cwdNext?.pid === pid ? cwdNext.cwd : undefined;
+          cwdNext = undefined;
+          info = { pid, info: { cgroupId: f[2] ?? '', ...(cwd !== undefined ? { cwd } : {}), fd0: fdAtExec(f[3], f[4]), fd1: fdAtExec(f[5], f[6]) } };
+          return res;
+        }
         case 'E':
         case 'e': {
           // E ts pid ppid uid comm argvLen filename | e ts pid ppid uid comm argvLen firstArgvChunk(%r)

@@ -10,6 +10,8 @@ export interface FdAtExec { kind: 'pipe' | 'socket' | 'null' | 'tty' | 'file'; t
 export interface ExecInfo {
   /** cgroup v2 id (the inode number of the cgroup's directory), decimal. */
   cgroupId: string;
+  /** The working directory (undefined: deeper than the kernel's walk, or not sent). */
+  cwd?: string;
   /** stdin and stdout; undefined: not open. */
   fd0: FdAtExec | undefined;
   fd1: FdAtExec | undefined;

@@ -194,6 +194,7 @@ t.test('exec info from the kernel: stdin, stdout and the pipe\'s writer of proce
   t.match(sh, { stdin: 'pipe', stdout: 'tty', stdinPeerComm: 'curl' }, 'the writer known from its exec, though it is gone');
   t.notOk(exec(gone + 2, 'sh', { cgroupId: '0', fd0: { kind: 'pipe', target: 'pipe:[9002]' }, fd1: undefined })?.stdinPeerComm, 'a pipe no process of the job wrote: no writer');
   t.notOk(exec(gone + 3, 'true', { cgroupId: '0', fd0: undefined, fd1: undefined })?.stdin, 'a closed stdin: none');
+  t.equal(exec(gone + 3, 'true', { cgroupId: '0', cwd: '/ws/sub', fd0: undefined, fd1: undefined })?.cwd, '/ws/sub', 'the cwd of a gone process, from the kernel');
   // The cgroup: learned from a live process whose cgroup directory has that id, then given to gone ones.
   const line = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.startsWith('0::'));
   const mount = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[f.indexOf('-') + 1] === 'cgroup2')?.[4];

@@ -302,6 +302,16 @@ static int on_record(void *ctx, void *data, size_t size)
 		head('K', h); tab(); putu(h->tid); tab(); puti(d->dfd); tab(); putu(d->done); tab(); put_str(d->name, RW_STR); line_end();
 		break;
 	}
+	case RW_CWD: {
+		/* k tid name (leaf first), then J pid tid complete: the exec record of that pid follows. */
+		const struct rw_cwd *c = data;
+		unsigned nd = c->ndirs;
+		size_t fit = size > offsetof(struct rw_cwd, dirs) ? (size - offsetof(struct rw_cwd, dirs)) / RW_STR : 0;
+		if (nd > fit) nd = fit;
+		for (unsigned i = 0; i < nd && i < RW_DIR_DEPTH; i++) { line_begin('k'); tab(); putu(h->tid); tab(); put_str(c->dirs[i], RW_STR); line_end(); }
+		line_begin('J'); tab(); putu(h->pid); tab(); putu(h->tid); tab(); putu(c->done); line_end();
+		break;
+	}
 	case RW_PTRACE: case RW_VM: case RW_SETID: case RW_SIGNAL: {
 		const struct rw_target *t = data;
 		static const char *const calls[] = { "setuid", "setresuid", "setgid", "setresgid" };

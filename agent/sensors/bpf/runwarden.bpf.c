@@ -59,6 +59,7 @@ struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384); __type(key
 /* Per-CPU room for what does not fit the 512-byte stack: an exec or dirfd record before output, the map keys. */
 struct scratch {
 	union { struct rw_exec exec; struct rw_dirfd dirfd; } rec;
+	struct rw_cwd cwd;
 	struct { struct rw_wkey wk; struct rw_pkey pk; } keys;
 };
 struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, struct scratch); } scratch SEC(".maps");
@@ -220,6 +221,35 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
+/* Directory names from `de` up to the root, leaf first, crossing mounts through their mountpoints; *done: the walk
+ * reached the root within RW_DIR_DEPTH steps. */
+static __always_inline __u32 walk_dirs(struct dentry *de, struct vfsmount *vm, char dirs[RW_DIR_DEPTH][RW_STR], __u8 *done)
+{
+	struct mount *m = container_of(vm, struct mount, mnt);
+	__u32 nd = 0;
+	for (int i = 0; i < RW_DIR_DEPTH; i++) {
+		struct dentry *root = BPF_CORE_READ(m, mnt.mnt_root);
+		if (de == root) {
+			struct mount *parent = BPF_CORE_READ(m, mnt_parent);
+			if (m == parent) { *done = 1; break; }
+			de = BPF_CORE_READ(m, mnt_mountpoint);
+			m = parent;
+			continue;
+		}
+		if (nd < RW_DIR_DEPTH) {
+			bpf_probe_read_kernel_str(dirs[nd & (RW_DIR_DEPTH - 1)], RW_STR, BPF_CORE_READ(de, d_name.name));
+			nd++;
+		}
+		de = BPF_CORE_READ(de, d_parent);
+	}
+	if (!*done) {
+		/* bpftrace's loop checks the root once more after its last step */
+		struct dentry *root = BPF_CORE_READ(m, mnt.mnt_root);
+		if (de == root && m == BPF_CORE_READ(m, mnt_parent)) *done = 1;
+	}
+	return nd;
+}
+
 /* fd `fd` of task t as its exec left it (stdin, stdout): the inode's type, device, number and file system. */
 static __always_inline void fd_at(struct task_struct *t, unsigned int fd, struct rw_fd *out)
 {
@@ -260,6 +290,16 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	e->cgroup = bpf_get_current_cgroup_id();
 	fd_at(t, 0, &e->fd[0]);
 	fd_at(t, 1, &e->fd[1]);
+	/* The working directory, walked here: /proc/<pid>/cwd of a short-lived process is gone when the agent reads it. */
+	struct rw_cwd *c = &s->cwd;
+	fill_hdr(&c->h, RW_CWD);
+	__u8 done = 0;
+	__u32 nd = walk_dirs(BPF_CORE_READ(t, fs, pwd.dentry), BPF_CORE_READ(t, fs, pwd.mnt), c->dirs, &done);
+	c->done = done;
+	c->ndirs = nd;
+	__u64 csize = offsetof(struct rw_cwd, dirs) + (__u64)(nd & 31) * RW_STR;
+	if (csize > sizeof(*c)) csize = sizeof(*c);
+	output(c, csize);
 	output(e, offsetof(struct rw_exec, argv) + n);
 	return 0;
 }
@@ -442,30 +482,9 @@ static __always_inline void dirfd_open(__s32 dfd, const char *name, struct scrat
 	struct file *f = NULL;
 	bpf_probe_read_kernel(&f, sizeof(f), fds + dfd);
 	if (!f) return;
-	struct dentry *de = BPF_CORE_READ(f, f_path.dentry);
-	struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
-	struct mount *m = container_of(vm, struct mount, mnt);
-	__u32 nd = 0;
-	for (int i = 0; i < RW_DIR_DEPTH; i++) {
-		struct dentry *root = BPF_CORE_READ(m, mnt.mnt_root);
-		if (de == root) {
-			struct mount *parent = BPF_CORE_READ(m, mnt_parent);
-			if (m == parent) { d->done = 1; break; }
-			de = BPF_CORE_READ(m, mnt_mountpoint);
-			m = parent;
-			continue;
-		}
-		if (nd < RW_DIR_DEPTH) {
-			bpf_probe_read_kernel_str(d->dirs[nd & (RW_DIR_DEPTH - 1)], RW_STR, BPF_CORE_READ(de, d_name.name));
-			nd++;
-		}
-		de = BPF_CORE_READ(de, d_parent);
-	}
-	if (!d->done) {
-		/* bpftrace's loop checks the root once more after its last step */
-		struct dentry *root = BPF_CORE_READ(m, mnt.mnt_root);
-		if (de == root && m == BPF_CORE_READ(m, mnt_parent)) d->done = 1;
-	}
+	__u8 done = 0;
+	__u32 nd = walk_dirs(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), d->dirs, &done);
+	d->done = done;
 	d->ndirs = nd;
 	__u64 size = offsetof(struct rw_dirfd, dirs) + (__u64)(nd & 31) * RW_STR;
 	if (size > sizeof(*d)) size = sizeof(*d);

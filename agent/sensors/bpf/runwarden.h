@@ -19,7 +19,7 @@
 
 enum rw_type {
 	RW_EXEC = 1, RW_FORK, RW_EXIT, RW_CONNECT, RW_CONNECT_RET, RW_DNS, RW_WRITE, RW_RENAME, RW_UNLINK, RW_CHMOD,
-	RW_FCHMOD, RW_SENS, RW_DIRFD, RW_PTRACE, RW_VM, RW_MEMFD, RW_SETID, RW_BPF, RW_SIGNAL, RW_TRACK_FULL,
+	RW_FCHMOD, RW_SENS, RW_DIRFD, RW_PTRACE, RW_VM, RW_MEMFD, RW_SETID, RW_BPF, RW_SIGNAL, RW_TRACK_FULL, RW_CWD,
 };
 
 struct rw_hdr {
@@ -108,6 +108,14 @@ struct rw_dirfd {
 	__u8 ndirs;
 	__u8 pad[2];
 	char name[RW_STR];
+	char dirs[RW_DIR_DEPTH][RW_STR]; /* leaf first */
+};
+
+struct rw_cwd { /* the working directory of an exec'ing process, sent just before its exec record */
+	struct rw_hdr h;
+	__u8 done;   /* the walk reached the root */
+	__u8 ndirs;
+	__u8 pad[6];
 	char dirs[RW_DIR_DEPTH][RW_STR]; /* leaf first */
 };
 

@@ -73,7 +73,7 @@ if (!avail.ok) {
       return;
     }
     // Both ends exit at once: /proc has nothing left to say by the time their execs are read.
-    const r = await run('/bin/sh', ['-c', '/bin/echo pipe-info-marker | /bin/cat > /dev/null']);
+    const r = await run('/bin/sh', ['-c', '/bin/echo pipe-info-marker | /bin/cat > /dev/null'], { cwd: '/usr/share' });
     t.equal(r.code, 0);
     const byExe = (exe: string) => ofKind(events, 'exec').find((e) => e.ppid === r.pid && e.exe === exe);
     await waitFor(() => byExe('/bin/echo') !== undefined && byExe('/bin/cat') !== undefined);
@@ -84,6 +84,7 @@ if (!avail.ok) {
     t.equal(cat.execInfo?.fd0?.target, echo.execInfo?.fd1?.target, 'cat reads the same pipe');
     t.equal(cat.execInfo?.fd1?.kind, 'null', 'cat writes /dev/null');
     t.equal(echo.execInfo?.fd0?.kind, 'null', 'stdin of the spawned shell: /dev/null (run() ignores it)');
+    t.equal(cat.execInfo?.cwd, '/usr/share', 'the working directory, walked in the kernel');
     const cg = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.startsWith('0::'))?.slice(3);
     const mount = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[f.indexOf('-') + 1] === 'cgroup2')?.[4];
     if (cg !== undefined && mount) t.equal(cat.execInfo?.cgroupId, String(statSync(join(mount, cg), { bigint: true }).ino), 'the cgroup v2 id: the inode of the cgroup\'s directory');
