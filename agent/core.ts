@@ -103,6 +103,7 @@ interface JobState {
   stdinAt: Map<number, string>;   // pid → the pipe on its fd 0 at its exec (whether a child's stdin was inherited, once it is gone)
   byVar: Map<string, DiscoveredSecret[]>; // "name=value" → what discoverSecrets finds in that variable alone
   dirs: Map<string, DirAggregate>; // "program op dir" → plain-file aggregation
+  lastAgg: { prog: string; unlink: boolean; dir: string; a: DirAggregate } | undefined; // the one the last file went to
   unsent: Map<string, UnsentWrite>; // path → a write that left only inside an aggregate (sent on its own if the job runs it)
   aggDue: number;                  // earliest `since` of a pending aggregate (Infinity: none)
   envFilesAtStart: Map<string, string>;
@@ -399,12 +400,19 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     const slash = f.path.lastIndexOf('/');
     if (slash <= 0) return false;
     const dir = f.path.slice(0, slash);
-    const key = `${d.exe || d.comm || `pid ${d.pid ?? 0}`} ${unlink ? 'u' : 'w'} ${dir}`;
-    let a = job.dirs.get(key);
+    const prog = d.exe || d.comm || `pid ${d.pid ?? 0}`;
+    // An untar or a make writes file after file in one directory: the previous event's aggregate, without a lookup.
+    const last = job.lastAgg;
+    let a = last && last.unlink === unlink && last.prog === prog && last.dir === dir ? last.a : undefined;
     if (!a) {
-      if (job.dirs.size >= CORE_LIMITS.maxAggregates) return false;
-      a = { files: 0, pending: undefined, sample: [], opens: 0, since: 0, pids: new Set() };
-      job.dirs.set(key, a);
+      const key = `${prog} ${unlink ? 'u' : 'w'} ${dir}`;
+      a = job.dirs.get(key);
+      if (!a) {
+        if (job.dirs.size >= CORE_LIMITS.maxAggregates) return false;
+        a = { files: 0, pending: undefined, sample: [], opens: 0, since: 0, pids: new Set() };
+        job.dirs.set(key, a);
+      }
+      job.lastAgg = { prog, unlink, dir, a };
     }
     if (a.files < CORE_LIMITS.plainFilesPerDir) { a.files++; return false; }
     if (unlink) job.unsent.delete(f.path);
@@ -474,7 +482,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       const job: JobState = {
         view: { jobId, paths, secretNames: new Set() },
         start, startNs: o.nowNs(), secrets, scanner: undefined, dnsScanner: undefined, reporter: undefined, redactor: undefined,
-        written: new Map(), executables: new Set(), held: new Map(), byEnv: new Map(), byVar: new Map(), pipeWriters: new Map(), pipeOut: new Map(), stdinAt: new Map(), dirs: new Map(), unsent: new Map(), aggDue: Infinity,
+        written: new Map(), executables: new Set(), held: new Map(), byEnv: new Map(), byVar: new Map(), pipeWriters: new Map(), pipeOut: new Map(), stdinAt: new Map(), dirs: new Map(), lastAgg: undefined, unsent: new Map(), aggDue: Infinity,
         envFilesAtStart: new Map([paths.envFile, paths.pathFile].filter((p): p is string => !!p).map((p) => [p, readText(p)])),
       };
       rebuildScanners(job);

@@ -62,13 +62,23 @@ function fdNow(src: EnrichSources, pid: number, fd: number): FdAtExec | undefine
   return kind === 'pipe' || kind === 'socket' ? { kind, target } : { kind };
 }
 
+/** A relative path of pid made absolute against its working directory (the job's workspace when unknown). */
+function absPath(p: string, pid: number, job: JobView | undefined, src: EnrichSources): string {
+  if (p.startsWith('fd:')) return p;
+  const cwd = src.cwdOf(pid) ?? job?.paths.workspace;
+  return cwd ? posix.join(cwd, p) : p;
+}
+
 export function enrich(ev: SensorEvent, src: EnrichSources, host: string): EventDraft | undefined {
   const job = src.jobOf(ev.pid);
+  // The draft is this object with its body added (not a spread copy of it per kind: V8 copies spreads slowly, and a
+  // file-heavy job has tens of thousands of events). Same keys, same order as { ...base, kind, [kind]: body }.
   const base = {
     tsNs: ev.tsNs, host, jobId: job?.jobId ?? '', pid: ev.pid, ppid: ev.ppid ?? 0, uid: ev.uid ?? 0,
     comm: ev.comm ?? '', exe: ev.exe ?? '',
     secretNames: job ? src.heldSecrets(ev.pid, job, ev.ppid) : [],
-  };
+    kind: ev.kind,
+  } as Record<string, unknown>;
   switch (ev.kind) {
     case 'exec': {
       const exec = { ...ev.exec, ancestry: src.ancestry(ev.pid) };
@@ -93,7 +103,8 @@ export function enrich(ev: SensorEvent, src: EnrichSources, host: string): Event
         if (!exec.cgroup && info.cgroup) exec.cgroup = info.cgroup;
         if (!exec.containerId && info.containerId) exec.containerId = info.containerId;
       }
-      return { ...base, kind: 'exec', exec };
+      base.exec = exec;
+      return base as EventDraft;
     }
     case 'net': {
       const net = { ...ev.net };
@@ -107,20 +118,17 @@ export function enrich(ev: SensorEvent, src: EnrichSources, host: string): Event
         net.allowed = destinationAllowed(ip, net.domain, src.policy);
         if (net.dstPort === 53 && src.resolvers.has(ip)) net.resolver = true;
       }
-      return { ...base, kind: 'net', net };
+      base.net = net;
+      return base as EventDraft;
     }
     case 'file': {
       const file = { ...ev.file };
-      const abs = (p: string | undefined): string | undefined => {
-        if (!p || p.startsWith('/') || p.startsWith('fd:')) return p;
-        const cwd = src.cwdOf(ev.pid) ?? job?.paths.workspace;
-        return cwd ? posix.join(cwd, p) : p;
-      };
-      if (file.path) file.path = abs(file.path);
-      if (file.newPath) file.newPath = abs(file.newPath);
+      if (file.path && file.path.charCodeAt(0) !== 47) file.path = absPath(file.path, ev.pid, job, src);
+      if (file.newPath && file.newPath.charCodeAt(0) !== 47) file.newPath = absPath(file.newPath, ev.pid, job, src);
       if (job && file.path) file.pathClass = classifyPath(file.path, job.paths);
       if (job && file.newPath) file.newPathClass = classifyPath(file.newPath, job.paths);
-      return { ...base, kind: 'file', file };
+      base.file = file;
+      return base as EventDraft;
     }
     case 'read': {
       const read = { ...ev.read };
@@ -135,7 +143,8 @@ export function enrich(ev: SensorEvent, src: EnrichSources, host: string): Event
         if (info.comm) read.targetComm = info.comm;
         read.targetSecretNames = info.secretNames;
       }
-      return { ...base, kind: 'read', read };
+      base.read = read;
+      return base as EventDraft;
     }
     case 'access': {
       const access = { ...ev.access };
@@ -145,9 +154,11 @@ export function enrich(ev: SensorEvent, src: EnrichSources, host: string): Event
         access.targetSecretNames = info.secretNames;
         access.targetInJob = info.inJob;
       }
-      return { ...base, kind: 'access', access };
+      base.access = access;
+      return base as EventDraft;
     }
     default:
-      return { ...base, kind: ev.kind, [ev.kind]: (ev as Record<string, unknown>)[ev.kind] } as EventDraft;
+      base[ev.kind] = (ev as Record<string, unknown>)[ev.kind];
+      return base as EventDraft;
   }
 }

@@ -41,15 +41,21 @@ function sharedCacheRel(h: string): boolean {
   return SHARED_CACHES.some((c) => h === c || h.startsWith(c + '/'));
 }
 
+/** The path relative to dir ('' for dir itself), undefined when it is not under it. No string is built to ask. */
 function under(path: string, dir: string | undefined): string | undefined {
   if (!dir) return undefined;
-  const d = dir.endsWith('/') ? dir : dir + '/';
-  return path.startsWith(d) ? path.slice(d.length) : path === dir ? '' : undefined;
+  if (dir.endsWith('/')) return path.startsWith(dir) ? path.slice(dir.length) : undefined;
+  if (!path.startsWith(dir)) return undefined;
+  if (path.length === dir.length) return '';
+  return path.charCodeAt(dir.length) === 47 ? path.slice(dir.length + 1) : undefined;
 }
 
+// What posix.normalize would change: an empty, "." or ".." segment, or a trailing slash (most paths have none).
+const NOT_NORMAL = /\/\/|\/\.\.?(\/|$)|^\.\.?(\/|$)|.\/$/;
+
 export function classifyPath(rawPath: string, jp: JobPaths): PathClass {
-  const path = posix.normalize(rawPath);
-  const proc = /^\/proc\/(\d+|self|thread-self)\/(?:task\/\d+\/)?(mem|maps|environ|smaps)$/.exec(path);
+  const path = rawPath !== '' && !NOT_NORMAL.test(rawPath) ? rawPath : posix.normalize(rawPath);
+  const proc = path.startsWith('/proc/') ? /^\/proc\/(\d+|self|thread-self)\/(?:task\/\d+\/)?(mem|maps|environ|smaps)$/.exec(path) : null;
   if (proc) return proc[2] === 'mem' ? 'proc-mem' : proc[2] === 'environ' ? 'proc-environ' : 'proc-maps';
   if (path === jp.envFile) return 'runner-env-file';
   if (path === jp.pathFile) return 'runner-path-file';

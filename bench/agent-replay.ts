@@ -3,13 +3,15 @@
 // process, stage by stage: decode (bpftrace-decode.ts), + attribution and enrichment (core.ts, a job registered for
 // the workload's shell as the runner hooks do), + encoding as the uplink encodes (proto/codec.ts). No socket and no
 // collector. The recorded processes are gone by the time of the replay, as most of a build's are when the agent
-// reads their exec, so /proc answers as it mostly does live; paths the live sensor would resolve through
-// /proc/<pid>/cwd stay relative. Prints µs of CPU per event per stage, median over the replays.
+// reads their exec, so /proc answers as it mostly does live; relative paths, which the live sensor resolves through
+// /proc/<pid>/cwd or /proc/<pid>/fd/N, are joined to the directory the workload works in (its `-C DIR`). Prints µs of CPU per event per
+// stage, median over the replays.
 //
 // Run as root after a build: node dist/bench/agent-replay.js [replays] [--only=abc] [--dir=DIR] [--keep=FILE]
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pino from 'pino';
 import { createAgentCore } from '../agent/core.js';
 import type { Attribution } from '../agent/core.js';
@@ -50,7 +52,7 @@ type Stage = 'decode' | 'core' | 'encode';
 const STAGES: Stage[] = ['decode', 'core', 'encode'];
 
 /** One replay of the recorded lines through the stages up to `upTo`: CPU µs, events decoded and drafts sent. */
-function replay(lines: Buffer, root: number, upTo: Stage, env: Record<string, string>): { cpuUs: number; events: number; drafts: number } {
+function replay(lines: Buffer, root: number, upTo: Stage, env: Record<string, string>, cwd: string): { cpuUs: number; events: number; drafts: number } {
   const cpu0 = process.cpuUsage();
   const dec = createBpftraceDecoder({ wallOffsetNs: 0n, ignorePids: new Set([process.pid]) });
   const table = createProcTable();
@@ -71,10 +73,15 @@ function replay(lines: Buffer, root: number, upTo: Stage, env: Record<string, st
     },
     installKey: new Uint8Array(32), secretsConfig: { names: [], patterns: [] }, logger: pino({ level: 'silent' }), nowNs: () => Date.now() * 1e6, hostEvents: true,
   });
-  if (upTo !== 'decode') core.startJob('replay', {}, root, env, { workspace: '/nonexistent' });
+  if (upTo !== 'decode') core.startJob('replay', {}, root, env, { workspace: cwd });
   let events = 0;
   const split = createLineSplitter();
-  const onEvent = (ev: SensorEvent): void => { events++; if (upTo !== 'decode') core.onSensorEvent(ev); };
+  const onEvent = (ev: SensorEvent): void => {
+    events++;
+    // As the live sensor resolves them (cwd, or the directory fd: tar opens its -C directory and writes relative to it).
+    if (ev.kind === 'file' && ev.file.path && !ev.file.path.startsWith('/')) ev.file.path = join(cwd, ev.file.path.replace(/^fd:\d+\//, ''));
+    if (upTo !== 'decode') core.onSensorEvent(ev);
+  };
   const now = process.hrtime.bigint();
   for (let off = 0; off < lines.length; off += 65_536) {
     for (const line of split.push(lines.subarray(off, off + 65_536))) for (const ev of dec.push(line, now).events) onEvent(ev);
@@ -93,7 +100,8 @@ try {
   for (const w of wl.workloads) {
     w.prep?.();
     const file = keep ?? `${wl.root}/sensor.lines`;
-    const { lines, root } = await record(w.script(), file);
+    const script = w.script();
+    const { lines, root } = await record(script, file);
     const per: Record<Stage, number> = { decode: 0, core: 0, encode: 0 };
     let events = 0;
     let drafts = 0;
@@ -101,7 +109,7 @@ try {
     const cpu: Record<Stage, number[]> = { decode: [], core: [], encode: [] };
     for (let i = 0; i < replays + 2; i++) {
       for (const s of STAGES) {
-        const r = replay(lines, root, s, wl.jobEnv);
+        const r = replay(lines, root, s, wl.jobEnv, /-C (\S+)/.exec(script)?.[1] ?? '/');
         if (i >= 2) cpu[s].push(r.cpuUs); // the first two warm the JIT
         events = r.events;
         if (s !== 'decode') drafts = r.drafts;

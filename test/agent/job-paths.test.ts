@@ -77,3 +77,15 @@ t.test('paths from a GitHub runner environment', async (t) => {
   t.equal(classifyPath('/opt/runner/_work/_temp/_runner_file_commands/set_env_1', p), 'runner-env-file');
   t.equal(jobPathsFromEnv({}, '/tmp/ws').runnerRoot, undefined);
 });
+
+t.test('a path is classified as its normal form: dot segments, doubled and trailing slashes; a directory prefix only at a slash', async (t) => {
+  const p: JobPaths = { workspace: '/w/ws', home: '/home/u/' };
+  const cases: [string, string][] = [
+    ['/w/ws/./.github/workflows/ci.yml', 'ci-config'], ['/w/ws//.github/workflows/ci.yml', 'ci-config'],
+    ['/w/ws/x/../.github/workflows/ci.yml', 'ci-config'], ['/w/ws/.github/workflows/ci.yml', 'ci-config'],
+    ['/w/ws/out/', 'workspace'], ['/w/ws/.', 'workspace'], ['/w/ws', 'workspace'], ['/w/wsx/file', 'other'],
+    ['/w/ws/../../etc/sudoers', 'sudoers'], ['/proc/self/../1/environ', 'proc-environ'], ['/home/u/.npmrc', 'credential-file'],
+    ['/home/u/x', 'home'], ['/home/ux/.npmrc', 'other'], ['/w/ws/..hidden', 'workspace'], ['/w/ws/a.', 'workspace'],
+  ];
+  for (const [path, cls] of cases) t.equal(classifyPath(path, p), cls, path);
+});
