@@ -271,11 +271,9 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           if (f[1] === 'flush') res.flushed = true; else res.attached = true;
           return res;
         case 'J': {
-          // J pid tid complete, after the k records of the directory names (leaf first): the cwd of an exec.
-          const chain = dirChains.get(num(2));
-          dirChains.delete(num(2));
-          const names = chain?.names ?? [];
-          cwdNext = { pid: num(1), cwd: f[3] === '1' && !names.some((n) => n === '' || n.includes('/')) ? '/' + [...names].reverse().join('/') : undefined };
+          // J pid complete path: the cwd of an exec (complete: the kernel's walk reached the root, else it says nothing).
+          const path = rest(3);
+          cwdNext = { pid: num(1), cwd: f[2] === '1' && path.startsWith('/') && !path.includes('//') ? path : undefined };
           return res;
         }
         case 'I': {

@@ -303,13 +303,22 @@ static int on_record(void *ctx, void *data, size_t size)
 		break;
 	}
 	case RW_CWD: {
-		/* k tid name (leaf first), then J pid tid complete: the exec record of that pid follows. */
+		/* J pid complete path: the names walked (leaf first) joined root first; the exec record of that pid follows. */
 		const struct rw_cwd *c = data;
 		unsigned nd = c->ndirs;
 		size_t fit = size > offsetof(struct rw_cwd, dirs) ? (size - offsetof(struct rw_cwd, dirs)) / RW_STR : 0;
 		if (nd > fit) nd = fit;
-		for (unsigned i = 0; i < nd && i < RW_DIR_DEPTH; i++) { line_begin('k'); tab(); putu(h->tid); tab(); put_str(c->dirs[i], RW_STR); line_end(); }
-		line_begin('J'); tab(); putu(h->pid); tab(); putu(h->tid); tab(); putu(c->done); line_end();
+		if (nd > RW_DIR_DEPTH) nd = RW_DIR_DEPTH;
+		static char path[RW_DIR_DEPTH * RW_STR + 2];
+		size_t len = 0;
+		for (unsigned i = nd; i-- > 0;) {
+			size_t n = strnlen_(c->dirs[i], RW_STR - 1);
+			path[len++] = '/';
+			memcpy(path + len, c->dirs[i], n);
+			len += n;
+		}
+		if (len == 0) path[len++] = '/';
+		line_begin('J'); tab(); putu(h->pid); tab(); putu(c->done); tab(); put_str(path, len); line_end();
 		break;
 	}
 	case RW_PTRACE: case RW_VM: case RW_SETID: case RW_SIGNAL: {

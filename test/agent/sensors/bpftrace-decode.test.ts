@@ -24,17 +24,14 @@ t.test('an I record (libbpf sensor) goes with the exec of its pid that follows i
   t.equal(d.push(line('e\t100\t43\t41\t0\tsh\t3\tsh\\x00'), now).events[0]?.execInfo, undefined, 'nor kept for later');
   d.push(line('I\t45\t1\ts\t55\t-\t0'), now);
   t.same(d.push(line('e\t100\t45\t41\t0\tsh\t3\tsh\\x00'), now).events[0]?.execInfo, { cgroupId: '1', fd0: { kind: 'socket', target: 'socket:[55]' }, fd1: undefined }, 'a socket; a closed stdout');
-  // J (the cwd, from the k names before it, leaf first) goes with the I record of its pid.
-  d.push(line('k\t46\tsrc'), now);
-  d.push(line('k\t46\twork'), now);
-  d.push(line('J\t46\t46\t1'), now);
+  // J (the cwd, joined by the loader) goes with the I record of its pid.
+  d.push(line('J\t46\t1\t/work/src'), now);
   d.push(line('I\t46\t1\tn\t0\tn\t0'), now);
   t.equal(d.push(line('e\t100\t46\t41\t0\tsh\t3\tsh\\x00'), now).events[0]?.execInfo?.cwd, '/work/src', 'the working directory');
-  d.push(line('J\t47\t47\t1'), now);
+  d.push(line('J\t47\t1\t/'), now);
   d.push(line('I\t47\t1\tn\t0\tn\t0'), now);
-  t.equal(d.push(line('e\t100\t47\t41\t0\tsh\t3\tsh\\x00'), now).events[0]?.execInfo?.cwd, '/', 'no names: the root');
-  d.push(line('k\t48\tdeep'), now);
-  d.push(line('J\t48\t48\t0'), now);
+  t.equal(d.push(line('e\t100\t47\t41\t0\tsh\t3\tsh\\x00'), now).events[0]?.execInfo?.cwd, '/', 'the root');
+  d.push(line('J\t48\t0\t/deep'), now);
   d.push(line('I\t48\t1\tn\t0\tn\t0'), now);
   const deep = d.push(line('e\t100\t48\t41\t0\tsh\t3\tsh\\x00'), now).events[0]?.execInfo;
   t.ok(deep && !('cwd' in deep), 'a walk that did not reach the root gives no cwd (a partial path would be a guess)');
