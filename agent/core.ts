@@ -102,6 +102,8 @@ interface JobState {
   pipeOut: Map<string, string>;   // pipe:[inode] → comm of a process of the job whose stdout it was at its exec (kernel view)
   stdinAt: Map<number, string>;   // pid → the pipe on its fd 0 at its exec (whether a child's stdin was inherited, once it is gone)
   byVar: Map<string, DiscoveredSecret[]>; // "name=value" → what discoverSecrets finds in that variable alone
+  byValue: Map<string, string>;   // secret value → its name (rebuilt when the job's secrets change)
+  startEnv: Map<string, string>;  // the environment the job started with (discovered then), cleared at its end
   dirs: Map<string, DirAggregate>; // "program op dir" → plain-file aggregation
   lastAgg: { prog: string; unlink: boolean; dir: string; a: DirAggregate } | undefined; // the one the last file went to
   unsent: Map<string, UnsentWrite>; // path → a write that left only inside an aggregate (sent on its own if the job runs it)
@@ -216,6 +218,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     job.reporter = list.length ? createExposureReporter(list, o.installKey) : undefined;
     job.redactor = list.length ? createRedactor(list) : undefined;
     job.view = { ...job.view, secretNames: new Set(job.secrets.map((s) => s.name)) };
+    job.byValue = new Map(job.secrets.map((s) => [s.value, s.name]));
     job.byEnv.clear();
   }
 
@@ -226,7 +229,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     const hit = job.byEnv.get(key);
     if (hit) return hit;
     const env = parseEnviron(raw);
-    const known = new Map(job.secrets.map((s) => [s.value, s.name]));
+    const known = job.byValue;
     const found = new Set<string>();
     for (const [k, v] of env) {
       const byValue = known.get(v);
@@ -235,11 +238,14 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     }
     // A step can bring secrets the job start did not see (host mode: each step's env). Discovery looks at each
     // variable alone and lists them by name, so it runs per variable, remembered: environments differ by a few
-    // variables (a compiler's COLLECT_GCC_OPTIONS names each output file), the rest repeats.
+    // variables (a compiler's COLLECT_GCC_OPTIONS names each output file), the rest repeats. A variable as the job
+    // started with it was discovered then: it is compared, not looked up (no key built, no hash of its value).
     const fresh: DiscoveredSecret[] = [];
-    for (const k of [...env.keys()].sort()) {
-      for (const s of discoveredIn(job, k, env.get(k) as string)) if (!known.has(s.value) && !job.view.secretNames.has(s.name)) fresh.push(s);
+    for (const [k, v] of env) {
+      if (job.startEnv.get(k) === v) continue;
+      for (const s of discoveredIn(job, k, v)) if (!known.has(s.value) && !job.view.secretNames.has(s.name)) fresh.push(s);
     }
+    fresh.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     if (fresh.length) {
       job.secrets.push(...fresh);
       rebuildScanners(job);
@@ -482,7 +488,8 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       const job: JobState = {
         view: { jobId, paths, secretNames: new Set() },
         start, startNs: o.nowNs(), secrets, scanner: undefined, dnsScanner: undefined, reporter: undefined, redactor: undefined,
-        written: new Map(), executables: new Set(), held: new Map(), byEnv: new Map(), byVar: new Map(), pipeWriters: new Map(), pipeOut: new Map(), stdinAt: new Map(), dirs: new Map(), lastAgg: undefined, unsent: new Map(), aggDue: Infinity,
+        written: new Map(), executables: new Set(), held: new Map(), byEnv: new Map(), byVar: new Map(), byValue: new Map(),
+        startEnv: new Map(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)), pipeWriters: new Map(), pipeOut: new Map(), stdinAt: new Map(), dirs: new Map(), lastAgg: undefined, unsent: new Map(), aggDue: Infinity,
         envFilesAtStart: new Map([paths.envFile, paths.pathFile].filter((p): p is string => !!p).map((p) => [p, readText(p)])),
       };
       rebuildScanners(job);
@@ -601,6 +608,8 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       // Values leave memory with the job.
       job.secrets.length = 0;
       job.byVar.clear();
+      job.byValue.clear();
+      job.startEnv.clear();
       job.byEnv.clear();
       job.scanner = undefined;
       job.dnsScanner = undefined;
