@@ -243,7 +243,9 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     const fresh: DiscoveredSecret[] = [];
     for (const [k, v] of env) {
       if (job.startEnv.get(k) === v) continue;
-      for (const s of discoveredIn(job, k, v)) if (!known.has(s.value) && !job.view.secretNames.has(s.name)) fresh.push(s);
+      // By value: a step may hold a name the job already knows with another value (a step-level secret of the same
+      // name); that value is a secret too, to redact and scan for, not a repeat of the one the job started with.
+      for (const s of discoveredIn(job, k, v)) if (!known.has(s.value) && !fresh.some((f) => f.value === s.value)) fresh.push(s);
     }
     fresh.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     if (fresh.length) {

@@ -132,6 +132,22 @@ t.test('held secrets come from the process environment, also for processes alrea
   await core.endJob('j1', 0);
 });
 
+t.test('a step that holds a known secret name with another value: the new value is a secret of the job too (redacted, scanned)', async (t) => {
+  const { core, sent } = setup();
+  const other = 'tok-ffffeeeeddddcccc9999';
+  const kid = spawn('sleep', ['5'], { env: { PATH: process.env.PATH, API_TOKEN: other } });
+  t.teardown(() => kid.kill());
+  await new Promise((r) => setTimeout(r, 200));
+  core.onSensorEvent({ kind: 'exec', tsNs: 1, pid: kid.pid!, ppid: process.pid, exe: '/bin/sleep', exec: { argv: ['sleep', '5'] } });
+  t.ok(core.secretsOf('j1').some((s) => s.name === 'API_TOKEN' && s.value === other), 'the step\'s value joins the job\'s secrets');
+  // A later process prints it: argv redacted, the exposure reported.
+  core.onSensorEvent({ kind: 'exec', tsNs: 2, pid: 0x3fffff1, ppid: kid.pid!, exe: '/usr/bin/curl', exec: { argv: ['curl', '-H', `Authorization: ${other}`, 'http://x'] } });
+  const wire = JSON.stringify(sent);
+  t.notOk(wire.includes(other), 'the value is in no event');
+  t.ok(sent.some((d) => d.kind === 'secret' && d.secretNames.includes('API_TOKEN')), 'its exposure in argv is reported');
+  await core.endJob('j1', 0);
+});
+
 t.test('a piped stdin: its writer found among the job\'s processes, remembered for processes that inherit the pipe', async (t) => {
   // outer sh → sleep (stdout: the pipe) | sh (stdin: the pipe) → sleep (stdin inherited from that sh)
   const outer = spawn('sh', ['-c', 'sleep 5 | sh -c "sleep 5; true"'], { stdio: 'ignore' });
