@@ -144,7 +144,7 @@ t.test('a step that holds a known secret name with another value: the new value 
   core.onSensorEvent({ kind: 'exec', tsNs: 2, pid: 0x3fffff1, ppid: kid.pid!, exe: '/usr/bin/curl', exec: { argv: ['curl', '-H', `Authorization: ${other}`, 'http://x'] } });
   const wire = JSON.stringify(sent);
   t.notOk(wire.includes(other), 'the value is in no event');
-  t.ok(sent.some((d) => d.kind === 'secret' && d.secretNames.includes('API_TOKEN')), 'its exposure in argv is reported');
+  t.ok(sent.some((d) => d.kind === 'secret' && d.secretNames?.includes('API_TOKEN')), 'its exposure in argv is reported');
   await core.endJob('j1', 0);
 });
 
