@@ -1,5 +1,6 @@
 // Turns bpftrace `-f json` lines of our script (bpftrace-script.ts) into SensorEvents. Pure: time comes in as
 // arguments, state (exec argv chunks, connect results, DNS queries, renames) is bounded and flushed by age.
+import { posix } from 'node:path';
 import type { AccessKind, FileOp } from '../../proto/types.js';
 import type { ExecInfo, FdAtExec, SensorEvent } from './types.js';
 import { answerAddresses, parseDns } from '../dns-parse.js';
@@ -49,6 +50,11 @@ export interface BpftraceDecoder {
   flush(nowMonoNs: bigint, all?: boolean): SensorEvent[];
   pending(): number;
 }
+
+/** The dfd of a write-open relative to the cwd sent with the process's exec (runwarden.h RW_DFD_EXEC_CWD). */
+const EXEC_CWD = -200;
+/** Processes whose exec cwd is kept (a few per live process of the host). */
+const MAX_EXEC_CWDS = 16_384;
 
 /** Bytes of a string str() reads with BPFTRACE_STRLEN=200, before its NUL. */
 const STR_MAX = 199;
@@ -142,6 +148,8 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
   let info: { pid: number; info: ExecInfo } | undefined;
   // The J record (the exec'ing process's working directory) that comes before the I record of the same pid.
   let cwdNext: { pid: number; cwd: string | undefined } | undefined;
+  // pid → the cwd sent with its exec; a write-open with dfd EXEC_CWD is relative to it (the kernel saw no chdir since).
+  const execCwds = new Map<number, string>();
   const wall = (mono: string | bigint): number => Number(BigInt(mono) + o.wallOffsetNs);
 
   /** The executed file's name, and what it says about a fileless exec. */
@@ -273,7 +281,13 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
         case 'J': {
           // J pid complete path: the cwd of an exec (complete: the kernel's walk reached the root, else it says nothing).
           const path = rest(3);
-          cwdNext = { pid: num(1), cwd: f[2] === '1' && path.startsWith('/') && !path.includes('//') ? path : undefined };
+          const cwd = f[2] === '1' && path.startsWith('/') && !path.includes('//') ? path : undefined;
+          cwdNext = { pid: num(1), cwd };
+          execCwds.delete(num(1));
+          if (cwd !== undefined) {
+            execCwds.set(num(1), cwd);
+            if (execCwds.size > MAX_EXEC_CWDS) execCwds.delete(execCwds.keys().next().value as number);
+          }
           return res;
         }
         case 'I': {
@@ -325,6 +339,7 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           const p = execs.get(pid);
           if (p) { execs.delete(pid); res.events.push(finishExec(p)); }
           memfdPids.delete(pid);
+          execCwds.delete(pid);
           const st = num(5);
           const exit: { code?: number; signal?: number } = {};
           if ((st & 0x7f) !== 0) exit.signal = st & 0x7f; else exit.code = (st >> 8) & 0xff;
@@ -376,7 +391,10 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           const mode = num(7);
           const dfd = num(8);
           const raw = rest(9);
-          const path = raw !== '' && !raw.startsWith('/') && dfd >= 0 ? `fd:${dfd}/${raw}` : raw;
+          const cwd = dfd === EXEC_CWD ? execCwds.get(pid) : undefined;
+          // EXEC_CWD without a cwd known here (beyond the bound): left relative, as an AT_FDCWD path is.
+          const path = cwd !== undefined && raw !== '' ? posix.join(cwd, raw)
+            : raw !== '' && !raw.startsWith('/') && dfd >= 0 ? `fd:${dfd}/${raw}` : raw;
           if (o.ignorePids.has(pid) || path === '' || WRITE_NOISE.test(path)) return res;
           const flags = num(6);
           const op: FileOp = f[5] === 'c' || (f[5] === 'o' && (flags & 0xc0) === 0xc0) ? 'CREATE' : f[5] === 't' ? 'TRUNCATE' : 'OPEN_WRITE';

@@ -55,6 +55,9 @@ struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096); __type(key,
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096); __type(key, __u32); __type(value, __u64); } wm1 SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384); __type(key, __u32); __type(value, __u8); } cn SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384); __type(key, __u32); __type(value, __u64); } ul SEC(".maps");
+/* Processes whose cwd is the one walked at their exec (sent in its J record): set there, cleared by chdir, fchdir and
+ * the group's exit. A fork's child is not in it until it execs. */
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384); __type(key, __u32); __type(value, __u8); } cwdx SEC(".maps");
 
 /* Per-CPU room for what does not fit the 512-byte stack: an exec or dirfd record before output, the map keys. */
 struct scratch {
@@ -297,6 +300,9 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	__u32 nd = walk_dirs(BPF_CORE_READ(t, fs, pwd.dentry), BPF_CORE_READ(t, fs, pwd.mnt), c->dirs, &done);
 	c->done = done;
 	c->ndirs = nd;
+	__u8 one = 1;
+	if (done) bpf_map_update_elem(&cwdx, &pid, &one, BPF_ANY);
+	else bpf_map_delete_elem(&cwdx, &pid);
 	__u64 csize = offsetof(struct rw_cwd, dirs) + (__u64)(nd & 31) * RW_STR;
 	if (csize > sizeof(*c)) csize = sizeof(*c);
 	output(c, csize);
@@ -316,9 +322,18 @@ int BPF_PROG(on_exit, struct task_struct *p)
 		if (r) { fill_hdr(&r->h, RW_EXIT); r->n = t->exit_code; submit(r); }
 	}
 	/* The group is gone once its last thread exits (signal->live is decremented before this tracepoint). */
-	if (tracked && BPF_CORE_READ(t, signal, live.counter) == 0) bpf_map_delete_elem(&tr, &pid);
+	if (BPF_CORE_READ(t, signal, live.counter) == 0) {
+		if (tracked) bpf_map_delete_elem(&tr, &pid);
+		bpf_map_delete_elem(&cwdx, &pid);
+	}
 	return 0;
 }
+
+/* A new working directory: relative paths of this process are resolved in user space again (through /proc). */
+SEC("tp/syscalls/sys_enter_chdir")
+int on_chdir(void *ctx) { __u32 pid = cur_pid(); bpf_map_delete_elem(&cwdx, &pid); return 0; }
+SEC("tp/syscalls/sys_enter_fchdir")
+int on_fchdir(void *ctx) { __u32 pid = cur_pid(); bpf_map_delete_elem(&cwdx, &pid); return 0; }
 
 /* ---- network ---- */
 
@@ -454,7 +469,10 @@ static __always_inline void write_open(__u32 pid, __u8 op, __u32 flags, __u32 mo
 		w->mode = mode;
 		w->dfd = dfd;
 		__builtin_memcpy(w->path, pk->path, RW_STR);
-		submit_path(w, w->path);
+		if (w->path[0] != '/' && dfd == -100 && bpf_map_lookup_elem(&cwdx, &pid)) {
+			w->dfd = RW_DFD_EXEC_CWD;
+			submit(w);
+		} else submit_path(w, w->path);
 		return;
 	}
 	struct rw_wkey *wk = &s->keys.wk;

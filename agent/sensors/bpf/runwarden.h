@@ -22,6 +22,10 @@ enum rw_type {
 	RW_FCHMOD, RW_SENS, RW_DIRFD, RW_PTRACE, RW_VM, RW_MEMFD, RW_SETID, RW_BPF, RW_SIGNAL, RW_TRACK_FULL, RW_CWD,
 };
 
+/* The dfd a write-open record carries for a cwd-relative path when the process's cwd is still the one sent with its
+ * exec (J record): the agent joins the two, and the record need not wake the loader for a /proc/<pid>/cwd read. */
+#define RW_DFD_EXEC_CWD (-200)
+
 struct rw_hdr {
 	__u8 type;
 	__u8 pad[3];

@@ -35,6 +35,14 @@ t.test('an I record (libbpf sensor) goes with the exec of its pid that follows i
   d.push(line('I\t48\t1\tn\t0\tn\t0'), now);
   const deep = d.push(line('e\t100\t48\t41\t0\tsh\t3\tsh\\x00'), now).events[0]?.execInfo;
   t.ok(deep && !('cwd' in deep), 'a walk that did not reach the root gives no cwd (a partial path would be a guess)');
+  // A write-open relative to the exec's cwd (dfd -200: no chdir since) is joined to it; after the exit it is not.
+  const w = (pid: number, dfd: number, path: string) => d.push(line(`W\t100\t${pid}\t0\tcc\to\t577\t420\t${dfd}\t${path}`), now).events[0];
+  t.match(w(46, -200, 'out/a.o'), { kind: 'file', file: { path: '/work/src/out/a.o', op: 'OPEN_WRITE' } }, 'joined to the exec cwd');
+  t.match(w(46, -200, './b.o'), { file: { path: '/work/src/b.o' } }, 'normalised as a resolved path is');
+  t.match(w(46, -100, 'c.o'), { file: { path: 'c.o' } }, 'AT_FDCWD: left to the adapter (/proc/<pid>/cwd)');
+  t.match(w(48, -200, 'd.o'), { file: { path: 'd.o' } }, 'no complete exec cwd known: left relative');
+  d.push(line('X\t100\t46\t0\tsh\t0'), now);
+  t.match(w(46, -200, 'e.o'), { file: { path: 'e.o' } }, 'forgotten at the exit');
   t.same(fdAtExec('n', '0'), { kind: 'null' });
   t.same(fdAtExec('f', '0'), { kind: 'file' });
   t.equal(fdAtExec('?', '1'), undefined, 'an unknown letter says nothing');

@@ -90,6 +90,18 @@ if (!avail.ok) {
     if (cg !== undefined && mount) t.equal(cat.execInfo?.cgroupId, String(statSync(join(mount, cg), { bigint: true }).ino), 'the cgroup v2 id: the inode of the cgroup\'s directory');
   });
 
+  t.test('a relative write of a process gone at once is resolved against the cwd of its exec; after a chdir, against the new one', async (t) => {
+    const dir = t.testdir({ sub: {} });
+    // touch exits right after its open: no /proc/<pid>/cwd to read by then. The shell's cd is a chdir the kernel sees.
+    const r = await run('/bin/sh', ['-c', '/usr/bin/touch rel-exec-cwd; cd sub && echo x > rel-after-cd; sleep 0.3'], { cwd: dir });
+    t.equal(r.code, 0);
+    const paths = () => ofKind(events, 'file').map((e) => e.file.path ?? '');
+    await waitFor(() => paths().some((p) => p.endsWith('rel-exec-cwd')) && paths().some((p) => p.endsWith('rel-after-cd')));
+    t.ok(paths().includes(join(dir, 'rel-exec-cwd')), 'joined to the exec\'s cwd');
+    t.ok(paths().includes(join(dir, 'sub', 'rel-after-cd')), 'after cd: the new directory, not the exec\'s');
+    t.notOk(paths().includes(join(dir, 'rel-after-cd')), 'never the directory the shell left');
+  });
+
   t.test('curl and python3 connecting to a listener on 127.3.3.3', async (t) => {
     const server = createServer((s) => { s.on('error', () => undefined); s.end('HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok'); });
     await new Promise<void>((resolve) => server.listen(0, '127.3.3.3', resolve));
