@@ -160,15 +160,15 @@ export function createAgentCore(o: CoreOptions): AgentCore {
   // kept when the path's directory has that id as its inode (the process may have moved since its exec).
   const cgroupPaths = new Map<string, { cgroup: string; containerId: string | undefined }>();
   let cgroupRoot: string | null | undefined;
-  function learnCgroup(id: string, cgroup: string): void {
+  function learnCgroup(id: string, entry: { cgroup: string; containerId: string | undefined }): void {
     if (cgroupRoot === undefined) cgroupRoot = cgroup2Mount() ?? null;
     if (cgroupRoot === null) return;
     try {
-      if (statSync(join(cgroupRoot, cgroup), { bigint: true }).ino !== BigInt(id)) return;
+      if (statSync(join(cgroupRoot, entry.cgroup), { bigint: true }).ino !== BigInt(id)) return;
     } catch {
       return;
     }
-    cacheSet(cgroupPaths, id, { cgroup, containerId: containerIdOf(cgroup) }, CORE_LIMITS.maxCgroupCache);
+    cacheSet(cgroupPaths, id, entry, CORE_LIMITS.maxCgroupCache);
   }
 
   function emit(draft: EventDraft): void {
@@ -327,17 +327,17 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     domainOf: (pid: number, ip: string) => o.attribution.domainFor(pid, ip),
     fdTarget: (pid: number, fd: number) => (pid === gonePid ? undefined : readFdTarget(pid, fd)),
     procInfo(pid: number, cgroupId?: string, wantCwd = true): { cwd?: string; cgroup?: string; containerId?: string } {
-      const known = cgroupId ? cgroupPaths.get(cgroupId) : undefined;
-      if (pid === gonePid) return known ? { cgroup: known.cgroup, ...(known.containerId ? { containerId: known.containerId } : {}) } : {};
-      const cwd = wantCwd ? readCwd(pid) : undefined;
-      let cgroup = known?.cgroup;
-      let containerId = known?.containerId;
-      if (!known) {
-        cgroup = readCgroup(pid);
-        containerId = containerIdOf(cgroup);
-        if (cgroup && cgroupId) learnCgroup(cgroupId, cgroup);
+      const gone = pid === gonePid;
+      let cg = cgroupId ? cgroupPaths.get(cgroupId) : undefined;
+      if (!cg && !gone) {
+        const cgroup = readCgroup(pid);
+        if (cgroup) {
+          cg = { cgroup, containerId: containerIdOf(cgroup) };
+          if (cgroupId) learnCgroup(cgroupId, cg);
+        }
       }
-      return { ...(cwd ? { cwd } : {}), ...(cgroup ? { cgroup } : {}), ...(containerId ? { containerId } : {}) };
+      const cwd = wantCwd && !gone ? readCwd(pid) : undefined;
+      return { ...(cwd ? { cwd } : {}), ...(cg ? { cgroup: cg.cgroup } : {}), ...(cg?.containerId ? { containerId: cg.containerId } : {}) };
     },
     pipeOut(view: JobView, pipe: string, comm: string): void {
       const job = jobs.get(view.jobId);

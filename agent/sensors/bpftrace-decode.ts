@@ -146,9 +146,8 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
   const dirChains: Map1<DirChain> = new Map();
   // The I record printed just before an exec's E/e record by the libbpf sensor (bpftrace prints none).
   let info: { pid: number; info: ExecInfo } | undefined;
-  // The J record (the exec'ing process's working directory) that comes before the I record of the same pid.
-  let cwdNext: { pid: number; cwd: string | undefined } | undefined;
-  // pid → the cwd sent with its exec; a write-open with dfd EXEC_CWD is relative to it (the kernel saw no chdir since).
+  // pid → the cwd sent with its exec (J record, just before its I record); a write-open with dfd EXEC_CWD is relative
+  // to it (the kernel saw no chdir since).
   const execCwds = new Map<number, string>();
   const wall = (mono: string | bigint): number => Number(BigInt(mono) + o.wallOffsetNs);
 
@@ -281,11 +280,9 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
         case 'J': {
           // J pid complete path: the cwd of an exec (complete: the kernel's walk reached the root, else it says nothing).
           const path = rest(3);
-          const cwd = f[2] === '1' && path.startsWith('/') && !path.includes('//') ? path : undefined;
-          cwdNext = { pid: num(1), cwd };
           execCwds.delete(num(1));
-          if (cwd !== undefined) {
-            execCwds.set(num(1), cwd);
+          if (f[2] === '1' && path.startsWith('/') && !path.includes('//')) {
+            execCwds.set(num(1), path);
             if (execCwds.size > MAX_EXEC_CWDS) execCwds.delete(execCwds.keys().next().value as number);
           }
           return res;
@@ -293,8 +290,7 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
         case 'I': {
           // I pid cgroupId fd0kind fd0ino fd1kind fd1ino (libbpf sensor): for the E/e record that follows.
           const pid = num(1);
-          const cwd = cwdNext?.pid === pid ? cwdNext.cwd : undefined;
-          cwdNext = undefined;
+          const cwd = execCwds.get(pid);
           info = { pid, info: { cgroupId: f[2] ?? '', ...(cwd !== undefined ? { cwd } : {}), fd0: fdAtExec(f[3], f[4]), fd1: fdAtExec(f[5], f[6]) } };
           return res;
         }
