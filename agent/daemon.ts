@@ -146,7 +146,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   let attribution: Attribution;
   let degraded = '';
   try {
-    const made = await createSensor({ backend: a.sensor, sensitivePrefixes: [...a.sensitivePaths], logger: log.child({ component: 'sensor' }), ignorePids: [process.pid] });
+    const made = await createSensor({ backend: a.sensor, kernelProgram: a.kernelProgram, sensitivePrefixes: [...a.sensitivePaths], logger: log.child({ component: 'sensor' }), ignorePids: [process.pid] });
     sensor = made.sensor;
     attribution = made.attribution;
   } catch (e) {

@@ -23,6 +23,8 @@ import type { Uplink } from './uplink.js';
 
 export interface SensorRequest {
   backend: Config['agent']['sensor'];
+  /** The eBPF sensor's kernel program (agent.kernelProgram); auto when absent. */
+  kernelProgram?: Config['agent']['kernelProgram'];
   sensitivePrefixes: string[];
   logger: Logger;
   /** Never report these pids (the agent itself and its collector). */
@@ -128,6 +130,7 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
     try {
       made = await o.createSensor({
         backend: o.config.agent.sensor,
+        kernelProgram: o.config.agent.kernelProgram,
         sensitivePrefixes: o.config.agent.sensitivePaths.slice(),
         logger: o.logger.child({ component: 'sensor' }),
         ignorePids: collector ? [process.pid, collector.pid] : [process.pid],

@@ -26,6 +26,7 @@ export async function chooseSensor(req: SensorRequest & { homes?: string[]; work
   const sensor = createSensor(choice, {
     ebpf: {
       sensitivePaths: req.sensitivePrefixes,
+      kernelProgram: req.kernelProgram ?? 'auto',
       ignorePids: req.ignorePids,
       pathContext: { ...(req.homes ? { homes: req.homes } : {}), ...(req.workspace ? { workspace: req.workspace } : {}) },
       onDiagnostic: (line) => req.logger.warn({ line }, 'bpftrace'),

@@ -7,9 +7,13 @@
 // /proc/<pid>/cwd or /proc/<pid>/fd/N, are joined to the directory the workload works in (its `-C DIR`). Prints µs of CPU per event per
 // stage, median over the replays.
 //
+// The collector's part follows, on the events the agent sent: ingest (each event decoded as the ws ingest decodes
+// it, then appended to a fresh audit store in batches of 512, hash chain and FULL sync included) and detect (the
+// detection worker's loop: read back from the store, decoded, evaluated by the default rule pack).
+//
 // Run as root after a build: node dist/bench/agent-replay.js [replays] [--only=abc] [--dir=DIR] [--keep=FILE]
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -21,8 +25,11 @@ import { createBpftraceDecoder } from '../agent/sensors/bpftrace-decode.js';
 import { createLineSplitter } from '../agent/sensors/line-split.js';
 import { libbpfSensorPath } from '../agent/sensors/kernel-program.js';
 import type { SensorEvent } from '../agent/sensors/types.js';
-import { encodeEvent } from '../proto/codec.js';
-import type { RwEvent } from '../proto/types.js';
+import { decodeEvent, encodeEvent } from '../proto/codec.js';
+import type { RawEvent, RwEvent } from '../proto/types.js';
+import { openStore } from '../collector/store.js';
+import { createEngine } from '../collector/rules/engine.js';
+import { loadRulePackOrThrow } from '../collector/rules/pack.js';
 import { median, prepareWorkloads } from './workloads.js';
 
 const args = process.argv.slice(2);
@@ -52,7 +59,7 @@ type Stage = 'decode' | 'core' | 'encode';
 const STAGES: Stage[] = ['decode', 'core', 'encode'];
 
 /** One replay of the recorded lines through the stages up to `upTo`: CPU µs, events decoded and drafts sent. */
-function replay(lines: Buffer, root: number, upTo: Stage, env: Record<string, string>, cwd: string): { cpuUs: number; events: number; drafts: number } {
+function replay(lines: Buffer, root: number, upTo: Stage, env: Record<string, string>, cwd: string, sent?: Buffer[]): { cpuUs: number; events: number; drafts: number } {
   const cpu0 = process.cpuUsage();
   const dec = createBpftraceDecoder({ wallOffsetNs: 0n, ignorePids: new Set([process.pid]) });
   const table = createProcTable();
@@ -69,7 +76,11 @@ function replay(lines: Buffer, root: number, upTo: Stage, env: Record<string, st
     host: 'bench', policy: { trusted: [], allow: [] } as never, resolvers: new Set(), attribution,
     enqueue: (d) => {
       drafts++;
-      if (upTo === 'encode') bytes += encodeEvent(Object.assign({}, d, { agentId: 'a', bootId: 'b', seq: ++seq }) as RwEvent).length;
+      if (upTo === 'encode') {
+        const b = encodeEvent(Object.assign({}, d, { agentId: 'a', bootId: 'b', seq: ++seq }) as RwEvent);
+        bytes += b.length;
+        sent?.push(Buffer.from(b));
+      }
     },
     installKey: new Uint8Array(32), secretsConfig: { names: [], patterns: [] }, logger: pino({ level: 'silent' }), nowNs: () => Date.now() * 1e6, hostEvents: true,
   });
@@ -93,10 +104,42 @@ function replay(lines: Buffer, root: number, upTo: Stage, env: Record<string, st
   return { cpuUs: c.user + c.system, events, drafts };
 }
 
+type CollectorStage = 'ingest' | 'detect';
+const rules = loadRulePackOrThrow([]);
+/** The collector's CPU for the events one replay sent: ingest (decode + store append), detect (read back + rules). */
+function collect(sent: readonly Buffer[]): Record<CollectorStage, number> {
+  const dir = mkdtempSync(join(tmpdir(), 'rw-replay-db-'));
+  const store = openStore(join(dir, 'audit.db'), { stateDir: dir });
+  try {
+    let c0 = process.cpuUsage();
+    for (let i = 0; i < sent.length; i += 512) {
+      const batch: RawEvent[] = sent.slice(i, i + 512).map((bytes) => ({ event: decodeEvent(bytes), bytes }));
+      store.appendEvents(batch, Date.now() * 1e6);
+    }
+    let c = process.cpuUsage(c0);
+    const ingest = c.user + c.system;
+    const engine = createEngine({ rules, trustedCidrs: ['10.0.0.0/8', '127.0.0.0/8'], allowList: [] });
+    c0 = process.cpuUsage();
+    let findings = 0;
+    for (let after = 0; ;) {
+      const rows = store.eventsAfter(after, 1000);
+      if (rows.length === 0) break;
+      for (const { id, event } of rows) findings += engine.process(event, id).length;
+      after = (rows[rows.length - 1] as { id: number }).id;
+    }
+    c = process.cpuUsage(c0);
+    void findings;
+    return { ingest, detect: c.user + c.system };
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const wl = prepareWorkloads(baseDir, only);
 try {
   console.log(`Agent pipeline replay (node ${process.version} ${process.execArgv.join(' ')}), ${replays} replays per stage, median; recorded with the libbpf sensor`);
-  console.log(`${'workload'.padEnd(30)} ${'lines'.padStart(7)} ${'events'.padStart(7)} ${'sent'.padStart(6)}  ${STAGES.map((s) => `${s} µs/ev`.padStart(15)).join(' ')}  ${'all ms/job'.padStart(10)}`);
+  console.log(`${'workload'.padEnd(30)} ${'lines'.padStart(7)} ${'events'.padStart(7)} ${'sent'.padStart(6)}  ${STAGES.map((s) => `${s} µs/ev`.padStart(15)).join(' ')}  ${'agent ms/job'.padStart(12)}  ${'ingest µs/sent'.padStart(14)} ${'detect µs/sent'.padStart(14)}  ${'collector ms/job'.padStart(16)}`);
   for (const w of wl.workloads) {
     w.prep?.();
     const file = keep ?? `${wl.root}/sensor.lines`;
@@ -107,21 +150,31 @@ try {
     let drafts = 0;
     // Interleaved, so a slow moment of the machine hits every stage alike.
     const cpu: Record<Stage, number[]> = { decode: [], core: [], encode: [] };
+    const coll: Record<CollectorStage, number[]> = { ingest: [], detect: [] };
     for (let i = 0; i < replays + 2; i++) {
       for (const s of STAGES) {
-        const r = replay(lines, root, s, wl.jobEnv, /-C (\S+)/.exec(script)?.[1] ?? '/');
+        const sent: Buffer[] = [];
+        const r = replay(lines, root, s, wl.jobEnv, /-C (\S+)/.exec(script)?.[1] ?? '/', sent);
         if (i >= 2) cpu[s].push(r.cpuUs); // the first two warm the JIT
         events = r.events;
         if (s !== 'decode') drafts = r.drafts;
+        if (s === 'encode') {
+          const c = collect(sent);
+          if (i >= 2) { coll.ingest.push(c.ingest); coll.detect.push(c.detect); }
+        }
       }
     }
     for (const s of STAGES) per[s] = median(cpu[s]);
     const nLines = lines.toString('latin1').split('\n').length - 1;
     const stage = (s: Stage, prev: number): string => `${((per[s] - prev) / Math.max(1, events)).toFixed(1)}`.padStart(15);
-    console.log(`${w.name.padEnd(30)} ${String(nLines).padStart(7)} ${String(events).padStart(7)} ${String(drafts).padStart(6)}  ${stage('decode', 0)} ${stage('core', per.decode)} ${stage('encode', per.core)}  ${(per.encode / 1000).toFixed(0).padStart(10)}`);
+    const ing = median(coll.ingest);
+    const det = median(coll.detect);
+    const perSent = (us: number): string => (us / Math.max(1, drafts)).toFixed(1).padStart(14);
+    console.log(`${w.name.padEnd(30)} ${String(nLines).padStart(7)} ${String(events).padStart(7)} ${String(drafts).padStart(6)}  ${stage('decode', 0)} ${stage('core', per.decode)} ${stage('encode', per.core)}  ${(per.encode / 1000).toFixed(0).padStart(12)}  ${perSent(ing)} ${perSent(det)}  ${((ing + det) / 1000).toFixed(0).padStart(16)}`);
     if (!keep) rmSync(file, { force: true });
   }
   console.log('decode: lines to SensorEvents; core: + attribution, enrichment, aggregation, scanning (core.ts); encode: + protobuf as the uplink sends it. µs of CPU per decoded event, each stage over the one before.');
+  console.log('ingest: the sent events decoded and appended to a new audit store (batches of 512, FULL sync); detect: read back and evaluated by the default rules. µs of CPU per sent event.');
 } finally {
   wl.remove();
 }

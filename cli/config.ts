@@ -25,6 +25,7 @@ export interface Config {
     socketPath: string;
     socketGroup: string;        // group allowed to use the job socket (name or gid); '' = the agent's
     sensor: 'auto' | 'ebpf' | 'ptrace' | 'procfs';
+    kernelProgram: 'auto' | 'libbpf' | 'bpftrace'; // the eBPF sensor's kernel program; auto: libbpf when built, else bpftrace
     collectorUrl: string;
     token: string;
     tlsCa: string;
@@ -67,6 +68,7 @@ export const DEFAULTS: Config = Object.freeze({
     socketPath: '/run/runwarden/agent.sock',
     socketGroup: '',
     sensor: 'auto',
+    kernelProgram: 'auto',
     collectorUrl: '',
     token: '',
     tlsCa: '',
@@ -112,6 +114,7 @@ const SPEC: Record<string, Record<string, Spec>> = {
   agent: {
     id: { kind: 'string' }, stateDir: { kind: 'string' }, socketPath: { kind: 'string' }, socketGroup: { kind: 'string' },
     sensor: { kind: 'enum', values: ['auto', 'ebpf', 'ptrace', 'procfs'] },
+    kernelProgram: { kind: 'enum', values: ['auto', 'libbpf', 'bpftrace'] },
     collectorUrl: { kind: 'string' }, token: { kind: 'string' }, tlsCa: { kind: 'string' },
     sensitivePaths: { kind: 'strings' }, spoolMaxBytes: { kind: 'number' }, batchMaxEvents: { kind: 'number' },
     batchMaxAgeMillis: { kind: 'number' }, heartbeatIntervalMillis: { kind: 'number' },

@@ -332,6 +332,9 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
 
   return {
     async start() {
+      if (program === 'libbpf' && !sensorPath) {
+        throw new RwError('AGENT_ERR_SENSOR', 'agent.kernelProgram is libbpf but the libbpf sensor is not built (npm run build builds agent/sensors/bpf); set it to auto or bpftrace');
+      }
       ensureTracefs();
       dir = mkdtempSync(join(tmpdir(), 'runwarden-bpf-'));
       scriptPath = join(dir, 'sensor.bt');
