@@ -51,7 +51,7 @@ export interface BpftraceDecoder {
   pending(): number;
 }
 
-/** The dfd of a write-open relative to the cwd sent with the process's exec (runwarden.h RW_DFD_EXEC_CWD). */
+/** The dfd of a write-open relative to the cwd last sent for the process (runwarden.h RW_DFD_EXEC_CWD: J records). */
 const EXEC_CWD = -200;
 /** Processes whose exec cwd is kept (a few per live process of the host). */
 const MAX_EXEC_CWDS = 16_384;
@@ -146,10 +146,25 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
   const dirChains: Map1<DirChain> = new Map();
   // The I record printed just before an exec's E/e record by the libbpf sensor (bpftrace prints none).
   let info: { pid: number; info: ExecInfo } | undefined;
-  // pid → the cwd sent with its exec (J record, just before its I record); a write-open with dfd EXEC_CWD is relative
-  // to it (the kernel saw no chdir since).
+  // pid → its cwd as the kernel last sent it (J record: at its exec, just before its I record, or after a chdir) or as
+  // its parent's at its fork; a write-open with dfd EXEC_CWD is relative to it (the kernel saw no chdir since).
   const execCwds = new Map<number, string>();
+  const setCwd = (pid: number, path: string): void => {
+    execCwds.delete(pid);
+    execCwds.set(pid, path);
+    if (execCwds.size > MAX_EXEC_CWDS) execCwds.delete(execCwds.keys().next().value as number);
+  };
   const wall = (mono: string | bigint): number => Number(BigInt(mono) + o.wallOffsetNs);
+  /** A write-open's path: joined to the kernel's cwd of pid (EXEC_CWD; left relative, as an AT_FDCWD path is, when no
+   * cwd is known here: beyond the bound), fd:<n>/<path> for a directory fd, else as printed. */
+  const resolveWrite = (pid: number, dfd: number, raw: string): string => {
+    if (raw === '' || raw.startsWith('/')) return raw;
+    if (dfd === EXEC_CWD) {
+      const cwd = execCwds.get(pid);
+      return cwd !== undefined ? posix.join(cwd, raw) : raw;
+    }
+    return dfd >= 0 ? `fd:${dfd}/${raw}` : raw;
+  };
 
   /** The executed file's name, and what it says about a fileless exec. */
   function finishExe(ev: Extract<SensorEvent, { kind: 'exec' }>, filename: string): void {
@@ -245,7 +260,7 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
             const raw = k.slice(c2 + 1);
             if (!pid || c1 < 0 || c2 < 0) continue;
             sums.set(pid, (sums.get(pid) ?? 0) + n);
-            const path = raw !== '' && !raw.startsWith('/') && dfd >= 0 ? `fd:${dfd}/${raw}` : raw;
+            const path = resolveWrite(pid, dfd, raw);
             if (o.ignorePids.has(pid) || path === '' || WRITE_NOISE.test(path)) continue;
             res.events.push({ kind: 'file', tsNs: wall(now), pid, file: { op: 'OPEN_WRITE', path, count: n, pathClass: writeClass(path, o.pathContext) } });
           }
@@ -278,13 +293,11 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           if (f[1] === 'flush') res.flushed = true; else res.attached = true;
           return res;
         case 'J': {
-          // J pid complete path: the cwd of an exec (complete: the kernel's walk reached the root, else it says nothing).
+          // J pid complete path: the cwd of a process at its exec (for the I record that follows) or after a chdir
+          // (fchdir, setns, unshare); complete: the kernel's walk reached the root, else it says nothing.
           const path = rest(3);
           execCwds.delete(num(1));
-          if (f[2] === '1' && path.startsWith('/') && !path.includes('//')) {
-            execCwds.set(num(1), path);
-            if (execCwds.size > MAX_EXEC_CWDS) execCwds.delete(execCwds.keys().next().value as number);
-          }
+          if (f[2] === '1' && path.startsWith('/') && !path.includes('//')) setCwd(num(1), path);
           return res;
         }
         case 'I': {
@@ -326,6 +339,11 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           return res;
         }
         case 'F': {
+          // The child starts in its parent's directory: the kernel marks its cwd-relative writes (dfd -200) only when
+          // the parent's cwd is known here and the two do not share it.
+          const cwd = execCwds.get(num(2));
+          if (cwd !== undefined) setCwd(num(5), cwd);
+          else execCwds.delete(num(5)); // a pid's new life starts at its fork: nothing of a process before it
           if (o.ignorePids.has(num(2))) return res;
           res.events.push({ kind: 'fork', ...base(), fork: { childPid: num(5) } });
           return res;
@@ -335,7 +353,8 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           const p = execs.get(pid);
           if (p) { execs.delete(pid); res.events.push(finishExec(p)); }
           memfdPids.delete(pid);
-          execCwds.delete(pid);
+          // The cwd stays (bounded) for the writes of this pid counted in the kernel and printed at the window's end;
+          // the pid's next process replaces it at its fork.
           const st = num(5);
           const exit: { code?: number; signal?: number } = {};
           if ((st & 0x7f) !== 0) exit.signal = st & 0x7f; else exit.code = (st >> 8) & 0xff;
@@ -387,10 +406,7 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           const mode = num(7);
           const dfd = num(8);
           const raw = rest(9);
-          const cwd = dfd === EXEC_CWD ? execCwds.get(pid) : undefined;
-          // EXEC_CWD without a cwd known here (beyond the bound): left relative, as an AT_FDCWD path is.
-          const path = cwd !== undefined && raw !== '' ? posix.join(cwd, raw)
-            : raw !== '' && !raw.startsWith('/') && dfd >= 0 ? `fd:${dfd}/${raw}` : raw;
+          const path = resolveWrite(pid, dfd, raw);
           if (o.ignorePids.has(pid) || path === '' || WRITE_NOISE.test(path)) return res;
           const flags = num(6);
           const op: FileOp = f[5] === 'c' || (f[5] === 'o' && (flags & 0xc0) === 0xc0) ? 'CREATE' : f[5] === 't' ? 'TRUNCATE' : 'OPEN_WRITE';

@@ -55,8 +55,10 @@ struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096); __type(key,
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096); __type(key, __u32); __type(value, __u64); } wm1 SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384); __type(key, __u32); __type(value, __u8); } cn SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384); __type(key, __u32); __type(value, __u64); } ul SEC(".maps");
-/* Processes whose cwd is the one walked at their exec (sent in its J record): set there, cleared by chdir, fchdir and
- * the group's exit. A fork's child is not in it until it execs. */
+/* Processes whose cwd user space knows from the last J record of their pid (at their exec, or at the return of a chdir,
+ * fchdir, setns or unshare) or of their parent's at their fork: their cwd-relative write-opens carry RW_DFD_EXEC_CWD and
+ * need no wakeup. Cleared at those calls' entry and at the group's exit; never set for a cwd shared with another
+ * process (CLONE_FS). pivot_root moving other processes' cwd is not seen. */
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384); __type(key, __u32); __type(value, __u8); } cwdx SEC(".maps");
 
 /* Per-CPU room for what does not fit the 512-byte stack: an exec or dirfd record before output, the map keys. */
@@ -208,6 +210,12 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 pid = parent->tgid;
 	if (!is_tracked(pid)) return 0;
 	__u32 cpid = child->tgid;
+	/* The child starts in its parent's directory: known to user space when the parent's is (the F record carries the
+	 * pair). Not with CLONE_FS: a chdir of either would move both, and only the caller's is seen. */
+	if (bpf_map_lookup_elem(&cwdx, &pid) && child->fs != parent->fs) {
+		__u8 yes = 1;
+		bpf_map_update_elem(&cwdx, &cpid, &yes, BPF_ANY);
+	}
 	if (tracked) {
 		__u8 one = 1;
 		if (bpf_map_update_elem(&tr, &cpid, &one, BPF_ANY)) {
@@ -270,6 +278,25 @@ static __always_inline void fd_at(struct task_struct *t, unsigned int fd, struct
 	out->magic = (__u32)BPF_CORE_READ(in, i_sb, s_magic);
 }
 
+/* The J record: task t's working directory, walked now; complete walks make pid's relative paths resolvable in user
+ * space (cwdx), an incomplete one sends them through /proc again. */
+static __always_inline void send_cwd(__u32 pid, struct task_struct *t, struct scratch *s)
+{
+	struct rw_cwd *c = &s->cwd;
+	fill_hdr(&c->h, RW_CWD);
+	__u8 done = 0;
+	__u32 nd = walk_dirs(BPF_CORE_READ(t, fs, pwd.dentry), BPF_CORE_READ(t, fs, pwd.mnt), c->dirs, &done);
+	c->done = done;
+	c->ndirs = nd;
+	__u8 one = 1;
+	/* Shared with another process (CLONE_FS): its chdir would move this one unseen. */
+	if (done && BPF_CORE_READ(t, fs, users) == 1) bpf_map_update_elem(&cwdx, &pid, &one, BPF_ANY);
+	else bpf_map_delete_elem(&cwdx, &pid);
+	__u64 csize = offsetof(struct rw_cwd, dirs) + (__u64)(nd & 31) * RW_STR;
+	if (csize > sizeof(*c)) csize = sizeof(*c);
+	output(c, csize);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -294,18 +321,7 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	fd_at(t, 0, &e->fd[0]);
 	fd_at(t, 1, &e->fd[1]);
 	/* The working directory, walked here: /proc/<pid>/cwd of a short-lived process is gone when the agent reads it. */
-	struct rw_cwd *c = &s->cwd;
-	fill_hdr(&c->h, RW_CWD);
-	__u8 done = 0;
-	__u32 nd = walk_dirs(BPF_CORE_READ(t, fs, pwd.dentry), BPF_CORE_READ(t, fs, pwd.mnt), c->dirs, &done);
-	c->done = done;
-	c->ndirs = nd;
-	__u8 one = 1;
-	if (done) bpf_map_update_elem(&cwdx, &pid, &one, BPF_ANY);
-	else bpf_map_delete_elem(&cwdx, &pid);
-	__u64 csize = offsetof(struct rw_cwd, dirs) + (__u64)(nd & 31) * RW_STR;
-	if (csize > sizeof(*c)) csize = sizeof(*c);
-	output(c, csize);
+	send_cwd(pid, t, s);
 	output(e, offsetof(struct rw_exec, argv) + n);
 	return 0;
 }
@@ -329,11 +345,40 @@ int BPF_PROG(on_exit, struct task_struct *p)
 	return 0;
 }
 
-/* A new working directory: relative paths of this process are resolved in user space again (through /proc). */
+/* A new working directory (chdir, fchdir; setns and unshare may give the caller another root and cwd): forgotten at
+ * the call, so that a relative path racing it goes through /proc, and walked again at its return (a J record), so that
+ * the process's relative paths after it are joined in user space, also once it is gone. */
+static __always_inline int cwd_call(void)
+{
+	__u32 pid = cur_pid();
+	if (is_tracked(pid)) bpf_map_delete_elem(&cwdx, &pid);
+	return 0;
+}
+static __always_inline int cwd_ret(void)
+{
+	__u32 pid = cur_pid();
+	if (!is_tracked(pid)) return 0;
+	struct scratch *s = get_scratch();
+	if (!s) return 0;
+	send_cwd(pid, bpf_get_current_task_btf(), s);
+	return 0;
+}
 SEC("tp/syscalls/sys_enter_chdir")
-int on_chdir(void *ctx) { __u32 pid = cur_pid(); bpf_map_delete_elem(&cwdx, &pid); return 0; }
+int on_chdir(void *ctx) { return cwd_call(); }
 SEC("tp/syscalls/sys_enter_fchdir")
-int on_fchdir(void *ctx) { __u32 pid = cur_pid(); bpf_map_delete_elem(&cwdx, &pid); return 0; }
+int on_fchdir(void *ctx) { return cwd_call(); }
+SEC("tp/syscalls/sys_enter_setns")
+int on_setns(void *ctx) { return cwd_call(); }
+SEC("tp/syscalls/sys_enter_unshare")
+int on_unshare(void *ctx) { return cwd_call(); }
+SEC("tp/syscalls/sys_exit_chdir")
+int on_chdir_ret(void *ctx) { return cwd_ret(); }
+SEC("tp/syscalls/sys_exit_fchdir")
+int on_fchdir_ret(void *ctx) { return cwd_ret(); }
+SEC("tp/syscalls/sys_exit_setns")
+int on_setns_ret(void *ctx) { return cwd_ret(); }
+SEC("tp/syscalls/sys_exit_unshare")
+int on_unshare_ret(void *ctx) { return cwd_ret(); }
 
 /* ---- network ---- */
 
@@ -477,7 +522,8 @@ static __always_inline void write_open(__u32 pid, __u8 op, __u32 flags, __u32 mo
 	}
 	struct rw_wkey *wk = &s->keys.wk;
 	wk->pid = pid;
-	wk->dfd = dfd;
+	/* Counted writes are printed at the window's end, often after the process is gone: marked as the printed ones are. */
+	wk->dfd = pk->path[0] != '/' && dfd == -100 && bpf_map_lookup_elem(&cwdx, &pid) ? RW_DFD_EXEC_CWD : dfd;
 	__builtin_memcpy(wk->path, pk->path, RW_STR);
 	if (gen) count_write(&wc1, &wm1, wk, pid);
 	else count_write(&wc0, &wm0, wk, pid);

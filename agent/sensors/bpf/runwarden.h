@@ -24,7 +24,7 @@ enum rw_type {
 
 /* The dfd a write-open record carries for a cwd-relative path when the process's cwd is still the one sent with its
  * exec (J record): the agent joins the two, and the record need not wake the loader for a /proc/<pid>/cwd read. */
-#define RW_DFD_EXEC_CWD (-200)
+#define RW_DFD_EXEC_CWD (-200) /* relative to the cwd last sent for the pid (J record at exec, chdir or fork) */
 
 struct rw_hdr {
 	__u8 type;

@@ -41,8 +41,27 @@ t.test('an I record (libbpf sensor) goes with the exec of its pid that follows i
   t.match(w(46, -200, './b.o'), { file: { path: '/work/src/b.o' } }, 'normalised as a resolved path is');
   t.match(w(46, -100, 'c.o'), { file: { path: 'c.o' } }, 'AT_FDCWD: left to the adapter (/proc/<pid>/cwd)');
   t.match(w(48, -200, 'd.o'), { file: { path: 'd.o' } }, 'no complete exec cwd known: left relative');
+  // A J record on its own (the kernel walked the cwd again at a chdir's return): later writes are joined to it.
+  d.push(line('J\t46\t1\t/work/src/sub'), now);
+  t.match(w(46, -200, 'f.o'), { file: { path: '/work/src/sub/f.o' } }, 'after a chdir: the new directory');
+  // A fork's child starts in its parent's directory (F ts pid uid comm child); its own chdir moves only it.
+  d.push(line('F\t100\t46\t0\tsh\t60'), now);
+  t.match(w(60, -200, 'g.o'), { pid: 60, file: { path: '/work/src/sub/g.o' } }, 'the forked child: its parent\'s cwd');
+  d.push(line('J\t60\t1\t/elsewhere'), now);
+  t.match(w(60, -200, 'h.o'), { file: { path: '/elsewhere/h.o' } }, 'the child after its own chdir');
+  t.match(w(46, -200, 'i.o'), { file: { path: '/work/src/sub/i.o' } }, 'the parent stays where it was');
+  d.push(line('F\t100\t48\t0\tsh\t61'), now);
+  t.match(w(61, -200, 'j.o'), { file: { path: 'j.o' } }, 'a parent without a known cwd gives its child none');
+  d.push(line('J\t46\t0\t/deep'), now);
+  t.match(w(46, -200, 'k.o'), { file: { path: 'k.o' } }, 'an incomplete walk after a chdir forgets the old cwd');
+  d.push(line('J\t46\t1\t/work/src'), now);
   d.push(line('X\t100\t46\t0\tsh\t0'), now);
-  t.match(w(46, -200, 'e.o'), { file: { path: 'e.o' } }, 'forgotten at the exit');
+  // Writes counted in the kernel are printed at the window's end, after the exit: dfd -200 (unsigned) joins them still.
+  const counted = d.push(JSON.stringify({ type: 'map', data: { '@wc1': { '46,4294967096,out/l.o': 3, '46,4294967196,m.o': 2 } } }), now).events;
+  t.match(counted, [{ pid: 46, file: { path: '/work/src/out/l.o', count: 3 } }, { pid: 46, file: { path: 'm.o', count: 2 } }], 'counted after the exit: joined; AT_FDCWD left to the adapter');
+  // The pid's next process starts at its fork, from its own parent's cwd or from none.
+  d.push(line('F\t100\t48\t0\tsh\t46'), now);
+  t.match(w(46, -200, 'e.o'), { file: { path: 'e.o' } }, 'a new process on the pid: nothing of the old one');
   t.same(fdAtExec('n', '0'), { kind: 'null' });
   t.same(fdAtExec('f', '0'), { kind: 'file' });
   t.equal(fdAtExec('?', '1'), undefined, 'an unknown letter says nothing');

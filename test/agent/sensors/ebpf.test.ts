@@ -102,6 +102,23 @@ if (!avail.ok) {
     t.notOk(paths().includes(join(dir, 'rel-after-cd')), 'never the directory the shell left');
   });
 
+  t.test('relative writes after a cd and in forked subshells, by processes gone at once: joined in the kernel\'s view', async (t) => {
+    if (!sensor.status().blindSpots.some((b) => b.startsWith('kernel program: libbpf sensor'))) {
+      t.comment('bpftrace kernel program: relative paths go through /proc');
+      return;
+    }
+    const dir = t.testdir({ a: {}, b: {} });
+    // No sleep: each shell exits right after its write, so /proc/<pid>/cwd is mostly gone when the agent reads the
+    // event; and the directory the shell was in before its cd was there to be read (and remembered) before it.
+    const r = await run('/bin/sh', ['-c', 'echo 0 > rel-top; cd a && echo 1 > rel-a; (echo 2 > rel-sub); (cd ../b; echo 3 > rel-b); echo 4 > rel-a-again'], { cwd: dir });
+    t.equal(r.code, 0);
+    const paths = () => ofKind(events, 'file').filter((e) => (e.file.path ?? '').includes('rel-')).map((e) => e.file.path ?? '');
+    await waitFor(() => paths().filter((p) => p.startsWith(dir)).length >= 5);
+    for (const p of ['rel-top', 'a/rel-a', 'a/rel-sub', 'b/rel-b', 'a/rel-a-again']) t.ok(paths().includes(join(dir, p)), p);
+    for (const p of ['rel-a', 'rel-sub', 'rel-b', 'a/rel-b', 'rel-a-again']) t.notOk(paths().includes(join(dir, p)), `never ${p}`);
+    t.notOk(paths().some((p) => !p.startsWith('/')), 'none left relative');
+  });
+
   t.test('curl and python3 connecting to a listener on 127.3.3.3', async (t) => {
     const server = createServer((s) => { s.on('error', () => undefined); s.end('HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok'); });
     await new Promise<void>((resolve) => server.listen(0, '127.3.3.3', resolve));
