@@ -433,15 +433,18 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           res.events.push(p.ev);
           return res;
         }
-        case 'U': {
+        case 'U':
+        case 'u': {
+          // u (libbpf sensor): the path is relative to the cwd the kernel last sent for the pid.
           if (o.ignorePids.has(num(2))) return res;
-          const path = rest(5);
+          const path = tag === 'u' ? resolveWrite(num(2), EXEC_CWD, rest(5)) : rest(5);
           res.events.push({ kind: 'file', ...base(), file: { op: 'UNLINK', path, count: 1, pathClass: writeClass(path, o.pathContext) } });
           return res;
         }
-        case 'M': {
+        case 'M':
+        case 'm': {
           if (o.ignorePids.has(num(2))) return res;
-          const path = rest(6);
+          const path = tag === 'm' ? resolveWrite(num(2), EXEC_CWD, rest(6)) : rest(6);
           res.events.push({ kind: 'file', ...base(), file: { op: 'CHMOD', path, mode: num(5), count: 1, pathClass: writeClass(path, o.pathContext) } });
           return res;
         }

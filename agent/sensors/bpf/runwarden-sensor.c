@@ -282,14 +282,24 @@ static int on_record(void *ctx, void *data, size_t size)
 		break;
 	}
 	case RW_UNLINK: case RW_SENS: case RW_MEMFD: {
+		/* An unlink's relative path relative to the cwd last sent for the pid is tagged u; to a dirfd, fd:N/path. */
 		const struct rw_path *p = data;
-		head(h->type == RW_UNLINK ? 'U' : h->type == RW_SENS ? 'S' : 'D', h); tab(); put_str(p->path, RW_STR); line_end();
+		int at = h->type == RW_UNLINK ? (int)p->n : -100;
+		head(at == RW_DFD_EXEC_CWD ? 'u' : h->type == RW_UNLINK ? 'U' : h->type == RW_SENS ? 'S' : 'D', h); tab();
+		if (at >= 0 && p->path[0] != '/') { PUTS("fd:"); puti(at); PUTS("/"); }
+		put_str(p->path, RW_STR); line_end();
 		break;
 	}
 	case RW_CHMOD: case RW_FCHMOD: {
+		/* M ts pid uid comm mode path; m: the path is relative to the cwd last sent for the pid. */
 		const struct rw_path *p = data;
-		head('M', h); tab(); puti((int)(p->n >> 32)); tab();
-		if (h->type == RW_FCHMOD) { PUTS("fd:"); puti((int)(p->n & 0xffffffff)); } else put_str(p->path, RW_STR);
+		int at = (int)(p->n & 0xffffffff);
+		head(h->type == RW_CHMOD && at == RW_DFD_EXEC_CWD ? 'm' : 'M', h); tab(); puti((int)(p->n >> 32)); tab();
+		if (h->type == RW_FCHMOD) { PUTS("fd:"); puti(at); }
+		else {
+			if (at >= 0 && p->path[0] != '/') { PUTS("fd:"); puti(at); PUTS("/"); }
+			put_str(p->path, RW_STR);
+		}
 		line_end();
 		break;
 	}

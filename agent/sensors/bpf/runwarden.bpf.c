@@ -54,7 +54,8 @@ struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384); __type(key
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096); __type(key, __u32); __type(value, __u64); } wm0 SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096); __type(key, __u32); __type(value, __u64); } wm1 SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384); __type(key, __u32); __type(value, __u8); } cn SEC(".maps");
-struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384); __type(key, __u32); __type(value, __u64); } ul SEC(".maps");
+struct unlink_arg { __u64 ptr; __s64 dfd; };
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384); __type(key, __u32); __type(value, struct unlink_arg); } ul SEC(".maps");
 /* Processes whose cwd user space knows from the last J record of their pid (at their exec, or at the return of a chdir,
  * fchdir, setns or unshare) or of their parent's at their fork: their cwd-relative write-opens carry RW_DFD_EXEC_CWD and
  * need no wakeup. Cleared at those calls' entry and at the group's exit; never set for a cwd shared with another
@@ -664,40 +665,58 @@ int on_renameat2(struct trace_event_raw_sys_enter *ctx) { return rename_common((
 
 /* Unlinks are reported when they succeed (tar, make and rm -f try many that do not exist); the name is read at
  * exit from the caller's memory, which the syscall does not change. */
-static __always_inline int unlink_enter(const char *p)
+static __always_inline int unlink_enter(const char *p, __s64 dfd)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!file_watched(id >> 32)) return 0;
 	__u32 tid = (__u32)id;
-	__u64 ptr = (__u64)p;
-	bpf_map_update_elem(&ul, &tid, &ptr, BPF_ANY);
+	struct unlink_arg a = { .ptr = (__u64)p, .dfd = dfd };
+	bpf_map_update_elem(&ul, &tid, &a, BPF_ANY);
 	return 0;
 }
 
 SEC("tp/syscalls/sys_enter_unlink")
-int on_unlink(struct trace_event_raw_sys_enter *ctx) { return unlink_enter((const char *)ctx->args[0]); }
+int on_unlink(struct trace_event_raw_sys_enter *ctx) { return unlink_enter((const char *)ctx->args[0], -100); }
 
 SEC("tp/syscalls/sys_enter_unlinkat")
 int on_unlinkat(struct trace_event_raw_sys_enter *ctx)
 {
 	if (ctx->args[2] & 0x200) return 0; /* AT_REMOVEDIR */
-	return unlink_enter((const char *)ctx->args[1]);
+	return unlink_enter((const char *)ctx->args[1], (__s32)ctx->args[0]);
+}
+
+/* Where a relative path of an unlink or chmod is: RW_DFD_EXEC_CWD for the cwd user space knows (no wakeup needed), a
+ * directory fd, or AT_FDCWD (-100: user space reads /proc/<pid>/cwd, woken at once while the process lives). */
+static __always_inline __s32 path_dfd(__u32 pid, const char *path, __s64 dfd)
+{
+	if (path[0] == '/') return -100;
+	if (dfd == -100 && bpf_map_lookup_elem(&cwdx, &pid)) return RW_DFD_EXEC_CWD;
+	return (__s32)dfd;
+}
+
+static __always_inline void submit_at(void *r, __s32 dfd)
+{
+	bpf_ringbuf_submit(r, dfd == -100 || dfd >= 0 ? BPF_RB_FORCE_WAKEUP : wake_flags());
 }
 
 static __always_inline int unlink_exit(long ret)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	__u64 *ptr = bpf_map_lookup_elem(&ul, &tid);
-	if (!ptr) return 0;
-	__u64 p = *ptr;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct unlink_arg *a = bpf_map_lookup_elem(&ul, &tid);
+	if (!a) return 0;
+	__u64 p = a->ptr;
+	__s64 dfd = a->dfd;
 	bpf_map_delete_elem(&ul, &tid);
 	if (ret != 0) return 0;
 	struct rw_path *r = reserve(sizeof(*r));
 	if (!r) return 0;
 	fill_hdr(&r->h, RW_UNLINK);
-	r->n = 0;
 	bpf_probe_read_user_str(r->path, RW_STR, (const char *)p);
-	submit_path(r, r->path);
+	__s32 at = path_dfd(id >> 32, r->path, dfd);
+	r->n = at;
+	if (r->path[0] == '/') submit_path(r, r->path);
+	else submit_at(r, at);
 	return 0;
 }
 
@@ -706,6 +725,8 @@ int on_unlink_ret(struct trace_event_raw_sys_exit *ctx) { return unlink_exit(ctx
 SEC("tp/syscalls/sys_exit_unlinkat")
 int on_unlinkat_ret(struct trace_event_raw_sys_exit *ctx) { return unlink_exit(ctx->ret); }
 
+/* chmod (fd: its dirfd, AT_FDCWD for chmod) and fchmod (fd: the file's fd, no path): mode in n's high half, the fd
+ * or path_dfd() in its low half. */
 static __always_inline int chmod_common(__u8 type, __u32 mode, const char *p, __s64 fd)
 {
 	if (!(mode & 0111)) return 0;
@@ -714,20 +735,26 @@ static __always_inline int chmod_common(__u8 type, __u32 mode, const char *p, __
 	struct rw_path *r = reserve(sizeof(*r));
 	if (!r) return 0;
 	fill_hdr(&r->h, type);
-	r->n = ((__s64)mode << 32) | (__u32)fd;
 	r->path[0] = 0;
-	if (p) bpf_probe_read_user_str(r->path, RW_STR, p);
-	if (p) submit_path(r, r->path);
-	else submit(r);
+	if (!p) {
+		r->n = ((__s64)mode << 32) | (__u32)fd;
+		submit(r);
+		return 0;
+	}
+	bpf_probe_read_user_str(r->path, RW_STR, p);
+	__s32 at = path_dfd(pid, r->path, fd);
+	r->n = ((__s64)mode << 32) | (__u32)at;
+	if (r->path[0] == '/') submit_path(r, r->path);
+	else submit_at(r, at);
 	return 0;
 }
 
 SEC("tp/syscalls/sys_enter_chmod")
-int on_chmod(struct trace_event_raw_sys_enter *ctx) { return chmod_common(RW_CHMOD, ctx->args[1], (const char *)ctx->args[0], 0); }
+int on_chmod(struct trace_event_raw_sys_enter *ctx) { return chmod_common(RW_CHMOD, ctx->args[1], (const char *)ctx->args[0], -100); }
 SEC("tp/syscalls/sys_enter_fchmodat")
-int on_fchmodat(struct trace_event_raw_sys_enter *ctx) { return chmod_common(RW_CHMOD, ctx->args[2], (const char *)ctx->args[1], 0); }
+int on_fchmodat(struct trace_event_raw_sys_enter *ctx) { return chmod_common(RW_CHMOD, ctx->args[2], (const char *)ctx->args[1], (__s32)ctx->args[0]); }
 SEC("tp/syscalls/sys_enter_fchmodat2")
-int on_fchmodat2(struct trace_event_raw_sys_enter *ctx) { return chmod_common(RW_CHMOD, ctx->args[2], (const char *)ctx->args[1], 0); }
+int on_fchmodat2(struct trace_event_raw_sys_enter *ctx) { return chmod_common(RW_CHMOD, ctx->args[2], (const char *)ctx->args[1], (__s32)ctx->args[0]); }
 SEC("tp/syscalls/sys_enter_fchmod")
 int on_fchmod(struct trace_event_raw_sys_enter *ctx) { return chmod_common(RW_FCHMOD, ctx->args[1], NULL, (__s64)ctx->args[0]); }
 

@@ -55,6 +55,11 @@ t.test('an I record (libbpf sensor) goes with the exec of its pid that follows i
   d.push(line('J\t46\t0\t/deep'), now);
   t.match(w(46, -200, 'k.o'), { file: { path: 'k.o' } }, 'an incomplete walk after a chdir forgets the old cwd');
   d.push(line('J\t46\t1\t/work/src'), now);
+  // u and m (libbpf sensor): an unlink and a chmod +x relative to that cwd; U and M as printed (fd:N/ for a dirfd).
+  t.match(d.push(line('u\t100\t46\t0\trm\tq.o'), now).events[0], { kind: 'file', pid: 46, file: { op: 'UNLINK', path: '/work/src/q.o' } }, 'unlink joined');
+  t.match(d.push(line('m\t100\t46\t0\tchmod\t493\tbin/run'), now).events[0], { file: { op: 'CHMOD', mode: 493, path: '/work/src/bin/run' } }, 'chmod +x joined');
+  t.match(d.push(line('U\t100\t46\t0\trm\tfd:4/x'), now).events[0], { file: { op: 'UNLINK', path: 'fd:4/x' } }, 'a dirfd unlink: left to the adapter');
+  t.match(d.push(line('m\t100\t48\t0\tchmod\t493\tz'), now).events[0], { file: { path: 'z' } }, 'no cwd known: left relative');
   d.push(line('X\t100\t46\t0\tsh\t0'), now);
   // Writes counted in the kernel are printed at the window's end, after the exit: dfd -200 (unsigned) joins them still.
   const counted = d.push(JSON.stringify({ type: 'map', data: { '@wc1': { '46,4294967096,out/l.o': 3, '46,4294967196,m.o': 2 } } }), now).events;

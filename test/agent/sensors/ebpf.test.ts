@@ -117,6 +117,22 @@ if (!avail.ok) {
     for (const p of ['rel-top', 'a/rel-a', 'a/rel-sub', 'b/rel-b', 'a/rel-a-again']) t.ok(paths().includes(join(dir, p)), p);
     for (const p of ['rel-a', 'rel-sub', 'rel-b', 'a/rel-b', 'rel-a-again']) t.notOk(paths().includes(join(dir, p)), `never ${p}`);
     t.notOk(paths().some((p) => !p.startsWith('/')), 'none left relative');
+    // chmod +x and rm: exec'd, gone at once; rm -r unlinks through a directory fd, never the shell's cwd.
+    const x = await run('/bin/sh', ['-c', 'cd a && touch p q && mkdir d && touch d/x && /bin/chmod +x p && /bin/rm q && /bin/rm -r d'], { cwd: dir });
+    t.equal(x.code, 0);
+    const kids = new Set<number>();
+    const ops = () => {
+      for (const e of ofKind(events, 'exec')) if (e.ppid === x.pid) kids.add(e.pid);
+      return ofKind(events, 'file').filter((e) => kids.has(e.pid));
+    };
+    const chmod = () => ops().find((e) => e.file.op === 'CHMOD');
+    const unlinks = () => ops().filter((e) => e.file.op === 'UNLINK').map((e) => e.file.path ?? '');
+    await waitFor(() => chmod() !== undefined && unlinks().length >= 2);
+    t.equal(chmod()?.file.path, join(dir, 'a', 'p'), 'chmod +x of a relative path: joined');
+    t.ok(unlinks().includes(join(dir, 'a', 'q')), 'rm of a relative path: joined');
+    const dx = unlinks().find((p) => p.endsWith('/x') || p.endsWith(':x'));
+    t.ok(dx === join(dir, 'a', 'd', 'x') || /^fd:\d+\/x$/.test(dx ?? ''), `rm -r through its dirfd: ${dx}`);
+    t.notOk(unlinks().includes(join(dir, 'a', 'x')), 'never the shell\'s cwd for a dirfd unlink');
   });
 
   t.test('curl and python3 connecting to a listener on 127.3.3.3', async (t) => {
