@@ -416,19 +416,22 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           res.events.push({ kind: 'file', ...base(), file });
           return res;
         }
-        case 'N': {
-          // N ts pid uid comm tid oldPath
+        case 'N':
+        case 'O': {
+          // N ts pid uid comm tid oldPath; O (libbpf sensor): oldPath is relative to the kernel's last cwd of the pid
           if (o.ignorePids.has(num(2))) return res;
           const tid = num(5);
-          renames.set(tid, { at: now, ev: { kind: 'file', ...base(), file: { op: 'RENAME', path: rest(6), count: 1 } } });
+          const path = tag === 'O' ? resolveWrite(num(2), EXEC_CWD, rest(6)) : rest(6);
+          renames.set(tid, { at: now, ev: { kind: 'file', ...base(), file: { op: 'RENAME', path, count: 1 } } });
           evict(renames, o.maxPending, (v) => res.events.push(v.ev));
           return res;
         }
-        case 'n': {
+        case 'n':
+        case 'o': {
           const p = renames.get(num(1));
           if (!p) return res;
           renames.delete(num(1));
-          p.ev.file.newPath = rest(2);
+          p.ev.file.newPath = tag === 'o' ? resolveWrite(p.ev.pid, EXEC_CWD, rest(2)) : rest(2);
           p.ev.file.pathClass = writeClass(p.ev.file.newPath, o.pathContext);
           res.events.push(p.ev);
           return res;

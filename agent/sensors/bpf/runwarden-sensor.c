@@ -276,9 +276,14 @@ static int on_record(void *ctx, void *data, size_t size)
 		break;
 	}
 	case RW_RENAME: {
+		/* N/n old and new path; O/o: that path is relative to the cwd last sent for the pid; fd:N/path: to a dirfd. */
 		const struct rw_rename *r = data;
-		head('N', h); tab(); putu(h->tid); tab(); put_str(r->old, RW_STR); line_end();
-		line_begin('n'); tab(); putu(h->tid); tab(); put_str(r->new, RW_STR); line_end();
+		head(r->odfd == RW_DFD_EXEC_CWD ? 'O' : 'N', h); tab(); putu(h->tid); tab();
+		if (r->odfd >= 0 && r->old[0] != '/') { PUTS("fd:"); puti(r->odfd); PUTS("/"); }
+		put_str(r->old, RW_STR); line_end();
+		line_begin(r->ndfd == RW_DFD_EXEC_CWD ? 'o' : 'n'); tab(); putu(h->tid); tab();
+		if (r->ndfd >= 0 && r->new[0] != '/') { PUTS("fd:"); puti(r->ndfd); PUTS("/"); }
+		put_str(r->new, RW_STR); line_end();
 		break;
 	}
 	case RW_UNLINK: case RW_SENS: case RW_MEMFD: {

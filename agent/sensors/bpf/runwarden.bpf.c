@@ -643,7 +643,21 @@ int on_truncate(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-static __always_inline int rename_common(const char *oldp, const char *newp)
+/* Where a relative path of an unlink or chmod is: RW_DFD_EXEC_CWD for the cwd user space knows (no wakeup needed), a
+ * directory fd, or AT_FDCWD (-100: user space reads /proc/<pid>/cwd, woken at once while the process lives). */
+static __always_inline __s32 path_dfd(__u32 pid, const char *path, __s64 dfd)
+{
+	if (path[0] == '/') return -100;
+	if (dfd == -100 && bpf_map_lookup_elem(&cwdx, &pid)) return RW_DFD_EXEC_CWD;
+	return (__s32)dfd;
+}
+
+static __always_inline void submit_at(void *r, __s32 dfd)
+{
+	bpf_ringbuf_submit(r, dfd == -100 || dfd >= 0 ? BPF_RB_FORCE_WAKEUP : wake_flags());
+}
+
+static __always_inline int rename_common(__s64 odfd, const char *oldp, __s64 ndfd, const char *newp)
 {
 	__u32 pid = cur_pid();
 	if (!file_watched(pid)) return 0;
@@ -652,16 +666,20 @@ static __always_inline int rename_common(const char *oldp, const char *newp)
 	fill_hdr(&r->h, RW_RENAME);
 	bpf_probe_read_user_str(r->old, RW_STR, oldp);
 	bpf_probe_read_user_str(r->new, RW_STR, newp);
-	submit_path(r, r->old[0] == '/' ? r->new : r->old);
+	r->odfd = path_dfd(pid, r->old, odfd);
+	r->ndfd = path_dfd(pid, r->new, ndfd);
+	/* A wakeup while the process lives when either path needs /proc (AT_FDCWD without a known cwd, or a dirfd). */
+	bool need = (r->old[0] != '/' && r->odfd != RW_DFD_EXEC_CWD) || (r->new[0] != '/' && r->ndfd != RW_DFD_EXEC_CWD);
+	bpf_ringbuf_submit(r, need ? BPF_RB_FORCE_WAKEUP : wake_flags());
 	return 0;
 }
 
 SEC("tp/syscalls/sys_enter_rename")
-int on_rename(struct trace_event_raw_sys_enter *ctx) { return rename_common((const char *)ctx->args[0], (const char *)ctx->args[1]); }
+int on_rename(struct trace_event_raw_sys_enter *ctx) { return rename_common(-100, (const char *)ctx->args[0], -100, (const char *)ctx->args[1]); }
 SEC("tp/syscalls/sys_enter_renameat")
-int on_renameat(struct trace_event_raw_sys_enter *ctx) { return rename_common((const char *)ctx->args[1], (const char *)ctx->args[3]); }
+int on_renameat(struct trace_event_raw_sys_enter *ctx) { return rename_common((__s32)ctx->args[0], (const char *)ctx->args[1], (__s32)ctx->args[2], (const char *)ctx->args[3]); }
 SEC("tp/syscalls/sys_enter_renameat2")
-int on_renameat2(struct trace_event_raw_sys_enter *ctx) { return rename_common((const char *)ctx->args[1], (const char *)ctx->args[3]); }
+int on_renameat2(struct trace_event_raw_sys_enter *ctx) { return rename_common((__s32)ctx->args[0], (const char *)ctx->args[1], (__s32)ctx->args[2], (const char *)ctx->args[3]); }
 
 /* Unlinks are reported when they succeed (tar, make and rm -f try many that do not exist); the name is read at
  * exit from the caller's memory, which the syscall does not change. */
@@ -683,20 +701,6 @@ int on_unlinkat(struct trace_event_raw_sys_enter *ctx)
 {
 	if (ctx->args[2] & 0x200) return 0; /* AT_REMOVEDIR */
 	return unlink_enter((const char *)ctx->args[1], (__s32)ctx->args[0]);
-}
-
-/* Where a relative path of an unlink or chmod is: RW_DFD_EXEC_CWD for the cwd user space knows (no wakeup needed), a
- * directory fd, or AT_FDCWD (-100: user space reads /proc/<pid>/cwd, woken at once while the process lives). */
-static __always_inline __s32 path_dfd(__u32 pid, const char *path, __s64 dfd)
-{
-	if (path[0] == '/') return -100;
-	if (dfd == -100 && bpf_map_lookup_elem(&cwdx, &pid)) return RW_DFD_EXEC_CWD;
-	return (__s32)dfd;
-}
-
-static __always_inline void submit_at(void *r, __s32 dfd)
-{
-	bpf_ringbuf_submit(r, dfd == -100 || dfd >= 0 ? BPF_RB_FORCE_WAKEUP : wake_flags());
 }
 
 static __always_inline int unlink_exit(long ret)

@@ -101,6 +101,7 @@ struct rw_path { /* unlink, sensitive read, memfd name; chmod mode in n, fchmod 
 
 struct rw_rename {
 	struct rw_hdr h;
+	__s32 odfd, ndfd; /* where each relative path is: RW_DFD_EXEC_CWD, a directory fd or AT_FDCWD */
 	char old[RW_STR];
 	char new[RW_STR];
 };

@@ -60,6 +60,11 @@ t.test('an I record (libbpf sensor) goes with the exec of its pid that follows i
   t.match(d.push(line('m\t100\t46\t0\tchmod\t493\tbin/run'), now).events[0], { file: { op: 'CHMOD', mode: 493, path: '/work/src/bin/run' } }, 'chmod +x joined');
   t.match(d.push(line('U\t100\t46\t0\trm\tfd:4/x'), now).events[0], { file: { op: 'UNLINK', path: 'fd:4/x' } }, 'a dirfd unlink: left to the adapter');
   t.match(d.push(line('m\t100\t48\t0\tchmod\t493\tz'), now).events[0], { file: { path: 'z' } }, 'no cwd known: left relative');
+  // O/o (libbpf sensor): a rename's old/new path relative to that cwd; N/n as printed.
+  d.push(line('O\t100\t46\t0\tmv\t46\ta.tmp'), now);
+  t.match(d.push(line('n\t46\t/abs/b'), now).events[0], { file: { op: 'RENAME', path: '/work/src/a.tmp', newPath: '/abs/b' } }, 'old joined, new absolute');
+  d.push(line('N\t100\t46\t0\tmv\t46\tfd:3/c'), now);
+  t.match(d.push(line('o\t46\tout/d'), now).events[0], { file: { op: 'RENAME', path: 'fd:3/c', newPath: '/work/src/out/d' } }, 'old through a dirfd, new joined');
   d.push(line('X\t100\t46\t0\tsh\t0'), now);
   // Writes counted in the kernel are printed at the window's end, after the exit: dfd -200 (unsigned) joins them still.
   const counted = d.push(JSON.stringify({ type: 'map', data: { '@wc1': { '46,4294967096,out/l.o': 3, '46,4294967196,m.o': 2 } } }), now).events;

@@ -118,7 +118,7 @@ if (!avail.ok) {
     for (const p of ['rel-a', 'rel-sub', 'rel-b', 'a/rel-b', 'rel-a-again']) t.notOk(paths().includes(join(dir, p)), `never ${p}`);
     t.notOk(paths().some((p) => !p.startsWith('/')), 'none left relative');
     // chmod +x and rm: exec'd, gone at once; rm -r unlinks through a directory fd, never the shell's cwd.
-    const x = await run('/bin/sh', ['-c', 'cd a && touch p q && mkdir d && touch d/x && /bin/chmod +x p && /bin/rm q && /bin/rm -r d'], { cwd: dir });
+    const x = await run('/bin/sh', ['-c', 'cd a && touch p q && mkdir d && touch d/x && /bin/chmod +x p && /bin/rm q && /bin/rm -r d && /bin/mv p p2'], { cwd: dir });
     t.equal(x.code, 0);
     const kids = new Set<number>();
     const ops = () => {
@@ -133,6 +133,8 @@ if (!avail.ok) {
     const dx = unlinks().find((p) => p.endsWith('/x') || p.endsWith(':x'));
     t.ok(dx === join(dir, 'a', 'd', 'x') || /^fd:\d+\/x$/.test(dx ?? ''), `rm -r through its dirfd: ${dx}`);
     t.notOk(unlinks().includes(join(dir, 'a', 'x')), 'never the shell\'s cwd for a dirfd unlink');
+    await waitFor(() => ops().some((e) => e.file.op === 'RENAME'));
+    t.match(ops().find((e) => e.file.op === 'RENAME')?.file, { path: join(dir, 'a', 'p'), newPath: join(dir, 'a', 'p2') }, 'mv of relative paths: both joined');
   });
 
   t.test('curl and python3 connecting to a listener on 127.3.3.3', async (t) => {
