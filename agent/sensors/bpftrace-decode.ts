@@ -157,6 +157,8 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
   const wall = (mono: string | bigint): number => Number(BigInt(mono) + o.wallOffsetNs);
   /** A write-open's path: joined to the kernel's cwd of pid (EXEC_CWD; left relative, as an AT_FDCWD path is, when no
    * cwd is known here: beyond the bound), fd:<n>/<path> for a directory fd, else as printed. */
+  /** A path as an *at call printed it: fd:N//abs (bpftrace prints the dirfd whatever the path) is the absolute path. */
+  const atPath = (p: string): string => (p.startsWith('fd:') && /^fd:\d+\/\//.test(p) ? p.slice(p.indexOf('/') + 1) : p);
   const resolveWrite = (pid: number, dfd: number, raw: string): string => {
     if (raw === '' || raw.startsWith('/')) return raw;
     if (dfd === EXEC_CWD) {
@@ -421,7 +423,7 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           // N ts pid uid comm tid oldPath; O (libbpf sensor): oldPath is relative to the kernel's last cwd of the pid
           if (o.ignorePids.has(num(2))) return res;
           const tid = num(5);
-          const path = tag === 'O' ? resolveWrite(num(2), EXEC_CWD, rest(6)) : rest(6);
+          const path = tag === 'O' ? resolveWrite(num(2), EXEC_CWD, rest(6)) : atPath(rest(6));
           renames.set(tid, { at: now, ev: { kind: 'file', ...base(), file: { op: 'RENAME', path, count: 1 } } });
           evict(renames, o.maxPending, (v) => res.events.push(v.ev));
           return res;
@@ -431,7 +433,7 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           const p = renames.get(num(1));
           if (!p) return res;
           renames.delete(num(1));
-          p.ev.file.newPath = tag === 'o' ? resolveWrite(p.ev.pid, EXEC_CWD, rest(2)) : rest(2);
+          p.ev.file.newPath = tag === 'o' ? resolveWrite(p.ev.pid, EXEC_CWD, rest(2)) : atPath(rest(2));
           p.ev.file.pathClass = writeClass(p.ev.file.newPath, o.pathContext);
           res.events.push(p.ev);
           return res;
@@ -440,14 +442,14 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
         case 'u': {
           // u (libbpf sensor): the path is relative to the cwd the kernel last sent for the pid.
           if (o.ignorePids.has(num(2))) return res;
-          const path = tag === 'u' ? resolveWrite(num(2), EXEC_CWD, rest(5)) : rest(5);
+          const path = tag === 'u' ? resolveWrite(num(2), EXEC_CWD, rest(5)) : atPath(rest(5));
           res.events.push({ kind: 'file', ...base(), file: { op: 'UNLINK', path, count: 1, pathClass: writeClass(path, o.pathContext) } });
           return res;
         }
         case 'M':
         case 'm': {
           if (o.ignorePids.has(num(2))) return res;
-          const path = tag === 'm' ? resolveWrite(num(2), EXEC_CWD, rest(6)) : rest(6);
+          const path = tag === 'm' ? resolveWrite(num(2), EXEC_CWD, rest(6)) : atPath(rest(6));
           res.events.push({ kind: 'file', ...base(), file: { op: 'CHMOD', path, mode: num(5), count: 1, pathClass: writeClass(path, o.pathContext) } });
           return res;
         }

@@ -352,21 +352,27 @@ ${sensHead ? `  $h = *uptr((uint16 *)$f);
   parts.push(renderWatcherSignals([...o.excludePids, ...o.protectedPids], o.protectedComms, excl));
   parts.push(`tracepoint:syscalls:sys_enter_rename /1${excl}/ { ${hdr('N', '\\t%d\\t%s', ', tid, str(args->oldname)')} }
 tracepoint:syscalls:sys_enter_rename /1${excl}/ { printf("n\\t%d\\t%s\\n", tid, str(args->newname)); }
-tracepoint:syscalls:sys_enter_renameat /1${excl}/ { ${hdr('N', '\\t%d\\t%s', ', tid, str(args->oldname)')} }
-tracepoint:syscalls:sys_enter_renameat /1${excl}/ { printf("n\\t%d\\t%s\\n", tid, str(args->newname)); }
-tracepoint:syscalls:sys_enter_renameat2 /1${excl}/ { ${hdr('N', '\\t%d\\t%s', ', tid, str(args->oldname)')} }
-tracepoint:syscalls:sys_enter_renameat2 /1${excl}/ { printf("n\\t%d\\t%s\\n", tid, str(args->newname)); }
+// The *at calls' paths relative to a directory fd are printed fd:N/path (user space reads /proc/<pid>/fd/N; fd:N//abs
+// is an absolute path, which the kernel takes as it is).
+tracepoint:syscalls:sys_enter_renameat, tracepoint:syscalls:sys_enter_renameat2 /(int32)args->olddfd < 0${excl}/ { ${hdr('N', '\\t%d\\t%s', ', tid, str(args->oldname)')} }
+tracepoint:syscalls:sys_enter_renameat, tracepoint:syscalls:sys_enter_renameat2 /(int32)args->olddfd >= 0${excl}/ { ${hdr('N', '\\t%d\\tfd:%d/%s', ', tid, args->olddfd, str(args->oldname)')} }
+tracepoint:syscalls:sys_enter_renameat, tracepoint:syscalls:sys_enter_renameat2 /(int32)args->newdfd < 0${excl}/ { printf("n\\t%d\\t%s\\n", tid, str(args->newname)); }
+tracepoint:syscalls:sys_enter_renameat, tracepoint:syscalls:sys_enter_renameat2 /(int32)args->newdfd >= 0${excl}/ { printf("n\\t%d\\tfd:%d/%s\\n", tid, args->newdfd, str(args->newname)); }
 // Unlinks are reported when they succeed (tar, make and rm -f try many that do not exist); the name is read
 // at exit from the caller's memory, which the syscall does not change.
-tracepoint:syscalls:sys_enter_unlink /1${excl}/ { @ul[tid] = (uint64)args->pathname; }
-tracepoint:syscalls:sys_enter_unlinkat /(args->flag & 0x200) == 0${excl}/ { @ul[tid] = (uint64)args->pathname; }
+tracepoint:syscalls:sys_enter_unlink /1${excl}/ { @ul[tid] = (uint64)args->pathname; @uld[tid] = -100; }
+tracepoint:syscalls:sys_enter_unlinkat /(args->flag & 0x200) == 0${excl}/ { @ul[tid] = (uint64)args->pathname; @uld[tid] = (int32)args->dfd; }
 tracepoint:syscalls:sys_exit_unlink, tracepoint:syscalls:sys_exit_unlinkat /@ul[tid]/ {
-  if (args->ret == 0) { ${hdr('U', '\\t%s', ', str(@ul[tid])')} }
+  if (args->ret == 0) {
+    if (@uld[tid] >= 0) { ${hdr('U', '\\tfd:%d/%s', ', @uld[tid], str(@ul[tid])')} }
+    else { ${hdr('U', '\\t%s', ', str(@ul[tid])')} }
+  }
   delete(@ul[tid]);
+  delete(@uld[tid]);
 }
 tracepoint:syscalls:sys_enter_chmod /(args->mode & 0111) != 0${excl}/ { ${hdr('M', '\\t%d\\t%s', ', args->mode, str(args->filename)')} }
-tracepoint:syscalls:sys_enter_fchmodat /(args->mode & 0111) != 0${excl}/ { ${hdr('M', '\\t%d\\t%s', ', args->mode, str(args->filename)')} }
-tracepoint:syscalls:sys_enter_fchmodat2 /(args->mode & 0111) != 0${excl}/ { ${hdr('M', '\\t%d\\t%s', ', args->mode, str(args->filename)')} }
+tracepoint:syscalls:sys_enter_fchmodat, tracepoint:syscalls:sys_enter_fchmodat2 /(args->mode & 0111) != 0 && (int32)args->dfd < 0${excl}/ { ${hdr('M', '\\t%d\\t%s', ', args->mode, str(args->filename)')} }
+tracepoint:syscalls:sys_enter_fchmodat, tracepoint:syscalls:sys_enter_fchmodat2 /(args->mode & 0111) != 0 && (int32)args->dfd >= 0${excl}/ { ${hdr('M', '\\t%d\\tfd:%d/%s', ', args->mode, args->dfd, str(args->filename)')} }
 tracepoint:syscalls:sys_enter_fchmod /(args->mode & 0111) != 0${excl}/ { ${hdr('M', '\\t%d\\tfd:%d', ', args->mode, args->fd')} }
 
 tracepoint:syscalls:sys_enter_ptrace /(args->request == 16 || args->request == 0x4206)${trk}/ { ${hdr('P', '\\t%d\\t%d', ', args->request, args->pid')} }

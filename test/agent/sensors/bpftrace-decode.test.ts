@@ -59,6 +59,8 @@ t.test('an I record (libbpf sensor) goes with the exec of its pid that follows i
   t.match(d.push(line('u\t100\t46\t0\trm\tq.o'), now).events[0], { kind: 'file', pid: 46, file: { op: 'UNLINK', path: '/work/src/q.o' } }, 'unlink joined');
   t.match(d.push(line('m\t100\t46\t0\tchmod\t493\tbin/run'), now).events[0], { file: { op: 'CHMOD', mode: 493, path: '/work/src/bin/run' } }, 'chmod +x joined');
   t.match(d.push(line('U\t100\t46\t0\trm\tfd:4/x'), now).events[0], { file: { op: 'UNLINK', path: 'fd:4/x' } }, 'a dirfd unlink: left to the adapter');
+  t.match(d.push(line('U\t100\t46\t0\trm\tfd:4//abs/y'), now).events[0], { file: { op: 'UNLINK', path: '/abs/y' } }, 'a dirfd with an absolute path (bpftrace prints both): the path');
+  t.match(d.push(line('M\t100\t46\t0\tchmod\t493\tfd:5//abs/z'), now).events[0], { file: { op: 'CHMOD', path: '/abs/z' } }, 'the same for chmod');
   t.match(d.push(line('m\t100\t48\t0\tchmod\t493\tz'), now).events[0], { file: { path: 'z' } }, 'no cwd known: left relative');
   // O/o (libbpf sensor): a rename's old/new path relative to that cwd; N/n as printed.
   d.push(line('O\t100\t46\t0\tmv\t46\ta.tmp'), now);
