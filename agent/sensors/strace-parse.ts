@@ -134,6 +134,13 @@ export function createStraceParser(partial: Partial<StraceParserOptions> = {}): 
     const pid = tg(tid);
     const retNum = /^-?\d+$/.test(ret) ? Number(ret) : undefined;
     const str = (i: number) => (args[i] !== undefined ? cString(args[i]!)?.value : undefined);
+    // An *at call's path relative to a directory fd (strace prints it as a number; AT_FDCWD by name): fd:N/path, as
+    // the eBPF sensor gives it, resolved through /proc/<pid>/fd/N while the process lives (never against its cwd).
+    const at = (dfdArg: number, i: number): string | undefined => {
+      const p = str(i);
+      const d = args[dfdArg] ?? '';
+      return p !== undefined && p !== '' && !p.startsWith('/') && /^\d+$/.test(d) ? `fd:${d}/${p}` : p;
+    };
     const base = { tsNs, pid };
     switch (name) {
       case 'execve':
@@ -180,7 +187,7 @@ export function createStraceParser(partial: Partial<StraceParserOptions> = {}): 
         return;
       }
       case 'openat': {
-        const path = str(1);
+        const path = at(0, 1);
         const flags = args[2] ?? '';
         if (!path) return;
         if (/O_WRONLY|O_RDWR|O_CREAT|O_TRUNC/.test(flags)) {
@@ -208,21 +215,21 @@ export function createStraceParser(partial: Partial<StraceParserOptions> = {}): 
       case 'rename':
       case 'renameat':
       case 'renameat2': {
-        const [a, b] = name === 'rename' ? [str(0), str(1)] : [str(1), str(3)];
+        const [a, b] = name === 'rename' ? [str(0), str(1)] : [at(0, 1), at(2, 3)];
         if (a === undefined || b === undefined) return;
         out.push({ kind: 'file', ...base, file: { op: 'RENAME', path: a, newPath: b, count: 1, pathClass: writeClass(b, o.pathContext) } });
         return;
       }
       case 'unlink':
       case 'unlinkat': {
-        const p = name === 'unlink' ? str(0) : str(1);
+        const p = name === 'unlink' ? str(0) : at(0, 1);
         if (p === undefined || (name === 'unlinkat' && /AT_REMOVEDIR/.test(args[2] ?? ''))) return;
         out.push({ kind: 'file', ...base, file: { op: 'UNLINK', path: p, count: 1, pathClass: writeClass(p, o.pathContext) } });
         return;
       }
       case 'chmod':
       case 'fchmodat': {
-        const p = name === 'chmod' ? str(0) : str(1);
+        const p = name === 'chmod' ? str(0) : at(0, 1);
         const mode = parseInt(args[name === 'chmod' ? 1 : 2] ?? '', 8);
         if (p === undefined || !Number.isFinite(mode) || (mode & 0o111) === 0) return;
         out.push({ kind: 'file', ...base, file: { op: 'CHMOD', path: p, mode, count: 1, pathClass: writeClass(p, o.pathContext) } });

@@ -35,6 +35,12 @@ t.test('a session', async (t) => {
     ['101  2.7 fchmodat(AT_FDCWD, "/tmp/p", 0644) = 0', []],
     ['101  2.8 unlinkat(AT_FDCWD, "/tmp/p", 0) = 0', [{ file: { op: 'UNLINK', path: '/tmp/p' } }]],
     ['101  2.9 unlinkat(AT_FDCWD, "/tmp/d", AT_REMOVEDIR) = 0', []],
+    // *at calls through a directory fd: fd:N/path (rm -r, tar), never joined to the cwd; an absolute path is itself.
+    ['101  2.91 unlinkat(3, "x", 0) = 0', [{ file: { op: 'UNLINK', path: 'fd:3/x' } }]],
+    ['101  2.92 unlinkat(3, "/abs/x", 0) = 0', [{ file: { op: 'UNLINK', path: '/abs/x' } }]],
+    ['101  2.93 renameat2(AT_FDCWD, "a", 4, "b", RENAME_NOREPLACE) = 0', [{ file: { op: 'RENAME', path: 'a', newPath: 'fd:4/b' } }]],
+    ['101  2.94 fchmodat(6, "run", 0755) = 0', [{ file: { op: 'CHMOD', path: 'fd:6/run', mode: 0o755 } }]],
+    ['101  2.95 openat(5, "c.txt", O_WRONLY|O_CREAT|O_TRUNC, 0644) = 7', [{ file: { op: 'OPEN_WRITE', path: 'fd:5/c.txt' } }]],
     ['101  3.0 ptrace(PTRACE_SEIZE, 77, NULL, 0) = 0', [{ kind: 'access', access: { kind: 'PTRACE_SEIZE', targetPid: 77 } }]],
     ['101  3.1 process_vm_readv(77, [{iov_base=0x1, iov_len=16}], 1, [{iov_base=0x2, iov_len=16}], 1, 0) = 16', [{ kind: 'access', access: { kind: 'VM_READV', targetPid: 77 } }]],
     ['102  3.2 exit_group(0) = ?', []],
