@@ -63,15 +63,11 @@ function fdNow(src: EnrichSources, pid: number, fd: number): FdAtExec | undefine
 }
 
 /**
- * A relative path of pid made absolute against its working directory (the job's workspace when unknown); one relative
- * to a directory fd (fd:N/path) against that directory while the process has it open, else left as it is.
+ * A relative path of pid the sensor could not resolve (agent/sensors/relative-paths.ts) made absolute against the
+ * working directory of pid or of a live ancestor (the job's workspace when unknown); fd:N/path is left as it is.
  */
 function absPath(p: string, pid: number, job: JobView | undefined, src: EnrichSources): string {
-  if (p.startsWith('fd:')) {
-    const m = /^fd:(\d+)\/(.*)$/s.exec(p);
-    const dir = m ? src.fdTarget(pid, Number(m[1])) : undefined;
-    return dir?.startsWith('/') && m ? posix.join(dir, m[2] as string) : p;
-  }
+  if (p.startsWith('fd:')) return p;
   const cwd = src.cwdOf(pid) ?? job?.paths.workspace;
   return cwd ? posix.join(cwd, p) : p;
 }

@@ -53,8 +53,8 @@ export interface BpftraceDecoder {
 
 /** The dfd of a write-open relative to the cwd last sent for the process (runwarden.h RW_DFD_EXEC_CWD: J records). */
 const EXEC_CWD = -200;
-/** Processes whose exec cwd is kept (a few per live process of the host). */
-const MAX_EXEC_CWDS = 16_384;
+/** Processes whose cwd from the kernel is kept (live ones, and gone ones until their pid's next fork). */
+const MAX_CWDS = 16_384;
 
 /** Bytes of a string str() reads with BPFTRACE_STRLEN=200, before its NUL. */
 const STR_MAX = 199;
@@ -148,21 +148,21 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
   let info: { pid: number; info: ExecInfo } | undefined;
   // pid → its cwd as the kernel last sent it (J record: at its exec, just before its I record, or after a chdir) or as
   // its parent's at its fork; a write-open with dfd EXEC_CWD is relative to it (the kernel saw no chdir since).
-  const execCwds = new Map<number, string>();
+  const cwds = new Map<number, string>();
   const setCwd = (pid: number, path: string): void => {
-    execCwds.delete(pid);
-    execCwds.set(pid, path);
-    if (execCwds.size > MAX_EXEC_CWDS) execCwds.delete(execCwds.keys().next().value as number);
+    cwds.delete(pid);
+    cwds.set(pid, path);
+    if (cwds.size > MAX_CWDS) cwds.delete(cwds.keys().next().value as number);
   };
   const wall = (mono: string | bigint): number => Number(BigInt(mono) + o.wallOffsetNs);
-  /** A write-open's path: joined to the kernel's cwd of pid (EXEC_CWD; left relative, as an AT_FDCWD path is, when no
-   * cwd is known here: beyond the bound), fd:<n>/<path> for a directory fd, else as printed. */
   /** A path as an *at call printed it: fd:N//abs (bpftrace prints the dirfd whatever the path) is the absolute path. */
   const atPath = (p: string): string => (p.startsWith('fd:') && /^fd:\d+\/\//.test(p) ? p.slice(p.indexOf('/') + 1) : p);
+  /** A write-open's path: joined to the kernel's cwd of pid (EXEC_CWD; left relative, as an AT_FDCWD path is, when no
+   * cwd is known here: beyond the bound), fd:<n>/<path> for a directory fd, else as printed. */
   const resolveWrite = (pid: number, dfd: number, raw: string): string => {
     if (raw === '' || raw.startsWith('/')) return raw;
     if (dfd === EXEC_CWD) {
-      const cwd = execCwds.get(pid);
+      const cwd = cwds.get(pid);
       return cwd !== undefined ? posix.join(cwd, raw) : raw;
     }
     return dfd >= 0 ? `fd:${dfd}/${raw}` : raw;
@@ -298,14 +298,14 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
           // J pid complete path: the cwd of a process at its exec (for the I record that follows) or after a chdir
           // (fchdir, setns, unshare); complete: the kernel's walk reached the root, else it says nothing.
           const path = rest(3);
-          execCwds.delete(num(1));
           if (f[2] === '1' && path.startsWith('/') && !path.includes('//')) setCwd(num(1), path);
+          else cwds.delete(num(1));
           return res;
         }
         case 'I': {
           // I pid cgroupId fd0kind fd0ino fd1kind fd1ino (libbpf sensor): for the E/e record that follows.
           const pid = num(1);
-          const cwd = execCwds.get(pid);
+          const cwd = cwds.get(pid);
           info = { pid, info: { cgroupId: f[2] ?? '', ...(cwd !== undefined ? { cwd } : {}), fd0: fdAtExec(f[3], f[4]), fd1: fdAtExec(f[5], f[6]) } };
           return res;
         }
@@ -343,9 +343,9 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
         case 'F': {
           // The child starts in its parent's directory: the kernel marks its cwd-relative writes (dfd -200) only when
           // the parent's cwd is known here and the two do not share it.
-          const cwd = execCwds.get(num(2));
+          const cwd = cwds.get(num(2));
           if (cwd !== undefined) setCwd(num(5), cwd);
-          else execCwds.delete(num(5)); // a pid's new life starts at its fork: nothing of a process before it
+          else cwds.delete(num(5)); // a pid's new life starts at its fork: nothing of a process before it
           if (o.ignorePids.has(num(2))) return res;
           res.events.push({ kind: 'fork', ...base(), fork: { childPid: num(5) } });
           return res;

@@ -3,13 +3,14 @@
 // reports every gap and drop through onLoss.
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { RwError } from '../../proto/errors.js';
 import { createBpftraceDecoder, DECODER_DEFAULTS } from './bpftrace-decode.js';
 import { createLineSplitter } from './line-split.js';
+import { createRelativeResolver } from './relative-paths.js';
 import type { BpftraceDecoder } from './bpftrace-decode.js';
 import { MAX_TRACK_PIDS, renderScript, SCRIPT_DEFAULTS } from './bpftrace-script.js';
 import type { ScriptOptions } from './bpftrace-script.js';
@@ -76,7 +77,6 @@ export const EBPF_DEFAULTS: Readonly<Omit<EbpfSensorOptions, 'onDiagnostic' | 't
   ignorePids: [],
 });
 
-const LAST_LINKS_MAX = 8_192;
 /** Queue entry standing for "the window printed before this point is delivered". */
 const SYNC_MARK = Object.freeze({ kind: 'heartbeat', tsNs: 0, pid: 0, heartbeat: {} }) as unknown as SensorEvent;
 
@@ -153,8 +153,7 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
   let program: KernelProgramKind = o.kernelProgram === 'bpftrace' || (o.kernelProgram === 'auto' && !sensorPath) ? 'bpftrace' : 'libbpf';
   let programNote = program === 'libbpf' ? sensorPath ?? 'not built' : o.kernelProgram === 'bpftrace' ? 'chosen by option' : 'libbpf sensor not built';
   const ignore = new Set<number>([process.pid, ...o.ignorePids]);
-  // pid/cwd and pid/fd/N → target, as last read: resolves relative paths of processes that exited since.
-  const lastLinks = new Map<string, string>();
+  const resolveRelative = createRelativeResolver();
   // sync(): callers wait for the next printed window; the queue carries a marker so they resume after its events.
   const syncWaiters: (() => void)[] = [];
   const syncAt: (() => void)[][] = [];
@@ -184,39 +183,6 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
   }
   function schedule(): void {
     if (!drainScheduled) { drainScheduled = true; setImmediate(drain); }
-  }
-
-  /** Resolves relative paths through /proc/<pid>/fd or cwd; `memo` spares the readlink for a batch of one pid. */
-  function resolveRelative(ev: SensorEvent, memo: Map<string, string | null>): void {
-    if (ev.kind !== 'file' && ev.kind !== 'read') return;
-    const body = ev.kind === 'file' ? ev.file : ev.read;
-    const link = (what: string): string | undefined => {
-      const key = `${ev.pid}/${what}`;
-      const had = memo.get(key);
-      if (had !== undefined) return had ?? undefined;
-      let target: string | null = null;
-      try {
-        target = readlinkSync(`/proc/${ev.pid}/${what}`);
-        lastLinks.delete(key);
-        lastLinks.set(key, target);
-        if (lastLinks.size > LAST_LINKS_MAX) lastLinks.delete(lastLinks.keys().next().value as string);
-      } catch {
-        // Gone (counted write-opens arrive up to a window later): the last cwd/dirfd seen for it.
-        target = lastLinks.get(key) ?? null;
-      }
-      memo.set(key, target);
-      return target ?? undefined;
-    };
-    const fix = (p: string | undefined): string | undefined => {
-      if (!p || isAbsolute(p)) return p;
-      const dirfd = /^fd:(\d+)\/(.*)$/s.exec(p);
-      if (dirfd) { const d = link(`fd/${dirfd[1]}`); return d ? join(d, dirfd[2]!) : p; }
-      if (p.startsWith('fd:')) return p;
-      const cwd = link('cwd');
-      return cwd ? join(cwd, p) : p;
-    };
-    body.path = fix(body.path);
-    if (ev.kind === 'file' && ev.file.newPath) ev.file.newPath = fix(ev.file.newPath);
   }
 
   function enqueue(evs: SensorEvent[]): void {

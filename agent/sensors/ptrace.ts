@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { RwError } from '../../proto/errors.js';
+import { createRelativeResolver } from './relative-paths.js';
 import { createStraceParser } from './strace-parse.js';
 import type { PathContext } from '../path-class.js';
 import type { Sensor, SensorEvent, SensorStatus } from './types.js';
@@ -54,8 +55,11 @@ export function createPtraceSensor(partial: Partial<PtraceSensorOptions> = {}): 
   let queued = 0;
   let closed: Promise<void> | undefined;
 
+  const resolveRelative = createRelativeResolver();
   function emit(evs: SensorEvent[]): void {
+    const memo = new Map<string, string | null>();
     for (const ev of evs) {
+      resolveRelative(ev, memo);
       // Delivery is synchronous; the bound protects against a listener that re-enters faster than it drains.
       if (queued >= o.maxQueueEvents) { drops++; for (const cb of lossCbs) cb(1, 'sensor queue full'); continue; }
       queued++;

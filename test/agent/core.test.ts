@@ -246,16 +246,3 @@ t.test('unlinks of plain files aggregate apart from writes in the same directory
   t.match(aggs.find((a) => a.file.op === 'UNLINK')?.file.contentHint, /^aggregated: 18 files unlinked; e\.g\. h32, h33/);
   t.equal(sent.filter((d) => d.kind === 'file' && d.file.op === 'UNLINK' && d.file.path !== '/tmp/x/*').length, 32);
 });
-
-t.test('a path relative to a directory fd (fd:N/name) is joined to that directory while the process holds it', async (t) => {
-  const { core, sent } = setup();
-  const dir = t.testdir({ d: {} });
-  const { openSync, closeSync } = await import('node:fs');
-  const fd = openSync(join(dir, 'd'), 'r');
-  t.teardown(() => closeSync(fd));
-  core.onSensorEvent(file(process.pid, `fd:${fd}/payload.sh`, { op: 'UNLINK' }));
-  core.onSensorEvent(file(process.pid, 'fd:987654/gone.sh', { op: 'UNLINK' }));
-  const paths = sent.filter((d) => d.kind === 'file').map((d) => (d as Extract<EventDraft, { kind: 'file' }>).file.path);
-  t.ok(paths.includes(join(dir, 'd', 'payload.sh')), 'joined to the directory the fd names');
-  t.ok(paths.includes('fd:987654/gone.sh'), 'an fd the process does not hold: left as it is, never joined to the cwd');
-});

@@ -235,6 +235,13 @@ static void print_exec(const struct rw_exec *e, size_t size)
 	}
 }
 
+/* A path of an *at call: fd:N/path when relative to directory fd N (at >= 0), else as the process gave it. */
+static void put_at_path(int at, const char *path)
+{
+	if (at >= 0 && path[0] != '/') { PUTS("fd:"); puti(at); PUTS("/"); }
+	put_str(path, RW_STR);
+}
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	(void)ctx;
@@ -278,12 +285,8 @@ static int on_record(void *ctx, void *data, size_t size)
 	case RW_RENAME: {
 		/* N/n old and new path; O/o: that path is relative to the cwd last sent for the pid; fd:N/path: to a dirfd. */
 		const struct rw_rename *r = data;
-		head(r->odfd == RW_DFD_EXEC_CWD ? 'O' : 'N', h); tab(); putu(h->tid); tab();
-		if (r->odfd >= 0 && r->old[0] != '/') { PUTS("fd:"); puti(r->odfd); PUTS("/"); }
-		put_str(r->old, RW_STR); line_end();
-		line_begin(r->ndfd == RW_DFD_EXEC_CWD ? 'o' : 'n'); tab(); putu(h->tid); tab();
-		if (r->ndfd >= 0 && r->new[0] != '/') { PUTS("fd:"); puti(r->ndfd); PUTS("/"); }
-		put_str(r->new, RW_STR); line_end();
+		head(r->odfd == RW_DFD_EXEC_CWD ? 'O' : 'N', h); tab(); putu(h->tid); tab(); put_at_path(r->odfd, r->old); line_end();
+		line_begin(r->ndfd == RW_DFD_EXEC_CWD ? 'o' : 'n'); tab(); putu(h->tid); tab(); put_at_path(r->ndfd, r->new); line_end();
 		break;
 	}
 	case RW_UNLINK: case RW_SENS: case RW_MEMFD: {
@@ -291,8 +294,7 @@ static int on_record(void *ctx, void *data, size_t size)
 		const struct rw_path *p = data;
 		int at = h->type == RW_UNLINK ? (int)p->n : -100;
 		head(at == RW_DFD_EXEC_CWD ? 'u' : h->type == RW_UNLINK ? 'U' : h->type == RW_SENS ? 'S' : 'D', h); tab();
-		if (at >= 0 && p->path[0] != '/') { PUTS("fd:"); puti(at); PUTS("/"); }
-		put_str(p->path, RW_STR); line_end();
+		put_at_path(at, p->path); line_end();
 		break;
 	}
 	case RW_CHMOD: case RW_FCHMOD: {
@@ -301,10 +303,7 @@ static int on_record(void *ctx, void *data, size_t size)
 		int at = (int)(p->n & 0xffffffff);
 		head(h->type == RW_CHMOD && at == RW_DFD_EXEC_CWD ? 'm' : 'M', h); tab(); puti((int)(p->n >> 32)); tab();
 		if (h->type == RW_FCHMOD) { PUTS("fd:"); puti(at); }
-		else {
-			if (at >= 0 && p->path[0] != '/') { PUTS("fd:"); puti(at); PUTS("/"); }
-			put_str(p->path, RW_STR);
-		}
+		else put_at_path(at, p->path);
 		line_end();
 		break;
 	}
@@ -318,7 +317,7 @@ static int on_record(void *ctx, void *data, size_t size)
 		break;
 	}
 	case RW_CWD: {
-		/* J pid complete path: the names walked (leaf first) joined root first; the exec record of that pid follows. */
+		/* J pid complete path: the names walked (leaf first) joined root first; at an exec its I and E records follow. */
 		const struct rw_cwd *c = data;
 		unsigned nd = c->ndirs;
 		size_t fit = size > offsetof(struct rw_cwd, dirs) ? (size - offsetof(struct rw_cwd, dirs)) / RW_STR : 0;

@@ -490,6 +490,27 @@ static __always_inline void count_write(void *wc, void *wm, struct rw_wkey *wk, 
 	else bpf_map_update_elem(wm, &pid, &one, BPF_NOEXIST);
 }
 
+/* Where a relative path is: RW_DFD_EXEC_CWD for the cwd user space knows (no wakeup needed), a directory fd, or
+ * AT_FDCWD (-100: user space reads /proc/<pid>/cwd). An absolute path is AT_FDCWD (the kernel ignores the fd). */
+static __always_inline __s32 path_dfd(__u32 pid, const char *path, __s64 dfd)
+{
+	if (path[0] == '/') return -100;
+	if (dfd == -100 && bpf_map_lookup_elem(&cwdx, &pid)) return RW_DFD_EXEC_CWD;
+	return (__s32)dfd;
+}
+
+/* A path user space resolves through /proc: relative, and not to the cwd it knows. */
+static __always_inline bool needs_proc(const char *path, __s32 at)
+{
+	return path[0] != '/' && at != RW_DFD_EXEC_CWD;
+}
+
+/* Submits r, waking the loader at once when its path needs /proc (read while the process lives). */
+static __always_inline void submit_at(void *r, const char *path, __s32 at)
+{
+	bpf_ringbuf_submit(r, needs_proc(path, at) ? BPF_RB_FORCE_WAKEUP : wake_flags());
+}
+
 /* Write-opens: the first open of a path by a pid in a window is printed at once, for write_budget paths per pid and
  * window and for every create with an execute bit; repeats and the rest of a flood are counted per (pid, dfd, path)
  * in the generation's map, which the loader prints every window (bpftrace-script.ts, same rules). */
@@ -515,16 +536,14 @@ static __always_inline void write_open(__u32 pid, __u8 op, __u32 flags, __u32 mo
 		w->mode = mode;
 		w->dfd = dfd;
 		__builtin_memcpy(w->path, pk->path, RW_STR);
-		if (w->path[0] != '/' && dfd == -100 && bpf_map_lookup_elem(&cwdx, &pid)) {
-			w->dfd = RW_DFD_EXEC_CWD;
-			submit(w);
-		} else submit_path(w, w->path);
+		w->dfd = path_dfd(pid, w->path, dfd);
+		submit_at(w, w->path, w->dfd);
 		return;
 	}
 	struct rw_wkey *wk = &s->keys.wk;
 	wk->pid = pid;
 	/* Counted writes are printed at the window's end, often after the process is gone: marked as the printed ones are. */
-	wk->dfd = pk->path[0] != '/' && dfd == -100 && bpf_map_lookup_elem(&cwdx, &pid) ? RW_DFD_EXEC_CWD : dfd;
+	wk->dfd = path_dfd(pid, pk->path, dfd);
 	__builtin_memcpy(wk->path, pk->path, RW_STR);
 	if (gen) count_write(&wc1, &wm1, wk, pid);
 	else count_write(&wc0, &wm0, wk, pid);
@@ -643,20 +662,6 @@ int on_truncate(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-/* Where a relative path of an unlink or chmod is: RW_DFD_EXEC_CWD for the cwd user space knows (no wakeup needed), a
- * directory fd, or AT_FDCWD (-100: user space reads /proc/<pid>/cwd, woken at once while the process lives). */
-static __always_inline __s32 path_dfd(__u32 pid, const char *path, __s64 dfd)
-{
-	if (path[0] == '/') return -100;
-	if (dfd == -100 && bpf_map_lookup_elem(&cwdx, &pid)) return RW_DFD_EXEC_CWD;
-	return (__s32)dfd;
-}
-
-static __always_inline void submit_at(void *r, __s32 dfd)
-{
-	bpf_ringbuf_submit(r, dfd == -100 || dfd >= 0 ? BPF_RB_FORCE_WAKEUP : wake_flags());
-}
-
 static __always_inline int rename_common(__s64 odfd, const char *oldp, __s64 ndfd, const char *newp)
 {
 	__u32 pid = cur_pid();
@@ -668,8 +673,7 @@ static __always_inline int rename_common(__s64 odfd, const char *oldp, __s64 ndf
 	bpf_probe_read_user_str(r->new, RW_STR, newp);
 	r->odfd = path_dfd(pid, r->old, odfd);
 	r->ndfd = path_dfd(pid, r->new, ndfd);
-	/* A wakeup while the process lives when either path needs /proc (AT_FDCWD without a known cwd, or a dirfd). */
-	bool need = (r->old[0] != '/' && r->odfd != RW_DFD_EXEC_CWD) || (r->new[0] != '/' && r->ndfd != RW_DFD_EXEC_CWD);
+	bool need = needs_proc(r->old, r->odfd) || needs_proc(r->new, r->ndfd);
 	bpf_ringbuf_submit(r, need ? BPF_RB_FORCE_WAKEUP : wake_flags());
 	return 0;
 }
@@ -719,8 +723,7 @@ static __always_inline int unlink_exit(long ret)
 	bpf_probe_read_user_str(r->path, RW_STR, (const char *)p);
 	__s32 at = path_dfd(id >> 32, r->path, dfd);
 	r->n = at;
-	if (r->path[0] == '/') submit_path(r, r->path);
-	else submit_at(r, at);
+	submit_at(r, r->path, at);
 	return 0;
 }
 
@@ -748,8 +751,7 @@ static __always_inline int chmod_common(__u8 type, __u32 mode, const char *p, __
 	bpf_probe_read_user_str(r->path, RW_STR, p);
 	__s32 at = path_dfd(pid, r->path, fd);
 	r->n = ((__s64)mode << 32) | (__u32)at;
-	if (r->path[0] == '/') submit_path(r, r->path);
-	else submit_at(r, at);
+	submit_at(r, r->path, at);
 	return 0;
 }
 

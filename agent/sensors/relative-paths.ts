@@ -1,0 +1,48 @@
+// Relative paths of sensor events made absolute where the sensor delivers them, while their process most likely
+// still lives: a path relative to a directory fd (fd:N/path) through /proc/<pid>/fd/N, any other through
+// /proc/<pid>/cwd; a process gone since is answered from the last link read for it. What stays relative is left to
+// enrichment (agent/enrich.ts: the cwd of a live ancestor, else the workspace; fd:N/ paths as they are).
+import { readlinkSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import type { SensorEvent } from './types.js';
+
+/** pid/cwd and pid/fd/N links remembered for processes that exited since. */
+export const LAST_LINKS_MAX = 8_192;
+
+/** Resolves an event's paths in place; `memo` (one per batch) spares the readlink for the events of one pid. */
+export type RelativeResolver = (ev: SensorEvent, memo: Map<string, string | null>) => void;
+
+export function createRelativeResolver(): RelativeResolver {
+  const lastLinks = new Map<string, string>();
+  return (ev, memo) => {
+    if (ev.kind !== 'file' && ev.kind !== 'read') return;
+    const body = ev.kind === 'file' ? ev.file : ev.read;
+    const link = (what: string): string | undefined => {
+      const key = `${ev.pid}/${what}`;
+      const had = memo.get(key);
+      if (had !== undefined) return had ?? undefined;
+      let target: string | null = null;
+      try {
+        target = readlinkSync(`/proc/${ev.pid}/${what}`);
+        lastLinks.delete(key);
+        lastLinks.set(key, target);
+        if (lastLinks.size > LAST_LINKS_MAX) lastLinks.delete(lastLinks.keys().next().value as string);
+      } catch {
+        // Gone (counted write-opens arrive up to a window later): the last cwd/dirfd seen for it.
+        target = lastLinks.get(key) ?? null;
+      }
+      memo.set(key, target);
+      return target ?? undefined;
+    };
+    const fix = (p: string | undefined): string | undefined => {
+      if (!p || isAbsolute(p)) return p;
+      const dirfd = /^fd:(\d+)\/(.*)$/s.exec(p);
+      if (dirfd) { const d = link(`fd/${dirfd[1]}`); return d ? join(d, dirfd[2]!) : p; }
+      if (p.startsWith('fd:')) return p;
+      const cwd = link('cwd');
+      return cwd ? join(cwd, p) : p;
+    };
+    body.path = fix(body.path);
+    if (ev.kind === 'file' && ev.file.newPath) ev.file.newPath = fix(ev.file.newPath);
+  };
+}
