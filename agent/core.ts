@@ -94,8 +94,7 @@ interface JobState {
   dnsScanner: Scanner | undefined;
   reporter: ExposureReporter | undefined;
   redactor: Redactor | undefined;
-  written: Map<string, number>;   // path → last writer pid
-  executables: Set<string>;       // paths written or chmod'ed by the job
+  written: Map<string, number>;   // path → last writer pid × 2, + 1 once the job wrote or chmod'ed it (not only unlinked it): see noteWrite
   held: Map<number, string[]>;    // pid → secret names in its environment
   byEnv: Map<string, string[]>;   // environ content → secret names (cleared when the job's secrets change)
   pipeWriters: Map<string, string | null>; // pipe:[inode] → comm of its writer (null: none in the job), for inherited stdin
@@ -107,6 +106,7 @@ interface JobState {
   dirs: Map<string, DirAggregate>; // "program op dir" → plain-file aggregation
   lastAgg: { prog: string; unlink: boolean; dir: string; a: DirAggregate } | undefined; // the one the last file went to
   unsent: Map<string, UnsentWrite>; // path → a write that left only inside an aggregate (sent on its own if the job runs it)
+  lastUnsent: UnsentWrite | undefined; // shared by the paths of one writer in one window (a counted window is one tsNs)
   aggDue: number;                  // earliest `since` of a pending aggregate (Infinity: none)
   envFilesAtStart: Map<string, string>;
 }
@@ -378,20 +378,24 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     },
     target: targetInfo,
     wroteExecutable(view: JobView, path: string): boolean {
-      return jobs.get(view.jobId)?.executables.has(path) ?? false;
+      return ((jobs.get(view.jobId)?.written.get(path) ?? 0) & 1) === 1;
     },
     resolvers: o.resolvers,
     policy: o.policy,
   };
 
-  function noteWrite(job: JobState, pid: number, path: string, op: string | undefined, mode: number | undefined): void {
-    if (job.written.size < CORE_LIMITS.maxWrittenPathsPerJob || job.written.has(path)) job.written.set(path, pid);
-    // Bounded like `written`: past the limit new paths are not remembered (exec-of-dropped-file then relies
-    // on the collector's own record of the job's writes).
-    if (job.executables.size >= CORE_LIMITS.maxWrittenPathsPerJob && !job.executables.has(path)) return;
-    if (op === 'CHMOD' && mode !== undefined && (mode & 0o111) !== 0) job.executables.add(path);
-    else if (op !== 'UNLINK') job.executables.add(path);
+  /**
+   * Remembers the last writer of a path, and whether the job made it (a write, a create, a chmod, a rename to it:
+   * anything but an unlink), for exec-of-dropped-file: one small integer per path, pid × 2 + that bit (sticky).
+   * Bounded: past the limit new paths are not remembered (exec-of-dropped-file then relies on the collector's own
+   * record of the job's writes).
+   */
+  function noteWrite(job: JobState, pid: number, path: string, op: string | undefined): void {
+    const prev = job.written.get(path);
+    if (prev === undefined && job.written.size >= CORE_LIMITS.maxWrittenPathsPerJob) return;
+    job.written.set(path, pid * 2 + (((prev ?? 0) & 1) | (op !== 'UNLINK' ? 1 : 0)));
   }
+  const writerOf = (v: number | undefined): number => (v === undefined ? 0 : v >>> 1);
 
   /**
    * Plain files (untracked workspace, /tmp; no dot-path, no execute bit) written or unlinked beyond
@@ -425,7 +429,12 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     if (a.files < CORE_LIMITS.plainFilesPerDir) { a.files++; return false; }
     if (unlink) job.unsent.delete(f.path);
     else if (job.unsent.size < CORE_LIMITS.maxWrittenPathsPerJob || job.unsent.has(f.path)) {
-      job.unsent.set(f.path, { tsNs: d.tsNs, pid: d.pid ?? 0, ppid: d.ppid ?? 0, uid: d.uid ?? 0, comm: d.comm ?? '', exe: d.exe ?? '', op: f.op, mode: f.mode, pathClass: f.pathClass ?? '' });
+      const l = job.lastUnsent;
+      const w = l && l.tsNs === d.tsNs && l.pid === (d.pid ?? 0) && l.op === f.op && l.mode === f.mode && l.pathClass === (f.pathClass ?? '') && l.exe === (d.exe ?? '')
+        ? l
+        : { tsNs: d.tsNs, pid: d.pid ?? 0, ppid: d.ppid ?? 0, uid: d.uid ?? 0, comm: d.comm ?? '', exe: d.exe ?? '', op: f.op, mode: f.mode, pathClass: f.pathClass ?? '' };
+      job.lastUnsent = w;
+      job.unsent.set(f.path, w);
     }
     if (!a.pending) {
       a.pending = { ...d, file: { op: unlink ? 'UNLINK' : 'OPEN_WRITE', path: `${dir}/*`, count: 0, pathClass: f.pathClass ?? '' } };
@@ -490,8 +499,8 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       const job: JobState = {
         view: { jobId, paths, secretNames: new Set() },
         start, startNs: o.nowNs(), secrets, scanner: undefined, dnsScanner: undefined, reporter: undefined, redactor: undefined,
-        written: new Map(), executables: new Set(), held: new Map(), byEnv: new Map(), byVar: new Map(), byValue: new Map(),
-        startEnv: new Map(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)), pipeWriters: new Map(), pipeOut: new Map(), stdinAt: new Map(), dirs: new Map(), lastAgg: undefined, unsent: new Map(), aggDue: Infinity,
+        written: new Map(), held: new Map(), byEnv: new Map(), byVar: new Map(), byValue: new Map(),
+        startEnv: new Map(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)), pipeWriters: new Map(), pipeOut: new Map(), stdinAt: new Map(), dirs: new Map(), lastAgg: undefined, unsent: new Map(), lastUnsent: undefined, aggDue: Infinity,
         envFilesAtStart: new Map([paths.envFile, paths.pathFile].filter((p): p is string => !!p).map((p) => [p, readText(p)])),
       };
       rebuildScanners(job);
@@ -536,7 +545,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
           if (job.dnsScanner && draft.dns.name) exposures.push(...scanDnsName(job.dnsScanner, draft.dns.name, 'dns'));
           break;
         case 'file':
-          if (draft.file.path) noteWrite(job, draft.pid ?? 0, draft.file.newPath || draft.file.path, draft.file.op, draft.file.mode);
+          if (draft.file.path) noteWrite(job, draft.pid ?? 0, draft.file.newPath || draft.file.path, draft.file.op);
           if (aggregated(job, draft)) { flushAggregates(job, false); return; }
           if (job.unsent.size && draft.file.path) job.unsent.delete(draft.file.path); // this write goes out on its own
           break;
@@ -567,17 +576,16 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       }
       // Written files: secrets baked into artifacts, configs, caches.
       let scanned = 0;
-      for (const [path, pid] of job.written) {
+      for (const [path, w] of job.written) {
         if (!job.scanner || scanned >= CORE_LIMITS.maxFilesScannedPerJob) break;
-        try {
-          if (!statSync(path).isFile()) continue;
-        } catch {
-          continue;
-        }
+        // A gone path is the common case after a build's cleanup: no exception per path (a stat of each is enough).
+        let st;
+        try { st = statSync(path, { throwIfNoEntry: false }); } catch { continue; }
+        if (!st?.isFile()) continue;
         scanned++;
         const r = await scanFile(job.scanner, path, { maxBytes: CORE_LIMITS.maxFileScanBytes }).catch(() => undefined);
         if (r?.exposures.length) {
-          exposureEvents(job, r.exposures, pid);
+          exposureEvents(job, r.exposures, writerOf(w));
           exposures += r.exposures.length;
         }
       }
@@ -590,7 +598,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
         const redact = (s: string): string => redactText(job, s);
         const hint = isEnv ? envFileHint(parseEnvFile(added), redact) : parsePathFile(added).map(redact).join('\n');
         emit({
-          kind: 'file', tsNs: o.nowNs(), host: o.host, jobId, pid: job.written.get(path) ?? 0, secretNames: [],
+          kind: 'file', tsNs: o.nowNs(), host: o.host, jobId, pid: writerOf(job.written.get(path)), secretNames: [],
           file: { op: 'OPEN_WRITE', path, count: 1, pathClass: isEnv ? 'runner-env-file' : 'runner-path-file', contentHint: hint },
         });
       }

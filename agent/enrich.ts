@@ -72,6 +72,88 @@ function absPath(p: string, pid: number, job: JobView | undefined, src: EnrichSo
   return cwd ? posix.join(cwd, p) : p;
 }
 
+function enrichExec(ev: Extract<SensorEvent, { kind: 'exec' }>, base: Record<string, unknown>, job: JobView | undefined, src: EnrichSources): EventDraft | undefined {
+  const exec = { ...ev.exec, ancestry: src.ancestry(ev.pid) };
+  if (job) {
+    // The kernel's view at the exec when the sensor gives one, else /proc now (while the process lives).
+    const k = ev.execInfo;
+    const stdin = k ? k.fd0 : fdNow(src, ev.pid, 0);
+    const stdout = k ? k.fd1 : fdNow(src, ev.pid, 1);
+    if (stdin) exec.stdin = stdin.kind;
+    if (stdout) exec.stdout = stdout.kind;
+    if (stdout?.kind === 'pipe' && stdout.target) src.pipeOut(job, stdout.target, ev.comm ?? '');
+    if (stdin?.kind === 'pipe' && stdin.target) {
+      const writer = src.pipeWriter(ev.pid, job, stdin.target, ev.ppid);
+      if (writer) exec.stdinPeerComm = writer;
+    }
+    const exe = ev.exe ?? ev.exec.argv?.[0] ?? '';
+    if (exe && src.wroteExecutable(job, exe)) exec.exeWrittenByJob = true;
+    if (exe.startsWith('/memfd:') || exe.endsWith(' (deleted)')) exec.memfd = true;
+    if (!exec.cwd && k?.cwd) exec.cwd = k.cwd;
+    const info = src.procInfo(ev.pid, k?.cgroupId, !exec.cwd);
+    if (!exec.cwd && info.cwd) exec.cwd = info.cwd;
+    if (!exec.cgroup && info.cgroup) exec.cgroup = info.cgroup;
+    if (!exec.containerId && info.containerId) exec.containerId = info.containerId;
+  }
+  base.exec = exec;
+  return base as EventDraft;
+}
+
+function enrichNet(ev: Extract<SensorEvent, { kind: 'net' }>, base: Record<string, unknown>, job: JobView | undefined, src: EnrichSources): EventDraft | undefined {
+  const net = { ...ev.net };
+  const ip = net.dstIp ?? '';
+  if (net.family === 'INET' || net.family === 'INET6') {
+    if (!net.domain) {
+      const d = src.domainOf(ev.pid, ip);
+      if (d) net.domain = d;
+    }
+    net.trusted = ipInNets(ip, src.policy.trusted);
+    net.allowed = destinationAllowed(ip, net.domain, src.policy);
+    if (net.dstPort === 53 && src.resolvers.has(ip)) net.resolver = true;
+  }
+  base.net = net;
+  return base as EventDraft;
+}
+
+function enrichFile(ev: Extract<SensorEvent, { kind: 'file' }>, base: Record<string, unknown>, job: JobView | undefined, src: EnrichSources): EventDraft | undefined {
+  const file = { ...ev.file };
+  if (file.path && file.path.charCodeAt(0) !== 47) file.path = absPath(file.path, ev.pid, job, src);
+  if (file.newPath && file.newPath.charCodeAt(0) !== 47) file.newPath = absPath(file.newPath, ev.pid, job, src);
+  if (job && file.path) file.pathClass = classifyPath(file.path, job.paths);
+  if (job && file.newPath) file.newPathClass = classifyPath(file.newPath, job.paths);
+  base.file = file;
+  return base as EventDraft;
+}
+
+function enrichRead(ev: Extract<SensorEvent, { kind: 'read' }>, base: Record<string, unknown>, job: JobView | undefined, src: EnrichSources): EventDraft | undefined {
+  const read = { ...ev.read };
+  const path = read.path ?? '';
+  read.pathClass = classifyPath(path, job?.paths ?? {});
+  const m = PROC_PID.exec(path);
+  if (m) {
+    const target = Number(m[1]);
+    if (target === ev.pid) return undefined; // a process reading its own /proc entries
+    const info = src.target(target, job);
+    read.targetPid = target;
+    if (info.comm) read.targetComm = info.comm;
+    read.targetSecretNames = info.secretNames;
+  }
+  base.read = read;
+  return base as EventDraft;
+}
+
+function enrichAccess(ev: Extract<SensorEvent, { kind: 'access' }>, base: Record<string, unknown>, job: JobView | undefined, src: EnrichSources): EventDraft | undefined {
+  const access = { ...ev.access };
+  if (access.targetPid) {
+    const info = src.target(access.targetPid, job);
+    if (info.comm) access.targetComm = info.comm;
+    access.targetSecretNames = info.secretNames;
+    access.targetInJob = info.inJob;
+  }
+  base.access = access;
+  return base as EventDraft;
+}
+
 export function enrich(ev: SensorEvent, src: EnrichSources, host: string): EventDraft | undefined {
   const job = src.jobOf(ev.pid);
   // The draft is this object with its body added (not a spread copy of it per kind: V8 copies spreads slowly, and a
@@ -82,84 +164,13 @@ export function enrich(ev: SensorEvent, src: EnrichSources, host: string): Event
     secretNames: job ? src.heldSecrets(ev.pid, job, ev.ppid) : [],
     kind: ev.kind,
   } as Record<string, unknown>;
+  // One function per kind: each is optimised alone (a file-heavy job sends tens of thousands through one of them).
   switch (ev.kind) {
-    case 'exec': {
-      const exec = { ...ev.exec, ancestry: src.ancestry(ev.pid) };
-      if (job) {
-        // The kernel's view at the exec when the sensor gives one, else /proc now (while the process lives).
-        const k = ev.execInfo;
-        const stdin = k ? k.fd0 : fdNow(src, ev.pid, 0);
-        const stdout = k ? k.fd1 : fdNow(src, ev.pid, 1);
-        if (stdin) exec.stdin = stdin.kind;
-        if (stdout) exec.stdout = stdout.kind;
-        if (stdout?.kind === 'pipe' && stdout.target) src.pipeOut(job, stdout.target, ev.comm ?? '');
-        if (stdin?.kind === 'pipe' && stdin.target) {
-          const writer = src.pipeWriter(ev.pid, job, stdin.target, ev.ppid);
-          if (writer) exec.stdinPeerComm = writer;
-        }
-        const exe = ev.exe ?? ev.exec.argv?.[0] ?? '';
-        if (exe && src.wroteExecutable(job, exe)) exec.exeWrittenByJob = true;
-        if (exe.startsWith('/memfd:') || exe.endsWith(' (deleted)')) exec.memfd = true;
-        if (!exec.cwd && k?.cwd) exec.cwd = k.cwd;
-        const info = src.procInfo(ev.pid, k?.cgroupId, !exec.cwd);
-        if (!exec.cwd && info.cwd) exec.cwd = info.cwd;
-        if (!exec.cgroup && info.cgroup) exec.cgroup = info.cgroup;
-        if (!exec.containerId && info.containerId) exec.containerId = info.containerId;
-      }
-      base.exec = exec;
-      return base as EventDraft;
-    }
-    case 'net': {
-      const net = { ...ev.net };
-      const ip = net.dstIp ?? '';
-      if (net.family === 'INET' || net.family === 'INET6') {
-        if (!net.domain) {
-          const d = src.domainOf(ev.pid, ip);
-          if (d) net.domain = d;
-        }
-        net.trusted = ipInNets(ip, src.policy.trusted);
-        net.allowed = destinationAllowed(ip, net.domain, src.policy);
-        if (net.dstPort === 53 && src.resolvers.has(ip)) net.resolver = true;
-      }
-      base.net = net;
-      return base as EventDraft;
-    }
-    case 'file': {
-      const file = { ...ev.file };
-      if (file.path && file.path.charCodeAt(0) !== 47) file.path = absPath(file.path, ev.pid, job, src);
-      if (file.newPath && file.newPath.charCodeAt(0) !== 47) file.newPath = absPath(file.newPath, ev.pid, job, src);
-      if (job && file.path) file.pathClass = classifyPath(file.path, job.paths);
-      if (job && file.newPath) file.newPathClass = classifyPath(file.newPath, job.paths);
-      base.file = file;
-      return base as EventDraft;
-    }
-    case 'read': {
-      const read = { ...ev.read };
-      const path = read.path ?? '';
-      read.pathClass = classifyPath(path, job?.paths ?? {});
-      const m = PROC_PID.exec(path);
-      if (m) {
-        const target = Number(m[1]);
-        if (target === ev.pid) return undefined; // a process reading its own /proc entries
-        const info = src.target(target, job);
-        read.targetPid = target;
-        if (info.comm) read.targetComm = info.comm;
-        read.targetSecretNames = info.secretNames;
-      }
-      base.read = read;
-      return base as EventDraft;
-    }
-    case 'access': {
-      const access = { ...ev.access };
-      if (access.targetPid) {
-        const info = src.target(access.targetPid, job);
-        if (info.comm) access.targetComm = info.comm;
-        access.targetSecretNames = info.secretNames;
-        access.targetInJob = info.inJob;
-      }
-      base.access = access;
-      return base as EventDraft;
-    }
+    case 'exec': return enrichExec(ev, base, job, src);
+    case 'net': return enrichNet(ev, base, job, src);
+    case 'file': return enrichFile(ev, base, job, src);
+    case 'read': return enrichRead(ev, base, job, src);
+    case 'access': return enrichAccess(ev, base, job, src);
     default:
       base[ev.kind] = (ev as Record<string, unknown>)[ev.kind];
       return base as EventDraft;

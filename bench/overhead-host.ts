@@ -8,7 +8,7 @@
 // one job of each workload runs before the timed ones, as on a host that has run builds before; that first job's
 // ratio is printed too. `runwarden run` starts a fresh agent and collector per job and is measured by bench/overhead.ts.
 //
-// Run as root after a build: node dist/bench/overhead-host.js [rounds] [--only=abc] [--dir=DIR] [--profile-dir=DIR] [--node-flags=A,B] [--no-shim-flags].
+// Run as root after a build: node dist/bench/overhead-host.js [rounds] [--only=abc] [--dir=DIR] [--profile-dir=DIR] [--node-flags=A,B] [--no-shim-flags] [--no-host-runs].
 // The timed part is from the job's shell being told to go to its printing `done` after the workload: registering
 // the job happens before, ending it after, in both arms the same shell builtins run. catch-up-ms is from `done` to
 // the job's jobEnd event being in the collector's store (the job end request, the agent's last events, the flush).
@@ -31,6 +31,8 @@ const profileDir = args.find((a) => a.startsWith('--profile-dir='))?.slice(14);
 // RW_HB_STDOUT=PREFIX: the daemons' stdout goes to PREFIX.agent and PREFIX.collector (for --trace-gc and the like).
 const extraFlags = args.find((a) => a.startsWith('--node-flags='))?.slice(13).split(',').filter(Boolean) ?? [];
 // The daemons run under the shim's V8 options, as every deployment starts them; --no-shim-flags: node's defaults.
+// --no-host-runs: no not-a-job runs (a profile of the daemons then holds the jobs only).
+const hostRuns = !args.includes('--no-host-runs');
 const shimFlags = args.includes('--no-shim-flags') ? [] : deployedNodeFlags();
 const nodeFlags = [...shimFlags, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...extraFlags];
 const wl = prepareWorkloads(baseDir, only);
@@ -116,11 +118,15 @@ const sampler = setInterval(() => {
   maxRss.collector = Math.max(maxRss.collector, rssKiB(host.collectorPid));
 }, 250);
 /** CPU seconds so far of the agent process, its kernel program and the collector. */
-const sideCpu = (h: Host): { agent: number; threads: ReturnType<typeof threadCpu>; sensor: number; collector: number } => ({
-  agent: procCpu(h.agentPid), threads: threadCpu(h.agentPid), sensor: h.sensor.pids.reduce((n, p) => n + procCpu(p), 0), collector: procCpu(h.collectorPid),
-});
+const sideCpu = (h: Host): { agent: number; threads: ReturnType<typeof threadCpu>; sensor: number; collector: number; collectorMain: number } => {
+  const cm = threadCpu(h.collectorPid).get('main');
+  return {
+    agent: procCpu(h.agentPid), threads: threadCpu(h.agentPid), sensor: h.sensor.pids.reduce((n, p) => n + procCpu(p), 0), collector: procCpu(h.collectorPid),
+    collectorMain: cm ? cm.user + cm.sys : 0,
+  };
+};
 const splitOf = (a0: ReturnType<typeof sideCpu>, a1: ReturnType<typeof sideCpu>): { sum: number; text: string } => {
-  const d = { agent: a1.agent - a0.agent, sensor: a1.sensor - a0.sensor, collector: a1.collector - a0.collector };
+  const d = { agent: a1.agent - a0.agent, sensor: a1.sensor - a0.sensor, collector: a1.collector - a0.collector, collectorMain: a1.collectorMain - a0.collectorMain };
   const none = { user: 0, sys: 0 };
   const [m0, m1] = [a0.threads.get('main') ?? none, a1.threads.get('main') ?? none];
   const mu = m1.user - m0.user;
@@ -130,7 +136,7 @@ const splitOf = (a0: ReturnType<typeof sideCpu>, a1: ReturnType<typeof sideCpu>)
     .sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
   return {
     sum: d.agent + d.sensor + d.collector,
-    text: `agent ${d.agent.toFixed(2)} (main thread user ${mu.toFixed(2)} + system ${ms.toFixed(2)}${others ? `; ${others}` : ''}) + sensor ${d.sensor.toFixed(2)} + collector ${d.collector.toFixed(2)} s`,
+    text: `agent ${d.agent.toFixed(2)} (main thread user ${mu.toFixed(2)} + system ${ms.toFixed(2)}${others ? `; ${others}` : ''}) + sensor ${d.sensor.toFixed(2)} + collector ${d.collector.toFixed(2)} (main thread ${d.collectorMain.toFixed(2)}) s`,
   };
 };
 
@@ -144,6 +150,23 @@ const HOOK_PY = 'import json,os,socket,sys\n'
 // Debian's python, not a version manager's shim (pyenv's is a dozen bash scripts: execs of the job, after `done`).
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const hook = (op: 'start' | 'end'): string => `${PYTHON} -c '${HOOK_PY}' ${sock} ${op}`;
+
+/**
+ * Waits until the daemons are idle (under 10 ms of CPU in 250 ms, at most 15 s): the tail of the run before (the
+ * not-a-job run's host events, a warm-up's detection) is not counted against the job that follows it.
+ */
+async function quiet(h: Host): Promise<number> {
+  const t0 = Date.now();
+  const total = (): number => { const c = sideCpu(h); return c.agent + c.sensor + c.collector; };
+  let last = total();
+  while (Date.now() - t0 < 15_000) {
+    await new Promise((r) => setTimeout(r, 250));
+    const now = total();
+    if (now - last < 0.011) break;
+    last = now;
+  }
+  return Date.now() - t0;
+}
 
 interface Run { ms: number; cpu: number; jobId?: string; out: string }
 /** Runs one workload in a shell that waits for "go"; timed from "go" to its `done`. */
@@ -180,11 +203,12 @@ const store = (): Database.Database => {
 };
 const q = <T>(sql: string, ...params: unknown[]): T => store().prepare(sql).get(...params) as T;
 
-interface AgentRun { ms: number; cpu: number; agentCpu: number; split: string; catchUpMs: number; events: number; execs: number; files: number }
+interface AgentRun { ms: number; cpu: number; agentCpu: number; split: string; catchUpMs: number; events: number; execs: number; files: number; settled: number }
 /** The workload as a registered job of the running host agent. */
 async function onRun(w: Workload): Promise<AgentRun> {
   const h = up();
   w.prep?.();
+  const settled = await quiet(h);
   const a0 = sideCpu(h);
   const r = await timed(w.script(), true);
   const done = Date.now();
@@ -195,12 +219,14 @@ async function onRun(w: Workload): Promise<AgentRun> {
   const catchUpMs = Date.now() - done;
   const c = q<{ events: number; execs: number; files: number }>("SELECT count(*) AS events, sum(kind = 'exec') AS execs, sum(kind = 'file') AS files FROM events WHERE job_id = ?", jobId);
   const split = splitOf(a0, sideCpu(h));
-  return { ms: r.ms, cpu: r.cpu, agentCpu: split.sum, split: split.text, catchUpMs, events: c.events, execs: c.execs, files: c.files };
+  return { ms: r.ms, cpu: r.cpu, agentCpu: split.sum, split: split.text, catchUpMs, events: c.events, execs: c.execs, files: c.files, settled };
 }
 /** The workload as a host process the agent watches but no job holds (what every other process on the host pays). */
 async function hostRun(w: Workload): Promise<{ ms: number; split: string }> {
+  if (!hostRuns) return { ms: NaN, split: 'not run' };
   const h = up();
   w.prep?.();
+  await quiet(h);
   const a0 = sideCpu(h);
   const r = await timed(w.script(), false);
   await new Promise((res) => setTimeout(res, 500)); // the agent's tail of the workload's events
@@ -257,7 +283,7 @@ for (let round = 0; round < rounds; round++) {
     r.off.push(off.ms); r.on.push(on.ms); r.ratios.push(on.ms / off.ms); r.hostOnly.push(hostOnly.ms / off.ms); r.catchUp.push(on.catchUpMs); r.last = on;
     r.cpu.push((on.cpu + on.agentCpu) / Math.max(off.cpu, 0.01));
     process.stderr.write(`round ${round + 1} ${w.name}: off ${off.ms.toFixed(0)} ms (cpu ${off.cpu.toFixed(2)} s), job ${on.ms.toFixed(0)} ms `
-      + `(${(on.ms / off.ms).toFixed(3)}; cpu ${on.split}), catch-up ${on.catchUpMs} ms, `
+      + `(${(on.ms / off.ms).toFixed(3)}; cpu ${on.split}; idle after ${on.settled} ms), catch-up ${on.catchUpMs} ms, `
       + `events ${on.events}, execs ${on.execs}, file events ${on.files}; not a job ${hostOnly.ms.toFixed(0)} ms (${(hostOnly.ms / off.ms).toFixed(3)}; cpu ${hostOnly.split}), load ${loadavg()[0]?.toFixed(2)}\n`);
   }
 }

@@ -235,6 +235,332 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
     out.push(pend.ev);
   }
 
+  const num = (f: string[], i: number): number => Number(f[i]);
+  const rest = (f: string[], i: number): string => (i === f.length - 1 ? f[i]! : f.slice(i).join('\t'));
+  // Common header of most records: tag ts pid uid comm.
+  const base = (f: string[]) => ({ tsNs: wall(f[1]!), pid: Number(f[2]), uid: Number(f[3]), comm: f[4] });
+
+  /**
+   * One entry of a counted map, "pid,dfd,path": n write-opens. Its own function, called per entry: V8 keeps it
+   * optimised, where a loop body that runs thousands of times once per window is compiled again on each entry (OSR).
+   */
+  function countedWrite(k: string, n: number, tsNs: number, sums: Map<number, number>, res: DecodeResult): void {
+    const c1 = k.indexOf(',');
+    const c2 = k.indexOf(',', c1 + 1);
+    const pid = Number(k.slice(0, c1));
+    let dfd = Number(k.slice(c1 + 1, c2));
+    if (dfd >= 0x80000000) dfd -= 0x100000000;
+    const raw = k.slice(c2 + 1);
+    if (!pid || c1 < 0 || c2 < 0) return;
+    sums.set(pid, (sums.get(pid) ?? 0) + n);
+    const path = resolveWrite(pid, dfd, raw);
+    if (o.ignorePids.has(pid) || path === '' || WRITE_NOISE.test(path)) return;
+    res.events.push({ kind: 'file', tsNs, pid, file: { op: 'OPEN_WRITE', path, count: n, pathClass: writeClass(path, o.pathContext) } });
+  }
+
+  /** Counted write-opens (@wc<gen>, per pid,dfd,path) and their per-pid totals (@wn<gen>): one window. */
+  function countedMaps(obj: { data?: unknown }, res: DecodeResult, now: bigint): void {
+    const data = (obj.data ?? {}) as Record<string, Record<string, number>>;
+    for (const [name, entries] of Object.entries(data)) {
+      const gen = name === '@wc0' || name === '@wn0' ? 0 : name === '@wc1' || name === '@wn1' ? 1 : -1;
+      if (gen < 0 || typeof entries !== 'object' || entries === null) continue;
+      if (name.startsWith('@wc')) {
+        // "pid,dfd,path": the path may hold commas, the numbers do not; dfd is printed unsigned.
+        const sums = new Map<number, number>();
+        countedSums[gen] = sums;
+        const tsNs = wall(now);
+        for (const k in entries) countedWrite(k, entries[k]!, tsNs, sums, res);
+      } else {
+        // The per-pid totals follow their map: what the map could not hold is a loss, reported with its count.
+        const sums = countedSums[gen] ?? new Map<number, number>();
+        countedSums[gen] = undefined;
+        for (const [k, n] of Object.entries(entries)) {
+          const pid = Number(k);
+          if (o.ignorePids.has(pid)) continue;
+          const missing = n - (sums.get(pid) ?? 0);
+          if (missing > 0) res.mapLost += missing;
+        }
+      }
+    }
+  }
+
+  function recHeader(f: string[], res: DecodeResult): void {
+    // BEGIN runs once every probe is loaded and attached; `flush` follows a window's printed counts.
+    if (f[1] === 'flush') res.flushed = true; else res.attached = true;
+  }
+
+  function recCwd(f: string[]): void {
+    // J pid complete path: the cwd of a process at its exec (for the I record that follows) or after a chdir
+    // (fchdir, setns, unshare); complete: the kernel's walk reached the root, else it says nothing.
+    const path = rest(f, 3);
+    if (f[2] === '1' && path.startsWith('/') && !path.includes('//')) setCwd(num(f, 1), path);
+    else cwds.delete(num(f, 1));
+  }
+
+  function recExecInfo(f: string[]): void {
+    // I pid cgroupId fd0kind fd0ino fd1kind fd1ino (libbpf sensor): for the E/e record that follows.
+    const pid = num(f, 1);
+    const cwd = cwds.get(pid);
+    info = { pid, info: { cgroupId: f[2] ?? '', ...(cwd !== undefined ? { cwd } : {}), fd0: fdAtExec(f[3], f[4]), fd1: fdAtExec(f[5], f[6]) } };
+  }
+
+  function recExec(f: string[], res: DecodeResult, now: bigint): void {
+    // E ts pid ppid uid comm argvLen filename | e ts pid ppid uid comm argvLen firstArgvChunk(%r)
+    const pid = num(f, 2);
+    const at = info?.pid === pid ? info.info : undefined;
+    info = undefined;
+    const prev = execs.get(pid);
+    if (prev) { execs.delete(pid); res.events.push(finishExec(prev)); }
+    if (o.ignorePids.has(pid)) return;
+    const inline = f[0] === 'e';
+    const ev: Extract<SensorEvent, { kind: 'exec' }> = {
+      kind: 'exec', tsNs: wall(f[1]!), pid, ppid: num(f, 3), uid: num(f, 4), comm: f[5], exec: {},
+    };
+    if (at) ev.execInfo = at;
+    const len = num(f, 6);
+    const p: PendingExec = { at: now, ev, len, chunks: new Map(), exeIsArgv0: inline };
+    if (inline) p.chunks.set(0, unescapeR(rest(f, 7))); else finishExe(ev, rest(f, 7));
+    if (len <= 0 || (inline && o.argvChunkBytes >= Math.min(len, o.argvChunkBytes * o.argvChunks))) { res.events.push(finishExec(p)); return; }
+    execs.set(pid, p);
+    evict(execs, o.maxPending, (v) => res.events.push(finishExec(v)));
+  }
+
+  function recArgvChunk(f: string[], res: DecodeResult): void {
+    const pid = num(f, 1);
+    const p = execs.get(pid);
+    if (!p) return;
+    p.chunks.set(num(f, 2), unescapeR(rest(f, 3)));
+    const have = p.chunks.size * o.argvChunkBytes;
+    if (have >= Math.min(p.len, o.argvChunkBytes * o.argvChunks)) { execs.delete(pid); res.events.push(finishExec(p)); }
+  }
+
+  function recFork(f: string[], res: DecodeResult): void {
+    // The child starts in its parent's directory: the kernel marks its cwd-relative writes (dfd -200) only when
+    // the parent's cwd is known here and the two do not share it.
+    const cwd = cwds.get(num(f, 2));
+    if (cwd !== undefined) setCwd(num(f, 5), cwd);
+    else cwds.delete(num(f, 5)); // a pid's new life starts at its fork: nothing of a process before it
+    if (o.ignorePids.has(num(f, 2))) return;
+    res.events.push({ kind: 'fork', ...base(f), fork: { childPid: num(f, 5) } });
+  }
+
+  function recExit(f: string[], res: DecodeResult): void {
+    const pid = num(f, 2);
+    const p = execs.get(pid);
+    if (p) { execs.delete(pid); res.events.push(finishExec(p)); }
+    memfdPids.delete(pid);
+    // The cwd stays (bounded) for the writes of this pid counted in the kernel and printed at the window's end;
+    // the pid's next process replaces it at its fork.
+    const st = num(f, 5);
+    const exit: { code?: number; signal?: number } = {};
+    if ((st & 0x7f) !== 0) exit.signal = st & 0x7f; else exit.code = (st >> 8) & 0xff;
+    res.events.push({ kind: 'exit', ...base(f), exit });
+  }
+
+  function recConnect(f: string[], res: DecodeResult, now: bigint): void {
+    // C ts tid pid uid comm family port addr
+    const tid = num(f, 2);
+    const pid = num(f, 3);
+    if (o.ignorePids.has(pid)) return;
+    const fam = num(f, 6);
+    const addr = rest(f, 8);
+    const net: Extract<SensorEvent, { kind: 'net' }>['net'] = fam === 1
+      ? { family: 'UNIX', dstIp: addr === '' ? '@' : addr }
+      : { family: fam === 10 ? 'INET6' : 'INET', dstIp: addr, dstPort: num(f, 7) };
+    const prev = connects.get(tid);
+    if (prev) { connects.delete(tid); res.events.push(prev.ev); }
+    connects.set(tid, { at: now, ev: { kind: 'net', tsNs: wall(f[1]!), pid, uid: num(f, 4), comm: f[5], net } });
+    evict(connects, o.maxPending, (v) => res.events.push(v.ev));
+  }
+
+  function recConnectResult(f: string[], res: DecodeResult): void {
+    const p = connects.get(num(f, 1));
+    if (!p) return;
+    connects.delete(num(f, 1));
+    p.ev.net.result = num(f, 2);
+    res.events.push(p.ev);
+  }
+
+  function recPacketHead(f: string[], _res: DecodeResult, now: bigint): void {
+    // Q ts pid skb dir saddr sport daddr dport
+    heads.set(f[3]!, { at: now, tsMono: BigInt(f[1]!), pid: num(f, 2), saddr: ipv4FromLe(num(f, 5)), sport: num(f, 6), daddr: ipv4FromLe(num(f, 7)), dport: num(f, 8) });
+    evict(heads, o.maxPending, () => undefined);
+  }
+
+  function recPacket(f: string[], res: DecodeResult, now: bigint): void {
+    const h = heads.get(f[1]!);
+    if (!h) return;
+    heads.delete(f[1]!);
+    dnsFromPacket(h, unescapeR(rest(f, 2)), now, res.events);
+  }
+
+  function recWriteOpen(f: string[], res: DecodeResult): void {
+    // W ts pid uid comm op flags mode dfd path (mode 0 without O_CREAT); a path relative to a directory fd is
+    // kept as fd:<n>/<path> for the adapter to resolve through /proc/<pid>/fd/<n> (the cwd would be wrong:
+    // tar, find, rsync use dirfds).
+    const pid = num(f, 2);
+    const mode = num(f, 7);
+    const dfd = num(f, 8);
+    const raw = rest(f, 9);
+    const path = resolveWrite(pid, dfd, raw);
+    if (o.ignorePids.has(pid) || path === '' || WRITE_NOISE.test(path)) return;
+    const flags = num(f, 6);
+    const op: FileOp = f[5] === 'c' || (f[5] === 'o' && (flags & 0xc0) === 0xc0) ? 'CREATE' : f[5] === 't' ? 'TRUNCATE' : 'OPEN_WRITE';
+    const file: Extract<SensorEvent, { kind: 'file' }>['file'] = { op, path, count: 1, pathClass: writeClass(path, o.pathContext) };
+    if (f[5] === 'c') file.mode = flags;
+    else if (mode !== 0) file.mode = mode;
+    res.events.push({ kind: 'file', ...base(f), file });
+  }
+
+  function recRenameFrom(f: string[], res: DecodeResult, now: bigint): void {
+    // N ts pid uid comm tid oldPath; O (libbpf sensor): oldPath is relative to the kernel's last cwd of the pid
+    if (o.ignorePids.has(num(f, 2))) return;
+    const tid = num(f, 5);
+    const path = f[0] === 'O' ? resolveWrite(num(f, 2), EXEC_CWD, rest(f, 6)) : atPath(rest(f, 6));
+    renames.set(tid, { at: now, ev: { kind: 'file', ...base(f), file: { op: 'RENAME', path, count: 1 } } });
+    evict(renames, o.maxPending, (v) => res.events.push(v.ev));
+  }
+
+  function recRenameTo(f: string[], res: DecodeResult): void {
+    const p = renames.get(num(f, 1));
+    if (!p) return;
+    renames.delete(num(f, 1));
+    p.ev.file.newPath = f[0] === 'o' ? resolveWrite(p.ev.pid, EXEC_CWD, rest(f, 2)) : atPath(rest(f, 2));
+    p.ev.file.pathClass = writeClass(p.ev.file.newPath, o.pathContext);
+    res.events.push(p.ev);
+  }
+
+  function recUnlink(f: string[], res: DecodeResult): void {
+    // u (libbpf sensor): the path is relative to the cwd the kernel last sent for the pid.
+    if (o.ignorePids.has(num(f, 2))) return;
+    const path = f[0] === 'u' ? resolveWrite(num(f, 2), EXEC_CWD, rest(f, 5)) : atPath(rest(f, 5));
+    res.events.push({ kind: 'file', ...base(f), file: { op: 'UNLINK', path, count: 1, pathClass: writeClass(path, o.pathContext) } });
+  }
+
+  function recChmod(f: string[], res: DecodeResult): void {
+    if (o.ignorePids.has(num(f, 2))) return;
+    const path = f[0] === 'm' ? resolveWrite(num(f, 2), EXEC_CWD, rest(f, 6)) : atPath(rest(f, 6));
+    res.events.push({ kind: 'file', ...base(f), file: { op: 'CHMOD', path, mode: num(f, 5), count: 1, pathClass: writeClass(path, o.pathContext) } });
+  }
+
+  function recSensitiveRead(f: string[], res: DecodeResult): void {
+    const pid = num(f, 2);
+    if (o.ignorePids.has(pid)) return;
+    const path = rest(f, 5);
+    const proc = parseProcPath(path);
+    if (proc) {
+      if (!proc.cls || proc.pid === pid) return;
+      res.events.push({ kind: 'read', ...base(f), read: { path, pathClass: proc.cls, targetPid: proc.pid } });
+      if (proc.cls === 'proc-mem') res.events.push({ kind: 'access', ...base(f), access: { kind: 'PROC_MEM_OPEN', targetPid: proc.pid, detail: 'open(/proc/<pid>/mem)' } });
+      return;
+    }
+    if (path.startsWith('/proc/')) return; // /proc/filesystems, /proc/stat …: the kernel filter is coarse there
+    const known = sensitiveClass(path, o.pathContext);
+    if (!known && o.sensitivePrefixes.length && !o.sensitivePrefixes.some((p) => path.startsWith(p))) return; // matched only a cut prefix
+    const cls = known ?? 'sensitive';
+    res.events.push({ kind: 'read', ...base(f), read: { path, pathClass: cls } });
+  }
+
+  function recDirName(f: string[], _res: DecodeResult, now: bigint): void {
+    // k tid name: one directory name of a dirfd-relative credential open, leaf first (bpftrace-script.ts renderDirfdOpens)
+    const tid = num(f, 1);
+    const c = dirChains.get(tid) ?? { at: now, names: [] };
+    if (c.names.length < 64) c.names.push(rest(f, 2));
+    dirChains.set(tid, c);
+    evict(dirChains, o.maxPending, () => undefined);
+  }
+
+  function recDirfdRead(f: string[], res: DecodeResult): void {
+    // K ts pid uid comm tid dfd complete name
+    const chain = dirChains.get(num(f, 5));
+    dirChains.delete(num(f, 5));
+    const pid = num(f, 2);
+    if (o.ignorePids.has(pid)) return;
+    const name = rest(f, 8);
+    const path = dirfdPath(chain?.names ?? [], f[7] === '1', name);
+    if (path === undefined) return;
+    // Only names under a credential location count (config.json of a project is not ~/.docker/config.json).
+    const known = sensitiveClass(path, o.pathContext);
+    if (!known && !o.sensitivePrefixes.some((p) => path.startsWith(p))) return;
+    res.events.push({ kind: 'read', ...base(f), read: { path, pathClass: known ?? 'sensitive' } });
+  }
+
+  function recSignal(f: string[], res: DecodeResult): void {
+    // T ts pid uid comm sig targetPid targetComm: a stopping signal for the watcher (renderWatcherSignals)
+    if (o.ignorePids.has(num(f, 2))) return;
+    const target = num(f, 6);
+    const targetComm = rest(f, 7);
+    // Any bpftrace matches in the kernel; only ours (an ignored pid) is the watcher.
+    if (targetComm.startsWith('bpftrace') && !o.ignorePids.has(target)) return;
+    res.events.push({ kind: 'access', ...base(f), access: { kind: 'KILL_WATCHER', targetPid: target, targetComm, detail: `signal ${num(f, 5)}` } });
+  }
+
+  function recPtrace(f: string[], res: DecodeResult): void {
+    const req = num(f, 5);
+    const kind: AccessKind = req === 16 ? 'PTRACE_ATTACH' : 'PTRACE_SEIZE';
+    res.events.push({ kind: 'access', ...base(f), access: { kind, targetPid: num(f, 6), detail: `ptrace(${kind})` } });
+  }
+
+  function recVmAccess(f: string[], res: DecodeResult): void {
+    const w = f[5] === 'w';
+    res.events.push({ kind: 'access', ...base(f), access: { kind: w ? 'VM_WRITEV' : 'VM_READV', targetPid: num(f, 6), detail: w ? 'process_vm_writev' : 'process_vm_readv' } });
+  }
+
+  function recTreeFull(f: string[], res: DecodeResult): void {
+    res.treeLost = 1;
+  }
+
+  function recMemfd(f: string[]): void {
+    memfdPids.set(num(f, 2), true);
+    if (memfdPids.size > o.maxPending) memfdPids.delete(memfdPids.keys().next().value!);
+  }
+
+  function recSetid(f: string[], res: DecodeResult): void {
+    res.events.push({ kind: 'access', ...base(f), access: { kind: 'SETID_ROOT', targetPid: num(f, 2), detail: f[5] } });
+  }
+
+  function recBpfLoad(f: string[], res: DecodeResult): void {
+    if (o.ignorePids.has(num(f, 2))) return;
+    res.events.push({ kind: 'access', ...base(f), access: { kind: 'BPF_PROG_LOAD', targetPid: num(f, 2), detail: 'bpf(BPF_PROG_LOAD)' } });
+  }
+
+  /** One record of a printf line: its fields split at tabs, the first one the tag. */
+  type Rec = (f: string[], res: DecodeResult, now: bigint) => void;
+  // One small function per record: V8 optimises (and after a deopt re-optimises) each alone, not one big switch.
+  const RECORDS: ReadonlyMap<string, Rec> = new Map<string, Rec>([
+    ['H', recHeader],
+    ['J', recCwd],
+    ['I', recExecInfo],
+    ['E', recExec],
+    ['e', recExec],
+    ['A', recArgvChunk],
+    ['F', recFork],
+    ['X', recExit],
+    ['C', recConnect],
+    ['R', recConnectResult],
+    ['Q', recPacketHead],
+    ['q', recPacket],
+    ['W', recWriteOpen],
+    ['N', recRenameFrom],
+    ['O', recRenameFrom],
+    ['n', recRenameTo],
+    ['o', recRenameTo],
+    ['U', recUnlink],
+    ['u', recUnlink],
+    ['M', recChmod],
+    ['m', recChmod],
+    ['S', recSensitiveRead],
+    ['k', recDirName],
+    ['K', recDirfdRead],
+    ['T', recSignal],
+    ['P', recPtrace],
+    ['V', recVmAccess],
+    ['Y', recTreeFull],
+    ['D', recMemfd],
+    ['G', recSetid],
+    ['B', recBpfLoad],
+  ]);
+
   function push(line: string, now: bigint): DecodeResult {
     const res: DecodeResult = { events: [], lost: 0, mapLost: 0, treeLost: 0, attached: false, flushed: false, malformed: false };
     let obj: { type?: string; data?: unknown };
@@ -245,302 +571,20 @@ export function createBpftraceDecoder(options: Partial<DecoderOptions> & Pick<De
       return res;
     }
     if (obj.type === 'map') {
-      const data = (obj.data ?? {}) as Record<string, Record<string, number>>;
-      for (const [name, entries] of Object.entries(data)) {
-        const gen = name === '@wc0' || name === '@wn0' ? 0 : name === '@wc1' || name === '@wn1' ? 1 : -1;
-        if (gen < 0 || typeof entries !== 'object' || entries === null) continue;
-        if (name.startsWith('@wc')) {
-          // "pid,dfd,path": the path may hold commas, the numbers do not; dfd is printed unsigned.
-          const sums = new Map<number, number>();
-          countedSums[gen] = sums;
-          for (const [k, n] of Object.entries(entries)) {
-            const c1 = k.indexOf(',');
-            const c2 = k.indexOf(',', c1 + 1);
-            const pid = Number(k.slice(0, c1));
-            let dfd = Number(k.slice(c1 + 1, c2));
-            if (dfd >= 0x80000000) dfd -= 0x100000000;
-            const raw = k.slice(c2 + 1);
-            if (!pid || c1 < 0 || c2 < 0) continue;
-            sums.set(pid, (sums.get(pid) ?? 0) + n);
-            const path = resolveWrite(pid, dfd, raw);
-            if (o.ignorePids.has(pid) || path === '' || WRITE_NOISE.test(path)) continue;
-            res.events.push({ kind: 'file', tsNs: wall(now), pid, file: { op: 'OPEN_WRITE', path, count: n, pathClass: writeClass(path, o.pathContext) } });
-          }
-        } else {
-          // The per-pid totals follow their map: what the map could not hold is a loss, reported with its count.
-          const sums = countedSums[gen] ?? new Map<number, number>();
-          countedSums[gen] = undefined;
-          for (const [k, n] of Object.entries(entries)) {
-            const pid = Number(k);
-            if (o.ignorePids.has(pid)) continue;
-            const missing = n - (sums.get(pid) ?? 0);
-            if (missing > 0) res.mapLost += missing;
-          }
-        }
-      }
+      countedMaps(obj, res, now);
       return res;
     }
     if (obj.type !== 'printf' || typeof obj.data !== 'string') return res;
     const text = obj.data.endsWith('\n') ? obj.data.slice(0, -1) : obj.data;
     const f = text.split('\t');
-    const tag = f[0];
-    const num = (i: number): number => Number(f[i]);
-    const rest = (i: number): string => f.slice(i).join('\t');
-    // Common header of most records: tag ts pid uid comm.
-    const base = () => ({ tsNs: wall(f[1]!), pid: num(2), uid: num(3), comm: f[4] });
+    const rec = RECORDS.get(f[0] ?? '');
+    if (!rec) { res.malformed = true; return res; }
     try {
-      switch (tag) {
-        case 'H':
-          // BEGIN runs once every probe is loaded and attached; `flush` follows a window's printed counts.
-          if (f[1] === 'flush') res.flushed = true; else res.attached = true;
-          return res;
-        case 'J': {
-          // J pid complete path: the cwd of a process at its exec (for the I record that follows) or after a chdir
-          // (fchdir, setns, unshare); complete: the kernel's walk reached the root, else it says nothing.
-          const path = rest(3);
-          if (f[2] === '1' && path.startsWith('/') && !path.includes('//')) setCwd(num(1), path);
-          else cwds.delete(num(1));
-          return res;
-        }
-        case 'I': {
-          // I pid cgroupId fd0kind fd0ino fd1kind fd1ino (libbpf sensor): for the E/e record that follows.
-          const pid = num(1);
-          const cwd = cwds.get(pid);
-          info = { pid, info: { cgroupId: f[2] ?? '', ...(cwd !== undefined ? { cwd } : {}), fd0: fdAtExec(f[3], f[4]), fd1: fdAtExec(f[5], f[6]) } };
-          return res;
-        }
-        case 'E':
-        case 'e': {
-          // E ts pid ppid uid comm argvLen filename | e ts pid ppid uid comm argvLen firstArgvChunk(%r)
-          const pid = num(2);
-          const at = info?.pid === pid ? info.info : undefined;
-          info = undefined;
-          const prev = execs.get(pid);
-          if (prev) { execs.delete(pid); res.events.push(finishExec(prev)); }
-          if (o.ignorePids.has(pid)) return res;
-          const inline = tag === 'e';
-          const ev: Extract<SensorEvent, { kind: 'exec' }> = {
-            kind: 'exec', tsNs: wall(f[1]!), pid, ppid: num(3), uid: num(4), comm: f[5], exec: {},
-          };
-          if (at) ev.execInfo = at;
-          const len = num(6);
-          const p: PendingExec = { at: now, ev, len, chunks: new Map(), exeIsArgv0: inline };
-          if (inline) p.chunks.set(0, unescapeR(rest(7))); else finishExe(ev, rest(7));
-          if (len <= 0 || (inline && o.argvChunkBytes >= Math.min(len, o.argvChunkBytes * o.argvChunks))) { res.events.push(finishExec(p)); return res; }
-          execs.set(pid, p);
-          evict(execs, o.maxPending, (v) => res.events.push(finishExec(v)));
-          return res;
-        }
-        case 'A': {
-          const pid = num(1);
-          const p = execs.get(pid);
-          if (!p) return res;
-          p.chunks.set(num(2), unescapeR(rest(3)));
-          const have = p.chunks.size * o.argvChunkBytes;
-          if (have >= Math.min(p.len, o.argvChunkBytes * o.argvChunks)) { execs.delete(pid); res.events.push(finishExec(p)); }
-          return res;
-        }
-        case 'F': {
-          // The child starts in its parent's directory: the kernel marks its cwd-relative writes (dfd -200) only when
-          // the parent's cwd is known here and the two do not share it.
-          const cwd = cwds.get(num(2));
-          if (cwd !== undefined) setCwd(num(5), cwd);
-          else cwds.delete(num(5)); // a pid's new life starts at its fork: nothing of a process before it
-          if (o.ignorePids.has(num(2))) return res;
-          res.events.push({ kind: 'fork', ...base(), fork: { childPid: num(5) } });
-          return res;
-        }
-        case 'X': {
-          const pid = num(2);
-          const p = execs.get(pid);
-          if (p) { execs.delete(pid); res.events.push(finishExec(p)); }
-          memfdPids.delete(pid);
-          // The cwd stays (bounded) for the writes of this pid counted in the kernel and printed at the window's end;
-          // the pid's next process replaces it at its fork.
-          const st = num(5);
-          const exit: { code?: number; signal?: number } = {};
-          if ((st & 0x7f) !== 0) exit.signal = st & 0x7f; else exit.code = (st >> 8) & 0xff;
-          res.events.push({ kind: 'exit', ...base(), exit });
-          return res;
-        }
-        case 'C': {
-          // C ts tid pid uid comm family port addr
-          const tid = num(2);
-          const pid = num(3);
-          if (o.ignorePids.has(pid)) return res;
-          const fam = num(6);
-          const addr = rest(8);
-          const net: Extract<SensorEvent, { kind: 'net' }>['net'] = fam === 1
-            ? { family: 'UNIX', dstIp: addr === '' ? '@' : addr }
-            : { family: fam === 10 ? 'INET6' : 'INET', dstIp: addr, dstPort: num(7) };
-          const prev = connects.get(tid);
-          if (prev) { connects.delete(tid); res.events.push(prev.ev); }
-          connects.set(tid, { at: now, ev: { kind: 'net', tsNs: wall(f[1]!), pid, uid: num(4), comm: f[5], net } });
-          evict(connects, o.maxPending, (v) => res.events.push(v.ev));
-          return res;
-        }
-        case 'R': {
-          const p = connects.get(num(1));
-          if (!p) return res;
-          connects.delete(num(1));
-          p.ev.net.result = num(2);
-          res.events.push(p.ev);
-          return res;
-        }
-        case 'Q': {
-          // Q ts pid skb dir saddr sport daddr dport
-          heads.set(f[3]!, { at: now, tsMono: BigInt(f[1]!), pid: num(2), saddr: ipv4FromLe(num(5)), sport: num(6), daddr: ipv4FromLe(num(7)), dport: num(8) });
-          evict(heads, o.maxPending, () => undefined);
-          return res;
-        }
-        case 'q': {
-          const h = heads.get(f[1]!);
-          if (!h) return res;
-          heads.delete(f[1]!);
-          dnsFromPacket(h, unescapeR(rest(2)), now, res.events);
-          return res;
-        }
-        case 'W': {
-          // W ts pid uid comm op flags mode dfd path (mode 0 without O_CREAT); a path relative to a directory fd is
-          // kept as fd:<n>/<path> for the adapter to resolve through /proc/<pid>/fd/<n> (the cwd would be wrong:
-          // tar, find, rsync use dirfds).
-          const pid = num(2);
-          const mode = num(7);
-          const dfd = num(8);
-          const raw = rest(9);
-          const path = resolveWrite(pid, dfd, raw);
-          if (o.ignorePids.has(pid) || path === '' || WRITE_NOISE.test(path)) return res;
-          const flags = num(6);
-          const op: FileOp = f[5] === 'c' || (f[5] === 'o' && (flags & 0xc0) === 0xc0) ? 'CREATE' : f[5] === 't' ? 'TRUNCATE' : 'OPEN_WRITE';
-          const file: Extract<SensorEvent, { kind: 'file' }>['file'] = { op, path, count: 1, pathClass: writeClass(path, o.pathContext) };
-          if (f[5] === 'c') file.mode = flags;
-          else if (mode !== 0) file.mode = mode;
-          res.events.push({ kind: 'file', ...base(), file });
-          return res;
-        }
-        case 'N':
-        case 'O': {
-          // N ts pid uid comm tid oldPath; O (libbpf sensor): oldPath is relative to the kernel's last cwd of the pid
-          if (o.ignorePids.has(num(2))) return res;
-          const tid = num(5);
-          const path = tag === 'O' ? resolveWrite(num(2), EXEC_CWD, rest(6)) : atPath(rest(6));
-          renames.set(tid, { at: now, ev: { kind: 'file', ...base(), file: { op: 'RENAME', path, count: 1 } } });
-          evict(renames, o.maxPending, (v) => res.events.push(v.ev));
-          return res;
-        }
-        case 'n':
-        case 'o': {
-          const p = renames.get(num(1));
-          if (!p) return res;
-          renames.delete(num(1));
-          p.ev.file.newPath = tag === 'o' ? resolveWrite(p.ev.pid, EXEC_CWD, rest(2)) : atPath(rest(2));
-          p.ev.file.pathClass = writeClass(p.ev.file.newPath, o.pathContext);
-          res.events.push(p.ev);
-          return res;
-        }
-        case 'U':
-        case 'u': {
-          // u (libbpf sensor): the path is relative to the cwd the kernel last sent for the pid.
-          if (o.ignorePids.has(num(2))) return res;
-          const path = tag === 'u' ? resolveWrite(num(2), EXEC_CWD, rest(5)) : atPath(rest(5));
-          res.events.push({ kind: 'file', ...base(), file: { op: 'UNLINK', path, count: 1, pathClass: writeClass(path, o.pathContext) } });
-          return res;
-        }
-        case 'M':
-        case 'm': {
-          if (o.ignorePids.has(num(2))) return res;
-          const path = tag === 'm' ? resolveWrite(num(2), EXEC_CWD, rest(6)) : atPath(rest(6));
-          res.events.push({ kind: 'file', ...base(), file: { op: 'CHMOD', path, mode: num(5), count: 1, pathClass: writeClass(path, o.pathContext) } });
-          return res;
-        }
-        case 'S': {
-          const pid = num(2);
-          if (o.ignorePids.has(pid)) return res;
-          const path = rest(5);
-          const proc = parseProcPath(path);
-          if (proc) {
-            if (!proc.cls || proc.pid === pid) return res;
-            res.events.push({ kind: 'read', ...base(), read: { path, pathClass: proc.cls, targetPid: proc.pid } });
-            if (proc.cls === 'proc-mem') res.events.push({ kind: 'access', ...base(), access: { kind: 'PROC_MEM_OPEN', targetPid: proc.pid, detail: 'open(/proc/<pid>/mem)' } });
-            return res;
-          }
-          if (path.startsWith('/proc/')) return res; // /proc/filesystems, /proc/stat …: the kernel filter is coarse there
-          const known = sensitiveClass(path, o.pathContext);
-          if (!known && o.sensitivePrefixes.length && !o.sensitivePrefixes.some((p) => path.startsWith(p))) return res; // matched only a cut prefix
-          const cls = known ?? 'sensitive';
-          res.events.push({ kind: 'read', ...base(), read: { path, pathClass: cls } });
-          return res;
-        }
-        case 'k': {
-          // k tid name: one directory name of a dirfd-relative credential open, leaf first (bpftrace-script.ts renderDirfdOpens)
-          const tid = num(1);
-          const c = dirChains.get(tid) ?? { at: now, names: [] };
-          if (c.names.length < 64) c.names.push(rest(2));
-          dirChains.set(tid, c);
-          evict(dirChains, o.maxPending, () => undefined);
-          return res;
-        }
-        case 'K': {
-          // K ts pid uid comm tid dfd complete name
-          const chain = dirChains.get(num(5));
-          dirChains.delete(num(5));
-          const pid = num(2);
-          if (o.ignorePids.has(pid)) return res;
-          const name = rest(8);
-          const path = dirfdPath(chain?.names ?? [], f[7] === '1', name);
-          if (path === undefined) return res;
-          // Only names under a credential location count (config.json of a project is not ~/.docker/config.json).
-          const known = sensitiveClass(path, o.pathContext);
-          if (!known && !o.sensitivePrefixes.some((p) => path.startsWith(p))) return res;
-          res.events.push({ kind: 'read', ...base(), read: { path, pathClass: known ?? 'sensitive' } });
-          return res;
-        }
-        case 'T': {
-          // T ts pid uid comm sig targetPid targetComm: a stopping signal for the watcher (renderWatcherSignals)
-          if (o.ignorePids.has(num(2))) return res;
-          const target = num(6);
-          const targetComm = rest(7);
-          // Any bpftrace matches in the kernel; only ours (an ignored pid) is the watcher.
-          if (targetComm.startsWith('bpftrace') && !o.ignorePids.has(target)) return res;
-          res.events.push({ kind: 'access', ...base(), access: { kind: 'KILL_WATCHER', targetPid: target, targetComm, detail: `signal ${num(5)}` } });
-          return res;
-        }
-        case 'P': {
-          const req = num(5);
-          const kind: AccessKind = req === 16 ? 'PTRACE_ATTACH' : 'PTRACE_SEIZE';
-          res.events.push({ kind: 'access', ...base(), access: { kind, targetPid: num(6), detail: `ptrace(${kind})` } });
-          return res;
-        }
-        case 'V': {
-          const w = f[5] === 'w';
-          res.events.push({ kind: 'access', ...base(), access: { kind: w ? 'VM_WRITEV' : 'VM_READV', targetPid: num(6), detail: w ? 'process_vm_writev' : 'process_vm_readv' } });
-          return res;
-        }
-        case 'Y':
-          res.treeLost = 1;
-          return res;
-        case 'D': {
-          memfdPids.set(num(2), true);
-          if (memfdPids.size > o.maxPending) memfdPids.delete(memfdPids.keys().next().value!);
-          return res;
-        }
-        case 'G': {
-          res.events.push({ kind: 'access', ...base(), access: { kind: 'SETID_ROOT', targetPid: num(2), detail: f[5] } });
-          return res;
-        }
-        case 'B': {
-          if (o.ignorePids.has(num(2))) return res;
-          res.events.push({ kind: 'access', ...base(), access: { kind: 'BPF_PROG_LOAD', targetPid: num(2), detail: 'bpf(BPF_PROG_LOAD)' } });
-          return res;
-        }
-        default:
-          res.malformed = true;
-          return res;
-      }
+      rec(f, res, now);
     } catch {
       res.malformed = true;
-      return res;
     }
+    return res;
   }
 
   function flush(now: bigint, all = false): SensorEvent[] {

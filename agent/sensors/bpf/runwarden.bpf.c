@@ -522,9 +522,10 @@ static __always_inline void write_open(__u32 pid, __u8 op, __u32 flags, __u32 mo
 	__u32 win = window;
 	struct rw_budget *b = bpf_map_lookup_elem(&wb, &pid);
 	__u32 used = b && b->window == win ? b->used : 0;
-	__u32 *seen = bpf_map_lookup_elem(&ws, pk);
-	bool fresh = !seen || *seen != win;
-	if ((used < write_budget || (mode & 0111)) && fresh) {
+	/* A flood past its budget is counted without the once-per-window lookup (an LRU map: the costlier one). */
+	bool eligible = used < write_budget || (mode & 0111);
+	__u32 *seen = eligible ? bpf_map_lookup_elem(&ws, pk) : NULL;
+	if (eligible && (!seen || *seen != win)) {
 		struct rw_budget nb = { .window = win, .used = used + 1 };
 		bpf_map_update_elem(&wb, &pid, &nb, BPF_ANY);
 		bpf_map_update_elem(&ws, pk, &win, BPF_ANY);
