@@ -85,7 +85,24 @@ export interface CoreOptions {
   hostEvents: boolean;
 }
 
-interface JobState {
+/**
+ * Plain-file aggregation (see aggregated()): one per job, and one for the host's processes outside every job (the
+ * daemon's host events), which lives as long as the agent: its idle directories are recycled, its oldest unsent
+ * writes forgotten first.
+ */
+interface AggState {
+  dirs: Map<string, DirAggregate>; // "program op dir" → plain-file aggregation
+  lastAgg: { prog: string; unlink: boolean; dir: string; a: DirAggregate } | undefined; // the one the last file went to
+  unsent: Map<string, UnsentWrite>; // path → a write that left only inside an aggregate (sent on its own if the job runs it)
+  lastUnsent: UnsentWrite | undefined; // shared by the paths of one writer in one window (a counted window is one tsNs)
+  aggDue: number;                  // earliest `since` of a pending aggregate (Infinity: none)
+  /** The host's: recycle directories with nothing pending, evict the oldest unsent write (a job's stop at the bound). */
+  longLived: boolean;
+}
+
+const newAggState = (longLived: boolean): AggState => ({ dirs: new Map(), lastAgg: undefined, unsent: new Map(), lastUnsent: undefined, aggDue: Infinity, longLived });
+
+interface JobState extends AggState {
   view: JobView;
   start: JobStart;
   startNs: number;
@@ -103,11 +120,6 @@ interface JobState {
   byVar: Map<string, DiscoveredSecret[]>; // "name=value" → what discoverSecrets finds in that variable alone
   byValue: Map<string, string>;   // secret value → its name (rebuilt when the job's secrets change)
   startEnv: Map<string, string>;  // the environment the job started with (discovered then), cleared at its end
-  dirs: Map<string, DirAggregate>; // "program op dir" → plain-file aggregation
-  lastAgg: { prog: string; unlink: boolean; dir: string; a: DirAggregate } | undefined; // the one the last file went to
-  unsent: Map<string, UnsentWrite>; // path → a write that left only inside an aggregate (sent on its own if the job runs it)
-  lastUnsent: UnsentWrite | undefined; // shared by the paths of one writer in one window (a counted window is one tsNs)
-  aggDue: number;                  // earliest `since` of a pending aggregate (Infinity: none)
   envFilesAtStart: Map<string, string>;
 }
 
@@ -118,6 +130,11 @@ export interface AgentCore {
   /** The root pid is known only after spawn in wrapped mode. */
   setRoot(jobId: string, rootPid: number): void;
   onSensorEvent(ev: SensorEvent): void;
+  /**
+   * Sends the plain-file aggregates whose window has passed (every one with `all`: before the agent stops), also when
+   * no event followed them: a host that goes quiet after an unpack.
+   */
+  flushIdle(all?: boolean): void;
   /** Job output (wrapped mode's pty/pipes, or runner step logs). */
   onOutput(jobId: string, chunk: Uint8Array, location: string): void;
   endJob(jobId: string, exitCode: number): Promise<JobEndResult>;
@@ -404,7 +421,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
    * touch tens of thousands, a make's compilers (a process per file) as many; every other class goes one by one.
    * A file that left only inside an aggregate is sent on its own when the job runs it (sendUnsentWrites).
    */
-  function aggregated(job: JobState, d: EventDraft & { kind: 'file' }): boolean {
+  function aggregated(job: AggState, d: EventDraft & { kind: 'file' }): boolean {
     const f = d.file;
     if (f.op !== 'OPEN_WRITE' && f.op !== 'CREATE' && f.op !== 'UNLINK') return false;
     const unlink = f.op === 'UNLINK';
@@ -420,6 +437,10 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       const key = `${prog} ${unlink ? 'u' : 'w'} ${dir}`;
       a = job.dirs.get(key);
       if (!a) {
+        if (job.dirs.size >= CORE_LIMITS.maxAggregates && job.longLived) {
+          for (const [k, v] of job.dirs) if (!v.pending) job.dirs.delete(k);
+          job.lastAgg = undefined;
+        }
         if (job.dirs.size >= CORE_LIMITS.maxAggregates) return false;
         a = { files: 0, pending: undefined, sample: [], opens: 0, since: 0, pids: new Set() };
         job.dirs.set(key, a);
@@ -428,7 +449,8 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     }
     if (a.files < CORE_LIMITS.plainFilesPerDir) { a.files++; return false; }
     if (unlink) job.unsent.delete(f.path);
-    else if (job.unsent.size < CORE_LIMITS.maxWrittenPathsPerJob || job.unsent.has(f.path)) {
+    else if (job.unsent.size < CORE_LIMITS.maxWrittenPathsPerJob || job.unsent.has(f.path) || job.longLived) {
+      if (job.unsent.size >= CORE_LIMITS.maxWrittenPathsPerJob && !job.unsent.has(f.path)) job.unsent.delete(job.unsent.keys().next().value as string);
       const l = job.lastUnsent;
       const w = l && l.tsNs === d.tsNs && l.pid === (d.pid ?? 0) && l.op === f.op && l.mode === f.mode && l.pathClass === (f.pathClass ?? '') && l.exe === (d.exe ?? '')
         ? l
@@ -455,30 +477,32 @@ export function createAgentCore(o: CoreOptions): AgentCore {
    * Before an exec: a file it runs (exe, argv[0], an interpreter's script) that the job wrote and that left only
    * inside an aggregate goes out on its own, with its writer, so the collector knows the job wrote what it runs.
    */
-  function sendUnsentWrites(job: JobState, d: EventDraft & { kind: 'exec' }): void {
-    if (!job.unsent.size) return;
+  function sendUnsentWrites(agg: AggState, d: EventDraft & { kind: 'exec' }, job: JobState | undefined): void {
+    if (!agg.unsent.size) return;
     for (const path of execCandidates(d.exe ?? '', d.exec.argv ?? [], d.exec.cwd ?? '')) {
-      const w = job.unsent.get(path);
+      const w = agg.unsent.get(path);
       if (!w) continue;
-      job.unsent.delete(path);
+      agg.unsent.delete(path);
       const f: EventDraft & { kind: 'file' } = {
-        kind: 'file', tsNs: w.tsNs, host: o.host, jobId: job.view.jobId, pid: w.pid, ppid: w.ppid, uid: w.uid, comm: w.comm, exe: w.exe, secretNames: [],
+        kind: 'file', tsNs: w.tsNs, host: o.host, jobId: job?.view.jobId ?? '', pid: w.pid, ppid: w.ppid, uid: w.uid, comm: w.comm, exe: w.exe, secretNames: [],
         file: { op: w.op, path, count: 1, pathClass: w.pathClass, contentHint: 'sent on its own when the job ran it (counted before in an aggregate)', ...(w.mode !== undefined ? { mode: w.mode } : {}) },
       };
-      scrubDraft(job, f);
-      if (f.file.contentHint) f.file.contentHint = redactText(job, f.file.contentHint);
+      if (job) {
+        scrubDraft(job, f);
+        if (f.file.contentHint) f.file.contentHint = redactText(job, f.file.contentHint);
+      }
       emit(f);
     }
   }
 
-  /** Sends the aggregates older than the window (all of them with `all`). */
-  function flushAggregates(job: JobState, all: boolean): void {
+  /** Sends the aggregates older than the window (all of them with `all`); job: whose secrets to scrub (none: the host's). */
+  function flushAggregates(agg: AggState, all: boolean, job: JobState | undefined): void {
     const now = o.nowNs();
-    if (!all && now - job.aggDue < CORE_LIMITS.aggregateWindowNs) return;
-    job.aggDue = Infinity;
-    for (const a of job.dirs.values()) {
+    if (!all && now - agg.aggDue < CORE_LIMITS.aggregateWindowNs) return;
+    agg.aggDue = Infinity;
+    for (const a of agg.dirs.values()) {
       if (!a.pending) continue;
-      if (!all && now - a.since < CORE_LIMITS.aggregateWindowNs) { job.aggDue = Math.min(job.aggDue, a.since); continue; }
+      if (!all && now - a.since < CORE_LIMITS.aggregateWindowNs) { agg.aggDue = Math.min(agg.aggDue, a.since); continue; }
       const d = a.pending;
       a.pending = undefined;
       const files = d.file.count ?? 0;
@@ -487,20 +511,39 @@ export function createAgentCore(o: CoreOptions): AgentCore {
         ? `aggregated: ${files} files unlinked${by}; e.g. ${a.sample.join(', ')}`
         : `aggregated: ${files} files, ${a.opens} write-opens${by}; e.g. ${a.sample.join(', ')}`;
       d.file.count = a.opens;
-      scrubDraft(job, d);
-      if (d.file.contentHint) d.file.contentHint = redactText(job, d.file.contentHint);
+      if (job) {
+        scrubDraft(job, d);
+        if (d.file.contentHint) d.file.contentHint = redactText(job, d.file.contentHint);
+      }
       emit(d);
     }
   }
 
+  const hostAgg = newAggState(true);
+  function hostEvent(draft: EventDraft): void {
+    if (draft.kind === 'file') {
+      if (aggregated(hostAgg, draft)) { flushAggregates(hostAgg, false, undefined); return; }
+      if (hostAgg.unsent.size && draft.file.path) hostAgg.unsent.delete(draft.file.path);
+    } else if (draft.kind === 'exec') {
+      sendUnsentWrites(hostAgg, draft, undefined);
+    }
+    emit(draft);
+    flushAggregates(hostAgg, false, undefined);
+  }
+
   return {
+    flushIdle(all = false) {
+      flushAggregates(hostAgg, all, undefined);
+      for (const job of jobs.values()) flushAggregates(job, all, job);
+    },
+
     startJob(jobId, start, rootPid, env, paths) {
       const secrets = discoverSecrets(env, o.secretsConfig);
       const job: JobState = {
         view: { jobId, paths, secretNames: new Set() },
         start, startNs: o.nowNs(), secrets, scanner: undefined, dnsScanner: undefined, reporter: undefined, redactor: undefined,
         written: new Map(), held: new Map(), byEnv: new Map(), byVar: new Map(), byValue: new Map(),
-        startEnv: new Map(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)), pipeWriters: new Map(), pipeOut: new Map(), stdinAt: new Map(), dirs: new Map(), lastAgg: undefined, unsent: new Map(), lastUnsent: undefined, aggDue: Infinity,
+        startEnv: new Map(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)), pipeWriters: new Map(), pipeOut: new Map(), stdinAt: new Map(), ...newAggState(false),
         envFilesAtStart: new Map([paths.envFile, paths.pathFile].filter((p): p is string => !!p).map((p) => [p, readText(p)])),
       };
       rebuildScanners(job);
@@ -530,7 +573,8 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       if (!job) {
         // Outside every job. A read of a job's worker memory is attributed to the reader's job above;
         // the daemon keeps host events (tampering with the agent), `run` drops them.
-        if (o.hostEvents) emit(draft);
+        // Plain files are aggregated as a job's are: an unpack by a host service is one event per directory.
+        if (o.hostEvents) hostEvent(draft);
         return;
       }
       // Scan what the process exposed before it is scrubbed, then send the scrubbed event first so the
@@ -539,14 +583,14 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       switch (draft.kind) {
         case 'exec':
           if (job.scanner && draft.exec.argv) exposures.push(...scanArgv(job.scanner, draft.exec.argv, `argv:${draft.comm || 'exec'}`));
-          sendUnsentWrites(job, draft);
+          sendUnsentWrites(job, draft, job);
           break;
         case 'dns':
           if (job.dnsScanner && draft.dns.name) exposures.push(...scanDnsName(job.dnsScanner, draft.dns.name, 'dns'));
           break;
         case 'file':
           if (draft.file.path) noteWrite(job, draft.pid ?? 0, draft.file.newPath || draft.file.path, draft.file.op);
-          if (aggregated(job, draft)) { flushAggregates(job, false); return; }
+          if (aggregated(job, draft)) { flushAggregates(job, false, job); return; }
           if (job.unsent.size && draft.file.path) job.unsent.delete(draft.file.path); // this write goes out on its own
           break;
         default:
@@ -555,7 +599,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       scrubDraft(job, draft);
       emit(draft);
       exposureEvents(job, exposures, draft.pid ?? 0);
-      flushAggregates(job, false);
+      flushAggregates(job, false, job);
     },
 
     onOutput(jobId, chunk, location) {
@@ -568,7 +612,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       const job = jobs.get(jobId);
       if (!job) return { survivors: 0, exposures: 0 };
       let exposures = 0;
-      flushAggregates(job, true);
+      flushAggregates(job, true, job);
       if (job.scanner) {
         const tail = job.scanner.end();
         exposureEvents(job, tail, job.start.rootPid ?? 0);

@@ -291,6 +291,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
 
   // Status changes go out as events; jobs whose root vanished without a `job end` are ended (survivors).
   const poll = setInterval(() => {
+    core.flushIdle(); // plain-file aggregates of a host (or job) that went quiet
     const k = statusKey();
     if (k !== lastStatus) {
       lastStatus = k;
@@ -316,6 +317,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
         clearInterval(poll);
         if (jobs.size) log.warn({ jobs: [...jobs.keys()] }, 'agent stopping with jobs still running: their job end will not be reported');
         await sensor?.close();
+        core.flushIdle(true); // what the last events left in an aggregate goes out with them
         await socket.stopAccepting();
         const flushed = await uplink.flush(a.flushDeadlineMillis);
         if (!flushed) log.warn({ pending: uplink.stats().pending }, 'not every event reached the collector before the deadline; they stay spooled for the next start');

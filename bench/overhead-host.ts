@@ -170,7 +170,7 @@ async function quiet(h: Host): Promise<number> {
 
 interface Run { ms: number; cpu: number; jobId?: string; out: string }
 /** Runs one workload in a shell that waits for "go"; timed from "go" to its `done`. */
-function timed(script: string, asJob: boolean): Promise<Run> {
+function timed(script: string, asJob: boolean, onDone?: () => void): Promise<Run> {
   const body = asJob
     ? `${hook('start')} || exit 9; echo ready; read _; ${script}; rc=$?; echo done; ${hook('end')}; exit $rc`
     : `echo ready; read _; ${script}; rc=$?; echo done; exit $rc`;
@@ -185,7 +185,7 @@ function timed(script: string, asJob: boolean): Promise<Run> {
     p.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       if (t0 === 0n && out.includes('ready\n')) { t0 = process.hrtime.bigint(); p.stdin.write('\n'); }
-      if (ms === 0 && t0 !== 0n && out.includes('done\n')) ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (ms === 0 && t0 !== 0n && out.includes('done\n')) { ms = Number(process.hrtime.bigint() - t0) / 1e6; onDone?.(); }
     });
     p.on('close', (code) => {
       if (code !== 0 || ms === 0) { reject(new Error(`workload exited ${code}: ${script}: ${err.slice(0, 800)}`)); return; }
@@ -210,7 +210,8 @@ async function onRun(w: Workload): Promise<AgentRun> {
   w.prep?.();
   const settled = await quiet(h);
   const a0 = sideCpu(h);
-  const r = await timed(w.script(), true);
+  let atDone = a0;
+  const r = await timed(w.script(), true, () => { atDone = sideCpu(h); });
   const done = Date.now();
   if (!r.jobId) throw new Error(`no job id in the hook's answer: ${r.out.slice(0, 400)}`);
   const jobId = r.jobId;
@@ -219,7 +220,8 @@ async function onRun(w: Workload): Promise<AgentRun> {
   const catchUpMs = Date.now() - done;
   const c = q<{ events: number; execs: number; files: number }>("SELECT count(*) AS events, sum(kind = 'exec') AS execs, sum(kind = 'file') AS files FROM events WHERE job_id = ?", jobId);
   const split = splitOf(a0, sideCpu(h));
-  return { ms: r.ms, cpu: r.cpu, agentCpu: split.sum, split: split.text, catchUpMs, events: c.events, execs: c.execs, files: c.files, settled };
+  const inWindow = splitOf(a0, atDone);
+  return { ms: r.ms, cpu: r.cpu, agentCpu: split.sum, split: `${split.text}, of which until done ${inWindow.sum.toFixed(2)}`, catchUpMs, events: c.events, execs: c.execs, files: c.files, settled };
 }
 /** The workload as a host process the agent watches but no job holds (what every other process on the host pays). */
 async function hostRun(w: Workload): Promise<{ ms: number; split: string }> {

@@ -15,6 +15,7 @@ t.test('executed directly, the shim runs the CLI under its node options', async 
   t.match(first, /^#!\/usr\/bin\/env -S node( --[a-z-]+(=\S+)?)+$/, 'env -S node with options');
   const flags = first.split(/\s+/).slice(3);
   t.ok(flags.includes('--single-threaded-gc') && flags.some((f) => f.startsWith('--max-semi-space-size=')), `options: ${flags.join(' ')}`);
+  t.ok(flags.some((f) => f.startsWith('--interrupt-budget=')), 'the interrupt budget of the daemons (fewer recompiles per job)');
   // node refuses an option it does not know: --help exiting 0 means every one was accepted.
   const help = execFileSync(SHIM, ['--help'], { encoding: 'utf8' });
   t.match(help, /usage: runwarden <command>/);

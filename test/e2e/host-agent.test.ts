@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openStoreReadOnly } from '../../collector/store.js';
+import { CORE_LIMITS } from '../../agent/core.js';
 import type { RwEvent } from '../../proto/types.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -216,10 +217,24 @@ sh ${HOOKS}/github-job-completed.sh`;
   t.same(survA.map((s) => [s.pid, s.comm]), [[sleeper, 'sleep']], 'job A: the nohup sleep survives, not the worker nor the hook');
   t.same(survB, [], 'job B: no survivors');
 
+  // A host process outside every job unpacks 300 files into one directory, just before the agent stops: they are
+  // aggregated per directory as a job's are, and what is still pending at the stop goes out with the last events.
+  const unpack = join(dir, 'host-unpack');
+  mkdirSync(unpack);
+  const up = await sh(`echo "unpacker $$"; for i in $(seq 1 300); do : > ${unpack}/f$i; done`, { PATH: process.env.PATH ?? '/usr/bin:/bin' });
+  const unpacker = Number(/unpacker (\d+)/.exec(up.out)?.[1]);
+
   // Graceful stop: exit 0, socket gone, then nothing left spooled.
   agent.child.kill('SIGTERM');
   stopped.code = await agent.exit;
   t.equal(stopped.code, 0, agent.err().slice(-2000));
+  const hostFiles = events({}).filter((e): e is Extract<RwEvent, { kind: 'file' }> => e.kind === 'file' && (e.file.path ?? '').startsWith(`${unpack}/`));
+  const aggs = hostFiles.filter((e) => e.file.path === `${unpack}/*`);
+  t.ok(hostFiles.every((e) => !e.jobId && e.pid === unpacker), 'host events of the unpacking shell, in no job');
+  t.ok(aggs.length >= 1, 'the rest in aggregates');
+  t.match(aggs[0]?.file.contentHint, /^aggregated: \d+ files, \d+ write-opens; e\.g\. f\d+/);
+  t.equal(hostFiles.reduce((n, e) => n + (e.file.count ?? 0), 0), 300, 'the counts add up to the 300 files: none lost at the stop');
+  t.ok(hostFiles.length <= 64 + CORE_LIMITS.plainFilesPerDir + 3, `${hostFiles.length} events for 300 files (the kernel prints the first 64, the agent sends ${CORE_LIMITS.plainFilesPerDir} one by one)`);
   t.notOk(existsSync(sock), 'socket removed');
   t.match(agent.err(), /agent stopped/);
   t.notMatch(agent.err(), /"level":(50|60)/, 'no error logs');
