@@ -98,9 +98,10 @@ interface AggState {
   aggDue: number;                  // earliest `since` of a pending aggregate (Infinity: none)
   /** The host's: recycle directories with nothing pending, evict the oldest unsent write (a job's stop at the bound). */
   longLived: boolean;
+  sweptNs: number;                 // when the host's directories were last recycled (at most once per window)
 }
 
-const newAggState = (longLived: boolean): AggState => ({ dirs: new Map(), lastAgg: undefined, unsent: new Map(), lastUnsent: undefined, aggDue: Infinity, longLived });
+const newAggState = (longLived: boolean): AggState => ({ dirs: new Map(), lastAgg: undefined, unsent: new Map(), lastUnsent: undefined, aggDue: Infinity, longLived, sweptNs: 0 });
 
 interface JobState extends AggState {
   view: JobView;
@@ -437,10 +438,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
       const key = `${prog} ${unlink ? 'u' : 'w'} ${dir}`;
       a = job.dirs.get(key);
       if (!a) {
-        if (job.dirs.size >= CORE_LIMITS.maxAggregates && job.longLived) {
-          for (const [k, v] of job.dirs) if (!v.pending) job.dirs.delete(k);
-          job.lastAgg = undefined;
-        }
+        if (job.dirs.size >= CORE_LIMITS.maxAggregates && job.longLived) recycleDirs(job);
         if (job.dirs.size >= CORE_LIMITS.maxAggregates) return false;
         a = { files: 0, pending: undefined, sample: [], opens: 0, since: 0, pids: new Set() };
         job.dirs.set(key, a);
@@ -449,15 +447,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     }
     if (a.files < CORE_LIMITS.plainFilesPerDir) { a.files++; return false; }
     if (unlink) job.unsent.delete(f.path);
-    else if (job.unsent.size < CORE_LIMITS.maxWrittenPathsPerJob || job.unsent.has(f.path) || job.longLived) {
-      if (job.unsent.size >= CORE_LIMITS.maxWrittenPathsPerJob && !job.unsent.has(f.path)) job.unsent.delete(job.unsent.keys().next().value as string);
-      const l = job.lastUnsent;
-      const w = l && l.tsNs === d.tsNs && l.pid === (d.pid ?? 0) && l.op === f.op && l.mode === f.mode && l.pathClass === (f.pathClass ?? '') && l.exe === (d.exe ?? '')
-        ? l
-        : { tsNs: d.tsNs, pid: d.pid ?? 0, ppid: d.ppid ?? 0, uid: d.uid ?? 0, comm: d.comm ?? '', exe: d.exe ?? '', op: f.op, mode: f.mode, pathClass: f.pathClass ?? '' };
-      job.lastUnsent = w;
-      job.unsent.set(f.path, w);
-    }
+    else rememberUnsent(job, d, f.op);
     if (!a.pending) {
       a.pending = { ...d, file: { op: unlink ? 'UNLINK' : 'OPEN_WRITE', path: `${dir}/*`, count: 0, pathClass: f.pathClass ?? '' } };
       a.since = o.nowNs();
@@ -471,6 +461,41 @@ export function createAgentCore(o: CoreOptions): AgentCore {
     a.pending.file.count = (a.pending.file.count ?? 0) + 1;
     if (a.sample.length < CORE_LIMITS.aggregateSample) a.sample.push(f.path.slice(slash + 1));
     return true;
+  }
+
+  /** Directories of the host's aggregation with nothing pending are forgotten (their budget starts again); once per window. */
+  function recycleDirs(agg: AggState): void {
+    const now = o.nowNs();
+    if (now - agg.sweptNs < CORE_LIMITS.aggregateWindowNs) return;
+    agg.sweptNs = now;
+    for (const [k, v] of agg.dirs) if (!v.pending) agg.dirs.delete(k);
+    agg.lastAgg = undefined;
+  }
+
+  /**
+   * A write that leaves only inside an aggregate, kept for sendUnsentWrites. Bounded: a job stops remembering new
+   * paths at the bound, the host forgets its oldest. The paths of one writer in one window share one record.
+   */
+  function rememberUnsent(agg: AggState, d: EventDraft & { kind: 'file' }, op: FileOp): void {
+    const f = d.file;
+    const path = f.path ?? '';
+    if (agg.unsent.size >= CORE_LIMITS.maxWrittenPathsPerJob && !agg.unsent.has(path)) {
+      if (!agg.longLived) return;
+      agg.unsent.delete(agg.unsent.keys().next().value as string);
+    }
+    const l = agg.lastUnsent;
+    const w = l && l.tsNs === d.tsNs && l.pid === (d.pid ?? 0) && l.op === op && l.mode === f.mode && l.pathClass === (f.pathClass ?? '') && l.exe === (d.exe ?? '')
+      ? l
+      : { tsNs: d.tsNs, pid: d.pid ?? 0, ppid: d.ppid ?? 0, uid: d.uid ?? 0, comm: d.comm ?? '', exe: d.exe ?? '', op, mode: f.mode, pathClass: f.pathClass ?? '' };
+    agg.lastUnsent = w;
+    agg.unsent.set(path, w);
+  }
+
+  /** A file event the core made (aggregate, unsent write) scrubbed of the job's secrets; the host's have none. */
+  function scrubMade(job: JobState | undefined, d: EventDraft & { kind: 'file' }): void {
+    if (!job) return;
+    scrubDraft(job, d);
+    if (d.file.contentHint) d.file.contentHint = redactText(job, d.file.contentHint);
   }
 
   /**
@@ -487,10 +512,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
         kind: 'file', tsNs: w.tsNs, host: o.host, jobId: job?.view.jobId ?? '', pid: w.pid, ppid: w.ppid, uid: w.uid, comm: w.comm, exe: w.exe, secretNames: [],
         file: { op: w.op, path, count: 1, pathClass: w.pathClass, contentHint: 'sent on its own when the job ran it (counted before in an aggregate)', ...(w.mode !== undefined ? { mode: w.mode } : {}) },
       };
-      if (job) {
-        scrubDraft(job, f);
-        if (f.file.contentHint) f.file.contentHint = redactText(job, f.file.contentHint);
-      }
+      scrubMade(job, f);
       emit(f);
     }
   }
@@ -511,10 +533,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
         ? `aggregated: ${files} files unlinked${by}; e.g. ${a.sample.join(', ')}`
         : `aggregated: ${files} files, ${a.opens} write-opens${by}; e.g. ${a.sample.join(', ')}`;
       d.file.count = a.opens;
-      if (job) {
-        scrubDraft(job, d);
-        if (d.file.contentHint) d.file.contentHint = redactText(job, d.file.contentHint);
-      }
+      scrubMade(job, d);
       emit(d);
     }
   }
