@@ -13,9 +13,15 @@ export interface LoaderLimits {
   pollMillis: number;
   /** Entries of each kernel map (bpftrace's BPFTRACE_MAP_KEYS_MAX). */
   mapKeys: number;
+  /**
+   * What the loader holds in its own memory when the agent reads slower than the kernel writes (a busy agent, a
+   * burst of execs): the ring buffer keeps being drained meanwhile. Past it the loader waits, the ring fills and the
+   * kernel's losses are counted. Only the backlog actually held is resident (~250 bytes per record).
+   */
+  backlogBytes: number;
 }
 
-export const LOADER_DEFAULTS: Readonly<LoaderLimits> = Object.freeze({ ringbufBytes: 4 << 20, pollMillis: 10, mapKeys: 16_384 });
+export const LOADER_DEFAULTS: Readonly<LoaderLimits> = Object.freeze({ ringbufBytes: 4 << 20, pollMillis: 10, mapKeys: 16_384, backlogBytes: 256 << 20 });
 
 /** Limits of the loader's option tables (agent/sensors/bpf/runwarden.h). */
 const MAX_PREFIXES = 256;
@@ -40,6 +46,7 @@ export function loaderArgs(o: ScriptOptions, limits: Partial<LoaderLimits> = {})
   if (!Number.isInteger(l.ringbufBytes) || l.ringbufBytes < 4096 || l.ringbufBytes > 1 << 30) throw new RangeError('ringbufBytes must be 4096..1 GiB');
   if (!Number.isInteger(l.pollMillis) || l.pollMillis < 1 || l.pollMillis > 1000) throw new RangeError('pollMillis must be 1..1000');
   if (!Number.isInteger(l.mapKeys) || l.mapKeys < 16 || l.mapKeys > 1 << 22) throw new RangeError('mapKeys must be 16..4194304');
+  if (!Number.isInteger(l.backlogBytes) || l.backlogBytes < 1 << 20 || l.backlogBytes > 2 ** 40) throw new RangeError('backlogBytes must be 1 MiB..1 TiB');
   const prefixes = [...new Set(o.sensitivePrefixes)].map((p) => text(p, MAX_PREFIX_BYTES, 'prefix'));
   if (prefixes.length > MAX_PREFIXES) throw new RangeError(`at most ${MAX_PREFIXES} sensitive prefixes`);
   const names = [...new Set(o.dirfdSensitiveNames)].filter((n) => n !== '').map((n) => text(n, MAX_NAME_BYTES, 'dirfd name'));
@@ -56,6 +63,7 @@ export function loaderArgs(o: ScriptOptions, limits: Partial<LoaderLimits> = {})
     '--argv-chunk', String(o.argvChunkBytes), '--argv-chunks', String(o.argvChunks), '--flush-ms', String(o.writeFlushMillis),
     '--write-budget', String(o.writeBudget), '--dns-port', String(o.dnsPort),
     '--ringbuf-bytes', String(l.ringbufBytes), '--poll-ms', String(l.pollMillis), '--map-keys', String(l.mapKeys),
+    '--backlog-bytes', String(l.backlogBytes),
   ];
   if (!o.procReads) out.push('--no-proc-reads');
   for (const p of prefixes) out.push('--prefix', p);

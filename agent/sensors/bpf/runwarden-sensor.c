@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -31,7 +32,7 @@
 
 struct opts {
 	unsigned argv_chunk, argv_chunks, flush_ms, write_budget, dns_port, map_keys, poll_ms;
-	unsigned long ringbuf_bytes;
+	unsigned long ringbuf_bytes, backlog_bytes;
 	bool proc_reads;
 	const char *prefixes[RW_MAX_PFX];
 	unsigned n_prefixes;
@@ -47,7 +48,7 @@ struct opts {
 
 static struct opts o = {
 	.argv_chunk = 192, .argv_chunks = 4, .flush_ms = 250, .write_budget = 64, .dns_port = 53, .map_keys = 16384,
-	.poll_ms = 10, .ringbuf_bytes = 4u << 20, .proc_reads = true,
+	.poll_ms = 10, .ringbuf_bytes = 4u << 20, .backlog_bytes = 256ul << 20, .proc_reads = true,
 };
 
 static volatile sig_atomic_t stopping;
@@ -57,7 +58,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: runwarden-sensor [--argv-chunk N] [--argv-chunks N] [--prefix P]... [--no-proc-reads]\n"
 		"  [--exclude-pid N]... [--flush-ms N] [--write-budget N] [--dns-port N] [--dirfd-name S]...\n"
-		"  [--protect-pid N]... [--protect-comm S]... [--track-pid N]... [--ringbuf-bytes N] [--map-keys N] [--poll-ms N]\n");
+		"  [--protect-pid N]... [--protect-comm S]... [--track-pid N]... [--ringbuf-bytes N] [--backlog-bytes N] [--map-keys N] [--poll-ms N]\n");
 	exit(2);
 }
 
@@ -90,6 +91,7 @@ static void parse(int argc, char **argv)
 		else if (!strcmp(a, "--map-keys")) o.map_keys = num(v, 16, 1 << 22, a);
 		else if (!strcmp(a, "--poll-ms")) o.poll_ms = num(v, 1, 1000, a);
 		else if (!strcmp(a, "--ringbuf-bytes")) o.ringbuf_bytes = num(v, 4096, 1ul << 30, a);
+		else if (!strcmp(a, "--backlog-bytes")) o.backlog_bytes = num(v, 1ul << 20, 1ul << 40, a);
 		else if (!strcmp(a, "--prefix")) {
 			TOO_MANY(o.n_prefixes, RW_MAX_PFX, "prefixes");
 			if (strlen(v) > 190) { fprintf(stderr, "runwarden-sensor: prefix longer than 190 bytes: %.40s\n", v); exit(2); }
@@ -106,21 +108,85 @@ static void parse(int argc, char **argv)
 	}
 }
 
-/* ---- output: one big buffer, written when full and after every batch ---- */
+/* ---- output: one big buffer, written when full and after every batch ----
+ * stdout is non-blocking: when the agent reads slower than the kernel produces (it runs at a lower CPU priority than
+ * the build, README "Performance"), what the pipe does not take goes to a backlog in this process, up to
+ * --backlog-bytes, so the ring buffer keeps being drained and nothing is lost while the agent catches up. Past that
+ * bound the loader waits for the agent, the ring buffer fills and the kernel's failed reservations are printed as
+ * lost_events: a bounded queue with counted drops, never a silent one. */
 
 static char obuf[1 << 20];
 static size_t olen;
+static char *bl;              /* backlog: bytes [bl_head, bl_len) not yet written */
+static size_t bl_head, bl_len, bl_cap, bl_peak;
+static unsigned long long bl_waits; /* times the loader had to wait for the agent with a full backlog */
+
+static int wait_out(void)
+{
+	struct pollfd p = { .fd = 1, .events = POLLOUT };
+	int r = poll(&p, 1, 1000);
+	if (r < 0 && errno != EINTR) exit(3);
+	if (r > 0 && (p.revents & (POLLERR | POLLHUP))) exit(3); /* the agent is gone */
+	return r;
+}
+
+/* Writes what the pipe takes now; returns the bytes written. Exits when the agent is gone. */
+static size_t try_write(const char *b, size_t n)
+{
+	size_t off = 0;
+	while (off < n) {
+		ssize_t w = write(1, b + off, n - off);
+		if (w < 0 && errno == EINTR) continue;
+		if (w < 0 && errno == EAGAIN) break;
+		if (w <= 0) exit(3); /* the agent is gone */
+		off += w;
+	}
+	return off;
+}
+
+static void bl_drain(void)
+{
+	if (bl_head < bl_len) bl_head += try_write(bl + bl_head, bl_len - bl_head);
+	if (bl_head == bl_len) bl_head = bl_len = 0;
+	else if (bl_head > bl_cap / 2) { memmove(bl, bl + bl_head, bl_len - bl_head); bl_len -= bl_head; bl_head = 0; }
+}
+
+static void bl_add(const char *b, size_t n)
+{
+	while ((bl_len - bl_head) + n > o.backlog_bytes) { /* full: wait for the agent to take some */
+		bl_waits++;
+		wait_out();
+		bl_drain();
+	}
+	if (bl_len + n > bl_cap) {
+		if (bl_head) { memmove(bl, bl + bl_head, bl_len - bl_head); bl_len -= bl_head; bl_head = 0; }
+		size_t cap = bl_cap ? bl_cap : 1 << 20;
+		while (bl_len + n > cap) cap *= 2;
+		if (cap != bl_cap) {
+			char *nb = realloc(bl, cap);
+			if (!nb) { fprintf(stderr, "runwarden-sensor: out of memory for the backlog (%zu bytes)\n", cap); exit(4); }
+			bl = nb;
+			bl_cap = cap;
+		}
+	}
+	memcpy(bl + bl_len, b, n);
+	bl_len += n;
+	if (bl_len - bl_head > bl_peak) bl_peak = bl_len - bl_head;
+}
 
 static void oflush(void)
 {
-	size_t off = 0;
-	while (off < olen) {
-		ssize_t n = write(1, obuf + off, olen - off);
-		if (n < 0 && errno == EINTR) continue;
-		if (n <= 0) exit(3); /* the agent is gone */
-		off += n;
-	}
+	if (bl_len > bl_head) bl_drain(); /* order: the backlog goes first */
+	size_t off = bl_len > bl_head ? 0 : try_write(obuf, olen);
+	if (off < olen) bl_add(obuf + off, olen - off);
 	olen = 0;
+}
+
+/* At stop: everything out, waiting for the agent as long as it reads. */
+static void oflush_all(void)
+{
+	oflush();
+	while (bl_len > bl_head) { wait_out(); bl_drain(); }
 }
 
 static inline void room(size_t n) { if (olen + n > sizeof(obuf)) oflush(); }
@@ -549,6 +615,10 @@ int main(int argc, char **argv)
 	__u64 lost_seen = 0;
 	if (!wkeys || !wvals || !lostbuf) { fprintf(stderr, "runwarden-sensor: out of memory\n"); return 1; }
 
+	/* A pipe of 1 MiB (fewer wakeups of the agent) that never blocks this loop (see oflush). */
+	fcntl(1, F_SETPIPE_SZ, 1 << 20);
+	int fl = fcntl(1, F_GETFL);
+	if (fl >= 0) fcntl(1, F_SETFL, fl | O_NONBLOCK);
 	PUTS("{\"type\": \"attached_probes\", \"data\": {\"probes\": "); putu(nprogs); PUTS("}}\n");
 	line_begin('H'); PUTS("\\tstart"); line_end();
 	oflush();
@@ -575,7 +645,8 @@ int main(int argc, char **argv)
 			print_counts(skel, !skel->bss->gen);
 			l = lost_total(lostfd, ncpu, lostbuf);
 			if (l > lost_seen) { PUTS("{\"type\": \"lost_events\", \"data\": {\"events\": "); putu(l - lost_seen); PUTS("}}\n"); }
-			oflush();
+			oflush_all();
+			if (bl_peak) fprintf(stderr, "runwarden-sensor: backlog peak %zu bytes, %llu waits for the agent\n", bl_peak, bl_waits);
 			break;
 		}
 		long long t = now_ms();

@@ -175,3 +175,52 @@ t.test('libbpf sensor: write-opens the kernel count map cannot hold are reported
   t.ok(counted > 0 && counted <= 64, `${counted} counted in the map`);
   t.ok(mapLost >= 300 - counted, `the rest reported lost: ${mapLost} ≥ ${300 - counted}`);
 });
+
+/** Blocks this thread (the agent's event loop) for ms: the agent busy elsewhere, not reading its sensor. */
+const stall = (ms: number): void => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); };
+
+function renameStorm(dir: string, n: number): { pid: number; done: Promise<number | null> } {
+  const c = spawn('python3', ['-c', `import os
+for i in range(${n / 2}):
+    os.rename("${dir}/a", "${dir}/b"); os.rename("${dir}/b", "${dir}/a")`], { stdio: 'ignore' });
+  return { pid: c.pid!, done: new Promise((res) => c.on('close', res)) };
+}
+
+t.test('libbpf sensor: an agent that stops reading for seconds loses nothing (the loader holds the backlog)', { skip }, async (t) => {
+  // 20 000 renames print ~4 MB of records: far more than a 1 MiB ring, the pipe and the loader's output buffer hold.
+  const s = createEbpfSensor({ kernelProgram: 'libbpf', loader: { ringbufBytes: 1 << 20 } });
+  const evs = collect(s);
+  const lost: [number, string][] = [];
+  s.onLoss((n, r) => lost.push([n, r]));
+  await s.start();
+  t.teardown(() => s.close());
+  const dir = t.testdir({ a: 'x' });
+  const n = 20_000;
+  const w = renameStorm(dir, n);
+  stall(4000);
+  t.equal(await w.done, 0);
+  await s.sync!();
+  await s.close();
+  t.equal(ofKind(evs, 'file').filter((e) => e.pid === w.pid && e.file.op === 'RENAME').length, n, 'every rename arrived after the stall');
+  t.same(lost, [], 'nothing lost');
+});
+
+t.test('libbpf sensor: past its backlog bound the loader waits, and what the kernel then drops is counted', { skip }, async (t) => {
+  const s = createEbpfSensor({ kernelProgram: 'libbpf', loader: { ringbufBytes: 64 << 10, backlogBytes: 1 << 20 } });
+  const evs = collect(s);
+  const lost: [number, string][] = [];
+  s.onLoss((n, r) => lost.push([n, r]));
+  await s.start();
+  t.teardown(() => s.close());
+  const dir = t.testdir({ a: 'x' });
+  const n = 40_000;
+  const w = renameStorm(dir, n);
+  stall(4000);
+  t.equal(await w.done, 0);
+  await s.sync!();
+  await s.close();
+  const renames = ofKind(evs, 'file').filter((e) => e.pid === w.pid && e.file.op === 'RENAME').length;
+  const counted = lost.filter(([, why]) => why === 'kernel ring buffer full').reduce((m, [k]) => m + k, 0);
+  t.ok(renames < n, `the 1 MiB backlog did not hold them all (${renames} of ${n} arrived)`);
+  t.ok(counted >= n - renames, `every missing one counted: ${counted} lost ≥ ${n - renames} missing`);
+});

@@ -13,10 +13,10 @@ t.test('every option reaches the loader', async (t) => {
     argvChunkBytes: 128, argvChunks: 2, writeFlushMillis: 500, writeBudget: 8, dnsPort: 5353, procReads: false,
     sensitivePrefixes: ['/root/.aws/', '/root/.aws/', '/home/u/.ssh/id_'], excludePids: [10, 10, 0, -1], protectedPids: [11],
     protectedComms: ['runwarden', 'a-very-long-comm-name'], trackPids: [12, 13], dirfdSensitiveNames: ['credentials', ''],
-  }), { ringbufBytes: 65536, pollMillis: 5, mapKeys: 1024 });
+  }), { ringbufBytes: 65536, pollMillis: 5, mapKeys: 1024, backlogBytes: 8 << 20 });
   const table: [string, string[]][] = [
     ['--argv-chunk', ['128']], ['--argv-chunks', ['2']], ['--flush-ms', ['500']], ['--write-budget', ['8']], ['--dns-port', ['5353']],
-    ['--ringbuf-bytes', ['65536']], ['--poll-ms', ['5']], ['--map-keys', ['1024']],
+    ['--ringbuf-bytes', ['65536']], ['--poll-ms', ['5']], ['--map-keys', ['1024']], ['--backlog-bytes', [String(8 << 20)]],
     ['--prefix', ['/root/.aws/', '/home/u/.ssh/id_']], ['--exclude-pid', ['10']], ['--protect-pid', ['11']],
     ['--protect-comm', ['runwarden', 'a-very-long-com']], ['--track-pid', ['12', '13']], ['--dirfd-name', ['credentials']],
   ];
@@ -33,7 +33,7 @@ t.test('refuses what the loader cannot carry', async (t) => {
     ['control character', { sensitivePrefixes: ['/tmp/\n'] }], ['dirfd name longer', { dirfdSensitiveNames: ['n'.repeat(64)] }],
     ['at most 256 sensitive prefixes', { sensitivePrefixes: Array.from({ length: 257 }, (_, i) => `/p${i}`) }],
     ['trackPids', { trackPids: Array.from({ length: 4097 }, (_, i) => i + 1) }],
-    ['ringbufBytes', {}, { ringbufBytes: 100 }], ['pollMillis', {}, { pollMillis: 0 }], ['mapKeys', {}, { mapKeys: 1 }],
+    ['ringbufBytes', {}, { ringbufBytes: 100 }], ['pollMillis', {}, { pollMillis: 0 }], ['mapKeys', {}, { mapKeys: 1 }], ['backlogBytes', {}, { backlogBytes: 4096 }],
   ];
   for (const [msg, o, l] of bad) t.throws(() => loaderArgs(opts(o), l), { name: 'RangeError', message: new RegExp(msg) }, msg);
   t.ok(loaderArgs(opts({ sensitivePrefixes: ['/' + 'x'.repeat(189)] })).includes('/' + 'x'.repeat(189)), 'a 190-byte prefix whole (bpftrace cut it at 63)');
