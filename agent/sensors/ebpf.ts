@@ -85,13 +85,15 @@ export const EBPF_CAPABILITIES: readonly string[] = Object.freeze([
   'sensitive-read', 'proc-mem', 'ptrace', 'process-vm', 'memfd-exec', 'setid-root', 'bpf-load', 'short-lived-processes',
 ]);
 
-function blindSpots(o: ScriptOptions, treeOnly: boolean): string[] {
+function blindSpots(o: ScriptOptions, treeOnly: boolean, program: KernelProgramKind): string[] {
   const spots = [
     ...(treeOnly ? ['only descendants of the agent (the job) are watched in the kernel; a process the job starts through another service (a daemon, a container runtime) is not'] : []),
     `argv beyond ${o.argvChunkBytes * o.argvChunks} bytes is cut (argvTruncated)`,
     'paths longer than 200 bytes are cut; paths not yet paged in by the process read as empty',
     'paths relative to a directory fd (openat dirfd) are resolved via /proc/<pid>/fd while the process lives, after it exits with the last target seen for that fd, else reported as fd:<n>/<path>',
-    'relative paths of other calls (rename, unlink, chmod, sensitive reads) are resolved against the cwd, which is wrong for dirfd calls',
+    program === 'libbpf'
+      ? 'cwd-relative paths (write-opens, rename, unlink, chmod) are resolved against the cwd the kernel program last saw for the process (at its exec, chdir, fchdir, setns, unshare); for a process sharing its cwd with another (CLONE_FS) through /proc/<pid>/cwd, and a pivot_root that moves other processes is not seen'
+      : 'cwd-relative paths (write-opens, rename, unlink, chmod) are resolved through /proc/<pid>/cwd when delivered; a process gone by then gets the last cwd read for it, else its live ancestor\'s or the workspace',
     'DNS over TCP, DoT/DoH and over IPv6 transport is not parsed; answers beyond 192 payload bytes are cut',
     'fchmod shows the fd, not the path; chmod without an execute bit is not reported',
     `write-opens beyond ${o.writeBudget} per process within ${o.writeFlushMillis} ms are counted per path in the kernel and reported up to ${o.writeFlushMillis} ms later`,
@@ -347,7 +349,7 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
     status(): SensorStatus {
       const s: SensorStatus = {
         sensor: 'ebpf', capabilities: [...EBPF_CAPABILITIES, `kernel-program-${program}`],
-        blindSpots: [programLine(program, programNote), ...blindSpots(scriptOptions, o.trackPids !== undefined)], drops, running,
+        blindSpots: [programLine(program, programNote), ...blindSpots(scriptOptions, o.trackPids !== undefined, program)], drops, running,
       };
       if (message) s.message = message;
       return s;

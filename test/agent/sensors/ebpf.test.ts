@@ -37,6 +37,8 @@ if (!avail.ok) {
     t.ok(s.running);
     for (const c of ['exec', 'fork', 'exit', 'connect', 'dns', 'file-write', 'sensitive-read', 'ptrace', 'process-vm']) t.ok(s.capabilities.includes(c), c);
     t.ok(s.blindSpots.some((b) => /argv beyond/.test(b)));
+    const libbpf = s.blindSpots.some((b) => b.startsWith('kernel program: libbpf sensor'));
+    t.ok(s.blindSpots.some((b) => (libbpf ? /cwd the kernel program last saw/ : /through \/proc\/<pid>\/cwd when delivered/).test(b)), 'how cwd-relative paths are resolved, for this kernel program');
   });
 
   t.test('1000 execs of /bin/true from one shell: every one with argv and parent', async (t) => {
