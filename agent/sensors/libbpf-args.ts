@@ -9,7 +9,12 @@ export interface LoaderLimits {
    * wakes the loader once it is a quarter full. Its pages are mapped twice (wrap-around): twice in the loader's RSS.
    */
   ringbufBytes: number;
-  /** How often the loader reads the ring without being woken, ms: the latency bound of a quiet host. */
+  /**
+   * How often the loader reads the ring without being woken, ms: the latency bound of a quiet host. Records whose
+   * path needs /proc while the process lives wake it at once, and so does a ring a quarter full. Every read is a
+   * wakeup of the agent (stream read, decode, enqueue, spool append): 50 ms instead of 10 took the daemons' CPU
+   * during a make job from ~0.9 to ~0.5 s (bench/overhead-host.js, alternated runs, README "Performance").
+   */
   pollMillis: number;
   /** Entries of each kernel map (bpftrace's BPFTRACE_MAP_KEYS_MAX). */
   mapKeys: number;
@@ -21,7 +26,7 @@ export interface LoaderLimits {
   backlogBytes: number;
 }
 
-export const LOADER_DEFAULTS: Readonly<LoaderLimits> = Object.freeze({ ringbufBytes: 4 << 20, pollMillis: 10, mapKeys: 16_384, backlogBytes: 256 << 20 });
+export const LOADER_DEFAULTS: Readonly<LoaderLimits> = Object.freeze({ ringbufBytes: 4 << 20, pollMillis: 50, mapKeys: 16_384, backlogBytes: 256 << 20 });
 
 /** Limits of the loader's option tables (agent/sensors/bpf/runwarden.h). */
 const MAX_PREFIXES = 256;

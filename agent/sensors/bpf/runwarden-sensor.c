@@ -48,7 +48,7 @@ struct opts {
 
 static struct opts o = {
 	.argv_chunk = 192, .argv_chunks = 4, .flush_ms = 250, .write_budget = 64, .dns_port = 53, .map_keys = 16384,
-	.poll_ms = 10, .ringbuf_bytes = 4u << 20, .backlog_bytes = 256ul << 20, .proc_reads = true,
+	.poll_ms = 50, .ringbuf_bytes = 4u << 20, .backlog_bytes = 256ul << 20, .proc_reads = true,
 };
 
 static volatile sig_atomic_t stopping;
