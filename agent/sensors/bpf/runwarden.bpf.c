@@ -93,8 +93,12 @@ static __always_inline void *reserve(__u64 size)
 
 static __always_inline void submit(void *p) { bpf_ringbuf_submit(p, wake_flags()); }
 
+/* The rare records the rules act on first (ptrace, process_vm_*, setuid/setgid to root, memfd, bpf,
+ * signals to the watcher) wake the loader at once; the rest wait for its next poll (--poll-ms) or a quarter-full ring. */
+static __always_inline void submit_now(void *p) { bpf_ringbuf_submit(p, BPF_RB_FORCE_WAKEUP); }
 /* A relative path is resolved in user space through /proc/<pid>/cwd, which must still be there: a record naming one
- * wakes the loader at once (a short-lived process is gone 10 ms later). */
+ * wakes the loader at once (a short-lived process is gone soon after). Sensitive reads use this, not submit_now: with
+ * submit_now there, on_openat went past the verifier's complexity limit under 190-byte prefixes. */
 static __always_inline void submit_path(void *p, const char *path)
 {
 	bpf_ringbuf_submit(p, path[0] == '/' ? wake_flags() : BPF_RB_FORCE_WAKEUP);
@@ -776,7 +780,7 @@ static __always_inline int target_rec(__u8 type, __u32 a, __u32 b, __u32 target)
 	r->b = b;
 	r->target = target;
 	r->tcomm[0] = 0;
-	submit(r);
+	submit_now(r);
 	return 0;
 }
 
@@ -812,7 +816,7 @@ int on_memfd(struct trace_event_raw_sys_enter *ctx)
 	fill_hdr(&r->h, RW_MEMFD);
 	r->n = 0;
 	bpf_probe_read_user_str(r->path, RW_STR, (const char *)ctx->args[0]);
-	submit(r);
+	submit_now(r);
 	return 0;
 }
 
@@ -842,7 +846,7 @@ int on_bpf(struct trace_event_raw_sys_enter *ctx)
 	if (!r) return 0;
 	fill_hdr(&r->h, RW_BPF);
 	r->n = 5;
-	submit(r);
+	submit_now(r);
 	return 0;
 }
 
@@ -877,6 +881,6 @@ int BPF_PROG(on_signal, int sig, struct kernel_siginfo *info, struct task_struct
 	r->b = 0;
 	r->target = target;
 	__builtin_memcpy(r->tcomm, tc, 16);
-	submit(r);
+	submit_now(r);
 	return 0;
 }
