@@ -109,8 +109,8 @@ static void parse(int argc, char **argv)
 }
 
 /* ---- output: one big buffer, written when full and after every batch ----
- * stdout is non-blocking: when the agent reads slower than the kernel produces (it runs at a lower CPU priority than
- * the build, README "Performance"), what the pipe does not take goes to a backlog in this process, up to
+ * stdout is non-blocking: when the agent reads slower than the kernel produces (busy with a burst, or stopped for a
+ * while), what the pipe does not take goes to a backlog in this process, up to
  * --backlog-bytes, so the ring buffer keeps being drained and nothing is lost while the agent catches up. Past that
  * bound the loader waits for the agent, the ring buffer fills and the kernel's failed reservations are printed as
  * lost_events: a bounded queue with counted drops, never a silent one. */
@@ -121,13 +121,13 @@ static char *bl;              /* backlog: bytes [bl_head, bl_len) not yet writte
 static size_t bl_head, bl_len, bl_cap, bl_peak;
 static unsigned long long bl_waits; /* times the loader had to wait for the agent with a full backlog */
 
-static int wait_out(void)
+/* Waits (up to 1 s) until the pipe takes more. Exits when the agent is gone. */
+static void wait_out(void)
 {
 	struct pollfd p = { .fd = 1, .events = POLLOUT };
 	int r = poll(&p, 1, 1000);
 	if (r < 0 && errno != EINTR) exit(3);
 	if (r > 0 && (p.revents & (POLLERR | POLLHUP))) exit(3); /* the agent is gone */
-	return r;
 }
 
 /* Writes what the pipe takes now; returns the bytes written. Exits when the agent is gone. */
@@ -144,11 +144,19 @@ static size_t try_write(const char *b, size_t n)
 	return off;
 }
 
+/* Moves the unwritten bytes to the front of the backlog. */
+static void bl_compact(void)
+{
+	memmove(bl, bl + bl_head, bl_len - bl_head);
+	bl_len -= bl_head;
+	bl_head = 0;
+}
+
 static void bl_drain(void)
 {
 	if (bl_head < bl_len) bl_head += try_write(bl + bl_head, bl_len - bl_head);
 	if (bl_head == bl_len) bl_head = bl_len = 0;
-	else if (bl_head > bl_cap / 2) { memmove(bl, bl + bl_head, bl_len - bl_head); bl_len -= bl_head; bl_head = 0; }
+	else if (bl_head > bl_cap / 2) bl_compact();
 }
 
 static void bl_add(const char *b, size_t n)
@@ -159,7 +167,7 @@ static void bl_add(const char *b, size_t n)
 		bl_drain();
 	}
 	if (bl_len + n > bl_cap) {
-		if (bl_head) { memmove(bl, bl + bl_head, bl_len - bl_head); bl_len -= bl_head; bl_head = 0; }
+		if (bl_head) bl_compact();
 		size_t cap = bl_cap ? bl_cap : 1 << 20;
 		while (bl_len + n > cap) cap *= 2;
 		if (cap != bl_cap) {

@@ -1,12 +1,14 @@
 // agent/sensors/kernel-program.ts: the libbpf sensor and bpftrace watch the same workload at the same time and
 // report the same events (kinds, pids, argv, paths, targets); the libbpf sensor's losses are counted, not silent.
 import t from 'tap';
+import type { Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEbpfSensor, ebpfAvailable } from '../../../agent/sensors/ebpf.js';
 import { libbpfSensorPath } from '../../../agent/sensors/kernel-program.js';
+import type { LoaderLimits } from '../../../agent/sensors/libbpf-args.js';
 import type { Sensor, SensorEvent } from '../../../agent/sensors/types.js';
 import { descendants, encodeName, ofKind, startDns } from './helpers.js';
 
@@ -176,50 +178,40 @@ t.test('libbpf sensor: write-opens the kernel count map cannot hold are reported
   t.ok(mapLost >= 300 - counted, `the rest reported lost: ${mapLost} ≥ ${300 - counted}`);
 });
 
-/** Blocks this thread (the agent's event loop) for ms: the agent busy elsewhere, not reading its sensor. */
-const stall = (ms: number): void => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); };
-
-function renameStorm(dir: string, n: number): { pid: number; done: Promise<number | null> } {
+/**
+ * A python renaming a file n times while this thread (the agent's event loop) is blocked for 4 s: the agent busy
+ * elsewhere, not reading its sensor. The renames that arrived and what the sensor reported lost, by reason.
+ */
+async function stalledRenameStorm(t: Test, loader: Partial<LoaderLimits>, n: number): Promise<{ renames: number; lost: [number, string][] }> {
+  const s = createEbpfSensor({ kernelProgram: 'libbpf', loader });
+  const evs = collect(s);
+  const lost: [number, string][] = [];
+  s.onLoss((k, r) => lost.push([k, r]));
+  await s.start();
+  t.teardown(() => s.close());
+  const dir = t.testdir({ a: 'x' });
   const c = spawn('python3', ['-c', `import os
 for i in range(${n / 2}):
     os.rename("${dir}/a", "${dir}/b"); os.rename("${dir}/b", "${dir}/a")`], { stdio: 'ignore' });
-  return { pid: c.pid!, done: new Promise((res) => c.on('close', res)) };
+  const done = new Promise((res) => c.on('close', res));
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4000);
+  t.equal(await done, 0);
+  await s.sync!();
+  await s.close();
+  return { renames: ofKind(evs, 'file').filter((e) => e.pid === c.pid && e.file.op === 'RENAME').length, lost };
 }
 
 t.test('libbpf sensor: an agent that stops reading for seconds loses nothing (the loader holds the backlog)', { skip }, async (t) => {
   // 20 000 renames print ~4 MB of records: far more than a 1 MiB ring, the pipe and the loader's output buffer hold.
-  const s = createEbpfSensor({ kernelProgram: 'libbpf', loader: { ringbufBytes: 1 << 20 } });
-  const evs = collect(s);
-  const lost: [number, string][] = [];
-  s.onLoss((n, r) => lost.push([n, r]));
-  await s.start();
-  t.teardown(() => s.close());
-  const dir = t.testdir({ a: 'x' });
   const n = 20_000;
-  const w = renameStorm(dir, n);
-  stall(4000);
-  t.equal(await w.done, 0);
-  await s.sync!();
-  await s.close();
-  t.equal(ofKind(evs, 'file').filter((e) => e.pid === w.pid && e.file.op === 'RENAME').length, n, 'every rename arrived after the stall');
+  const { renames, lost } = await stalledRenameStorm(t, { ringbufBytes: 1 << 20 }, n);
+  t.equal(renames, n, 'every rename arrived after the stall');
   t.same(lost, [], 'nothing lost');
 });
 
 t.test('libbpf sensor: past its backlog bound the loader waits, and what the kernel then drops is counted', { skip }, async (t) => {
-  const s = createEbpfSensor({ kernelProgram: 'libbpf', loader: { ringbufBytes: 64 << 10, backlogBytes: 1 << 20 } });
-  const evs = collect(s);
-  const lost: [number, string][] = [];
-  s.onLoss((n, r) => lost.push([n, r]));
-  await s.start();
-  t.teardown(() => s.close());
-  const dir = t.testdir({ a: 'x' });
   const n = 40_000;
-  const w = renameStorm(dir, n);
-  stall(4000);
-  t.equal(await w.done, 0);
-  await s.sync!();
-  await s.close();
-  const renames = ofKind(evs, 'file').filter((e) => e.pid === w.pid && e.file.op === 'RENAME').length;
+  const { renames, lost } = await stalledRenameStorm(t, { ringbufBytes: 64 << 10, backlogBytes: 1 << 20 }, n);
   const counted = lost.filter(([, why]) => why === 'kernel ring buffer full').reduce((m, [k]) => m + k, 0);
   t.ok(renames < n, `the 1 MiB backlog did not hold them all (${renames} of ${n} arrived)`);
   t.ok(counted >= n - renames, `every missing one counted: ${counted} lost ≥ ${n - renames} missing`);
