@@ -316,12 +316,15 @@ static void put_at_path(int at, const char *path)
 	put_str(path, RW_STR);
 }
 
+static void wt_add(const struct rw_wkey *k, __u64 n);
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	(void)ctx;
 	const struct rw_hdr *h = data;
 	if (size < sizeof(*h)) return 0;
 	switch (h->type) {
+	case RW_WCOUNT: wt_add(&((const struct rw_wcount *)data)->k, 1); return 0;
 	case RW_EXEC: print_exec(data, size); break;
 	case RW_FORK: case RW_EXIT: {
 		const struct rw_num *r = data;
@@ -428,12 +431,82 @@ static int on_record(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-/* ---- counted write-opens: one generation printed as bpftrace prints @wc<gen> then @wn<gen> ---- */
+/* ---- counted write-opens: one generation printed as bpftrace prints @wc<gen> then @wn<gen> ----
+ * The counts of a window come from two places: the flood of new paths past their budget, sent by the probes one
+ * record each (RW_WCOUNT) and counted here, and the repeats the probes counted in the generation's map. Both go
+ * into one table, merged by key, printed and emptied at the window's end. Past the table's capacity (twice
+ * --map-keys) a write-open is counted per pid only, as the kernel's map does with what it cannot hold. */
 
 static struct rw_wkey *wkeys;
 static __u64 *wvals;
 static __u32 mkeys[4096];
 static __u64 mvals[4096];
+
+struct went { struct rw_wkey k; __u64 n; };
+static struct went *wt;       /* entries [0, wt_n) */
+static __u32 *wt_slot;        /* open addressing: entry index + 1, 0 empty */
+static unsigned wt_n, wt_cap, wt_mask;
+/* Per pid, write-opens neither table held (open addressing over pids; 0 is no pid). */
+#define WT_MISS 8192
+static __u32 miss_pid[WT_MISS];
+static __u64 miss_n[WT_MISS];
+static unsigned miss_used;
+
+static void wt_init(unsigned map_keys)
+{
+	wt_cap = map_keys * 2;
+	unsigned slots = 1;
+	while (slots < wt_cap * 2) slots <<= 1;
+	wt_mask = slots - 1;
+	wt = calloc(wt_cap, sizeof(*wt));
+	wt_slot = calloc(slots, sizeof(*wt_slot));
+	if (!wt || !wt_slot) { fprintf(stderr, "runwarden-sensor: out of memory\n"); exit(1); }
+}
+
+/* The pid's count; with `add`, a new one (0) if it has none. */
+static __u64 *miss_at(__u32 pid, bool add)
+{
+	unsigned i = (pid * 2654435761u) & (WT_MISS - 1);
+	for (unsigned probe = 0; probe < WT_MISS; probe++, i = (i + 1) & (WT_MISS - 1)) {
+		if (miss_pid[i] == pid) return &miss_n[i];
+		if (miss_pid[i] == 0) {
+			if (!add || miss_used >= WT_MISS / 2) return NULL; /* more pids than that overflowed in one window: not kept */
+			miss_pid[i] = pid;
+			miss_n[i] = 0;
+			miss_used++;
+			return &miss_n[i];
+		}
+	}
+	return NULL;
+}
+
+static void miss_add(__u32 pid, __u64 n)
+{
+	__u64 *m = miss_at(pid, true);
+	if (m) *m += n;
+}
+
+static void wt_add(const struct rw_wkey *k, __u64 n)
+{
+	size_t len = strnlen_(k->path, RW_STR);
+	__u64 h = 0xcbf29ce484222325ULL ^ (((__u64)k->pid << 32) | (__u32)k->dfd);
+	for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)k->path[i]) * 0x100000001b3ULL;
+	unsigned i = (unsigned)(h ^ (h >> 32)) & wt_mask;
+	for (;; i = (i + 1) & wt_mask) {
+		__u32 e = wt_slot[i];
+		if (!e) break;
+		struct went *w = &wt[e - 1];
+		if (w->k.pid == k->pid && w->k.dfd == k->dfd && !strncmp(w->k.path, k->path, RW_STR)) { w->n += n; return; }
+	}
+	if (wt_n >= wt_cap) { miss_add(k->pid, n); return; }
+	struct went *w = &wt[wt_n];
+	w->k.pid = k->pid;
+	w->k.dfd = k->dfd;
+	memset(w->k.path, 0, RW_STR);
+	memcpy(w->k.path, k->path, len < RW_STR ? len : RW_STR - 1);
+	w->n = n;
+	wt_slot[i] = ++wt_n;
+}
 
 /* All entries of a hash map, deleted as read: batches where the kernel has them, else key by key. */
 static unsigned drain_map(int fd, void *keys, size_t ksize, __u64 *vals, unsigned cap)
@@ -466,25 +539,38 @@ static void print_counts(struct runwarden_bpf *skel, int g)
 	int wm = bpf_map__fd(g ? skel->maps.wm1 : skel->maps.wm0);
 	unsigned n = drain_map(wc, wkeys, sizeof(*wkeys), wvals, o.map_keys);
 	unsigned m = drain_map(wm, mkeys, sizeof(*mkeys), mvals, 4096);
-	if (!n && !m) return;
+	for (unsigned i = 0; i < n; i++) wt_add(&wkeys[i], wvals[i]);
+	for (unsigned j = 0; j < m; j++) miss_add(mkeys[j], mvals[j]);
+	if (!wt_n && !miss_used) return;
 	PUTS("{\"type\": \"map\", \"data\": {\"@wc"); putch('0' + g); PUTS("\": {");
-	for (unsigned i = 0; i < n; i++) {
+	for (unsigned i = 0; i < wt_n; i++) {
+		const struct went *w = &wt[i];
 		if (i) PUTS(", ");
-		putch('"'); putu(wkeys[i].pid); putch(','); puti(wkeys[i].dfd); putch(','); put_str(wkeys[i].path, RW_STR); PUTS("\": ");
-		putu(wvals[i]);
+		putch('"'); putu(w->k.pid); putch(','); puti(w->k.dfd); putch(','); put_str(w->k.path, RW_STR); PUTS("\": ");
+		putu(w->n);
 		if (olen > sizeof(obuf) - (64 << 10)) oflush();
 	}
 	PUTS("}}}\n");
-	if (!m) return;
-	/* Per pid: what the map holds plus what it could not (the decoder reports the difference as a loss). */
-	PUTS("{\"type\": \"map\", \"data\": {\"@wn"); putch('0' + g); PUTS("\": {");
-	for (unsigned j = 0; j < m; j++) {
-		__u64 sum = mvals[j];
-		for (unsigned i = 0; i < n; i++) if (wkeys[i].pid == mkeys[j]) sum += wvals[i];
-		if (j) PUTS(", ");
-		putch('"'); putu(mkeys[j]); PUTS("\": "); putu(sum);
+	if (miss_used) {
+		/* Per pid: what the table holds plus what it could not (the decoder reports the difference as a loss). */
+		for (unsigned i = 0; i < wt_n; i++) {
+			__u64 *mm = miss_at(wt[i].k.pid, false);
+			if (mm) *mm += wt[i].n;
+		}
+		PUTS("{\"type\": \"map\", \"data\": {\"@wn"); putch('0' + g); PUTS("\": {");
+		bool first = true;
+		for (unsigned j = 0; j < WT_MISS; j++) {
+			if (!miss_pid[j]) continue;
+			if (!first) PUTS(", ");
+			first = false;
+			putch('"'); putu(miss_pid[j]); PUTS("\": "); putu(miss_n[j]);
+		}
+		PUTS("}}}\n");
 	}
-	PUTS("}}}\n");
+	if (wt_n) memset(wt_slot, 0, ((size_t)wt_mask + 1) * sizeof(*wt_slot));
+	wt_n = 0;
+	if (miss_used) memset(miss_pid, 0, sizeof(miss_pid));
+	miss_used = 0;
 }
 
 static __u64 lost_total(int fd, int ncpu, __u64 *buf)
@@ -615,6 +701,7 @@ int main(int argc, char **argv)
 	if (err) { fprintf(stderr, "runwarden-sensor: attaching the probes failed: %s\n", strerror(-err)); return 1; }
 	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.rb), on_record, NULL, NULL);
 	if (!rb) { fprintf(stderr, "runwarden-sensor: ring buffer: %s\n", strerror(errno)); return 1; }
+	wt_init(o.map_keys);
 	wkeys = calloc(o.map_keys, sizeof(*wkeys));
 	wvals = calloc(o.map_keys, sizeof(*wvals));
 	int ncpu = libbpf_num_possible_cpus();

@@ -61,6 +61,10 @@ struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384); __type(key
  * need no wakeup. Cleared at those calls' entry and at the group's exit; never set for a cwd shared with another
  * process (CLONE_FS). pivot_root moving other processes' cwd is not seen. */
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384); __type(key, __u32); __type(value, __u8); } cwdx SEC(".maps");
+/* Per CPU, the hash of each of the last write-opens past their budget, one slot per hash: a path not in its slot goes to
+ * the loader, which counts it (RW_WCOUNT); one in its slot is a repeat, counted in the generation's map here. */
+#define RW_RECENT 1024
+struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, RW_RECENT); __type(key, __u32); __type(value, __u64); } recent SEC(".maps");
 
 /* Per-CPU room for what does not fit the 512-byte stack: an exec or dirfd record before output, the map keys. */
 struct scratch {
@@ -141,12 +145,12 @@ static __always_inline __u32 cur_pid(void) { return bpf_get_current_pid_tgid() >
 
 /* Reads a user string as bpftrace's str() would (≤ 199 bytes and a NUL), the rest of the buffer zeroed: paths are
  * hash keys and compared 8 bytes at a time. */
-static __always_inline void read_path(char *buf, const char *u)
+static __always_inline long read_path(char *buf, const char *u)
 {
 	__u64 *w = (__u64 *)buf;
 #pragma unroll
 	for (int i = 0; i < RW_STR / 8; i++) w[i] = 0;
-	bpf_probe_read_user_str(buf, RW_STR, u);
+	return bpf_probe_read_user_str(buf, RW_STR, u);
 }
 
 static __always_inline bool head_in(const volatile __u8 *bits, __u16 h)
@@ -515,13 +519,29 @@ static __always_inline void submit_at(void *r, const char *path, __s32 at)
 	bpf_ringbuf_submit(r, needs_proc(path, at) ? BPF_RB_FORCE_WAKEUP : wake_flags());
 }
 
+/* 64-bit hash of (pid, dfd, path) over the path's words up to its NUL (the rest is zeroed); never 0, an empty slot.
+ * A collision only sends a new path to the kernel's count map instead of the loader's: counted all the same. */
+static __always_inline __u64 path_hash(__u32 pid, __s32 dfd, const char *path, long len)
+{
+	const __u64 *w = (const __u64 *)path;
+	__u64 h = (0xcbf29ce484222325ULL ^ (((__u64)pid << 32) | (__u32)dfd)) * 0x100000001b3ULL;
+	for (int i = 0; i < RW_STR / 8; i++) {
+		if (i * 8 >= len) break;
+		h = (h ^ w[i]) * 0x100000001b3ULL;
+		h ^= h >> 29;
+	}
+	return h | 1;
+}
+
 /* Write-opens: the first open of a path by a pid in a window is printed at once, for write_budget paths per pid and
  * window and for every create with an execute bit; repeats and the rest of a flood are counted per (pid, dfd, path)
- * in the generation's map, which the loader prints every window (bpftrace-script.ts, same rules). */
+ * and printed by the loader every window (bpftrace-script.ts, same rules): the rest of a flood in the loader's table,
+ * repeats in the generation's map here. */
 static __always_inline void write_open(__u32 pid, __u8 op, __u32 flags, __u32 mode, __s32 dfd, const char *u, struct scratch *s, bool *have_path)
 {
 	struct rw_pkey *pk = &s->keys.pk;
-	if (!*have_path) { read_path(pk->path, u); *have_path = true; }
+	long len = RW_STR;
+	if (!*have_path) { len = read_path(pk->path, u); *have_path = true; }
 	pk->pid = pid;
 	__u32 win = window;
 	struct rw_budget *b = bpf_map_lookup_elem(&wb, &pid);
@@ -545,10 +565,29 @@ static __always_inline void write_open(__u32 pid, __u8 op, __u32 flags, __u32 mo
 		submit_at(w, w->path, w->dfd);
 		return;
 	}
+	/* Counted writes are printed at the window's end, often after the process is gone: marked as the printed ones are. */
+	__s32 at = path_dfd(pid, pk->path, dfd);
+	/* A flood of new paths (an untar) is counted by the loader: a hash-map insert of this 208-byte key here cost
+	 * ~1.1 µs per open, most of the in-kernel time of an untar; a ring record costs a fraction of it. The ring's
+	 * reader is not woken for it. Repeats, and everything when the ring is full, are counted here as before. */
+	__u64 h = path_hash(pid, at, pk->path, len);
+	__u32 k = (__u32)h & (RW_RECENT - 1);
+	__u64 *slot = bpf_map_lookup_elem(&recent, &k);
+	if (slot && *slot != h) {
+		*slot = h;
+		struct rw_wcount *c = bpf_ringbuf_reserve(&rb, sizeof(*c), 0);
+		if (c) {
+			c->type = RW_WCOUNT;
+			c->k.pid = pid;
+			c->k.dfd = at;
+			__builtin_memcpy(c->k.path, pk->path, RW_STR);
+			submit(c);
+			return;
+		}
+	}
 	struct rw_wkey *wk = &s->keys.wk;
 	wk->pid = pid;
-	/* Counted writes are printed at the window's end, often after the process is gone: marked as the printed ones are. */
-	wk->dfd = path_dfd(pid, pk->path, dfd);
+	wk->dfd = at;
 	__builtin_memcpy(wk->path, pk->path, RW_STR);
 	if (gen) count_write(&wc1, &wm1, wk, pid);
 	else count_write(&wc0, &wm0, wk, pid);

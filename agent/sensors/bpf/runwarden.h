@@ -20,6 +20,7 @@
 enum rw_type {
 	RW_EXEC = 1, RW_FORK, RW_EXIT, RW_CONNECT, RW_CONNECT_RET, RW_DNS, RW_WRITE, RW_RENAME, RW_UNLINK, RW_CHMOD,
 	RW_FCHMOD, RW_SENS, RW_DIRFD, RW_PTRACE, RW_VM, RW_MEMFD, RW_SETID, RW_BPF, RW_SIGNAL, RW_TRACK_FULL, RW_CWD,
+	RW_WCOUNT,
 };
 
 /* The dfd a write-open record carries for a cwd-relative path when the process's cwd is still the one sent with its
@@ -148,6 +149,14 @@ struct rw_pkey {
 struct rw_budget {
 	__u32 window;
 	__u32 used;
+};
+
+/* A write-open past its process's budget whose path is new to its CPU's recent set: the loader counts it (no
+ * header, only the count's key). */
+struct rw_wcount {
+	__u8 type;
+	__u8 pad[3];
+	struct rw_wkey k;
 };
 
 #endif
