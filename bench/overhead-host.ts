@@ -285,7 +285,7 @@ for (let round = 0; round < rounds; round++) {
     r.off.push(off.ms); r.on.push(on.ms); r.ratios.push(on.ms / off.ms); r.hostOnly.push(hostOnly.ms / off.ms); r.catchUp.push(on.catchUpMs); r.last = on;
     r.cpu.push((on.cpu + on.agentCpu) / Math.max(off.cpu, 0.01));
     process.stderr.write(`round ${round + 1} ${w.name}: off ${off.ms.toFixed(0)} ms (cpu ${off.cpu.toFixed(2)} s), job ${on.ms.toFixed(0)} ms `
-      + `(${(on.ms / off.ms).toFixed(3)}; cpu ${on.split}; idle after ${on.settled} ms), catch-up ${on.catchUpMs} ms, `
+      + `(${(on.ms / off.ms).toFixed(3)}; workload cpu ${on.cpu.toFixed(2)} s; cpu ${on.split}; idle after ${on.settled} ms), catch-up ${on.catchUpMs} ms, `
       + `events ${on.events}, execs ${on.execs}, file events ${on.files}; not a job ${hostOnly.ms.toFixed(0)} ms (${(hostOnly.ms / off.ms).toFixed(3)}; cpu ${hostOnly.split}), load ${loadavg()[0]?.toFixed(2)}\n`);
   }
 }
