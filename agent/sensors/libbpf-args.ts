@@ -11,8 +11,8 @@ export interface LoaderLimits {
   ringbufBytes: number;
   /**
    * How often the loader reads the ring without being woken, ms: the latency bound of a quiet host. Records whose
-   * path needs /proc while the process lives wake it at once, as do ptrace, process_vm, setid, memfd, bpf and signals
-   * to the watcher, and a ring a quarter full. Every read is a
+   * path needs /proc while the process lives wake it at once, as do ptrace, process_vm, setid, memfd, bpf, signals
+   * to the watcher and reads of the sensitive set, and a ring a quarter full. Every read is a
    * wakeup of the agent (stream read, decode, enqueue, spool append): 50 ms instead of 10 took the daemons' CPU
    * during a make job from ~0.9 to ~0.5 s (bench/overhead-host.js, alternated runs, README "Performance").
    */

@@ -692,6 +692,9 @@ int main(int argc, char **argv)
 		if (!strncmp(sec, "tp/syscalls/", 12) && !syscall_tp_exists(sec + 12)) { bpf_program__set_autoload(prog, false); continue; }
 		nprogs++;
 	}
+	/* Reached by on_openat's tail call (the open_tail program array), not attached itself. */
+	bpf_program__set_autoattach(skel->progs.on_openat_sensitive, false);
+	nprogs--;
 	int err = runwarden_bpf__load(skel);
 	if (err) { fprintf(stderr, "runwarden-sensor: loading the BPF programs failed: %s\n", strerror(-err)); return 1; }
 	__u8 one = 1;

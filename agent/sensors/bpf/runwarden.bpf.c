@@ -71,6 +71,9 @@ struct scratch {
 	union { struct rw_exec exec; struct rw_dirfd dirfd; } rec;
 	struct rw_cwd cwd;
 	struct { struct rw_wkey wk; struct rw_pkey pk; } keys;
+	/* on_openat → on_openat_sensitive (tail call, same CPU, same syscall): keys.pk.path already holds the path. */
+	__u8 have_path;
+	__u8 heads;
 };
 struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, struct scratch); } scratch SEC(".maps");
 
@@ -97,17 +100,10 @@ static __always_inline void *reserve(__u64 size)
 
 static __always_inline void submit(void *p) { bpf_ringbuf_submit(p, wake_flags()); }
 
-/* The rare records the rules act on first (ptrace, process_vm_*, setuid/setgid to root, memfd, bpf,
- * signals to the watcher) wake the loader at once; the rest wait for its next poll (--poll-ms) or a quarter-full ring. */
+/* The rare records the rules act on first (ptrace, process_vm_*, setuid/setgid to root, memfd, bpf, signals to the
+ * watcher, reads of the sensitive set) wake the loader at once; the rest wait for its next poll (--poll-ms) or a
+ * quarter-full ring. */
 static __always_inline void submit_now(void *p) { bpf_ringbuf_submit(p, BPF_RB_FORCE_WAKEUP); }
-/* A relative path is resolved in user space through /proc/<pid>/cwd, which must still be there: a record naming one
- * wakes the loader at once (a short-lived process is gone soon after). Sensitive reads use this, not submit_now: with
- * submit_now there, on_openat went past the verifier's complexity limit under 190-byte prefixes. */
-static __always_inline void submit_path(void *p, const char *path)
-{
-	bpf_ringbuf_submit(p, path[0] == '/' ? wake_flags() : BPF_RB_FORCE_WAKEUP);
-}
-
 static __always_inline void output(void *p, __u64 size)
 {
 	if (bpf_ringbuf_output(&rb, p, size, wake_flags())) count_lost();
@@ -619,19 +615,34 @@ static __always_inline void dirfd_open(__s32 dfd, const char *name, struct scrat
 	output(d, size);
 }
 
-static __always_inline void sensitive_open(__u32 pid, __s32 dfd, const char *u, struct scratch *s, bool *have_path)
+/* Whether an open's path may be sensitive, from its first two bytes: 1 a sensitive prefix, 2 a dirfd name, or both. */
+static __always_inline __u8 sensitive_heads(__s32 dfd, const char *u)
 {
-	struct rw_pkey *pk = &s->keys.pk;
-	__u16 h = 0;
 	bool want_pfx = proc_reads || n_pfx;
 	bool want_name = n_names && dfd >= 0;
-	if (!want_pfx && !want_name) return;
+	if (!want_pfx && !want_name) return 0;
+	__u16 h = 0;
 	bpf_probe_read_user(&h, sizeof(h), u);
-	bool pfx_head = want_pfx && head_in(pfx_heads, h);
-	bool name_head = want_name && head_in(name_heads, h);
-	if (!pfx_head && !name_head) return;
-	if (!*have_path) { read_path(pk->path, u); *have_path = true; }
-	if (pfx_head && sensitive(pk->path)) {
+	return (want_pfx && head_in(pfx_heads, h) ? 1 : 0) | (want_name && head_in(name_heads, h) ? 2 : 0);
+}
+
+/* A read of the sensitive set (a prefix, once per pid, path and window) and a dirfd-relative open of a credential file
+ * name. Its own program, tail-called by on_openat when the path's head matches: within on_openat it took the verifier
+ * past its complexity limit under 190-byte prefixes once the read woke the loader at once, which it does here: the
+ * rules act on these first (a runner's memory read through /proc/<pid>/mem is the tj-actions attack). */
+SEC("tp/syscalls/sys_enter_openat")
+int on_openat_sensitive(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 pid = cur_pid();
+	struct scratch *s = get_scratch();
+	if (!s) return 0;
+	__s32 dfd = (__s32)ctx->args[0];
+	const char *u = (const char *)ctx->args[1];
+	struct rw_pkey *pk = &s->keys.pk;
+	if (!s->have_path) read_path(pk->path, u);
+	__u8 heads = s->heads;
+	s->have_path = 0;
+	if ((heads & 1) && sensitive(pk->path)) {
 		pk->pid = pid;
 		__u32 win = window;
 		__u32 *seen = bpf_map_lookup_elem(&rs, pk);
@@ -642,14 +653,22 @@ static __always_inline void sensitive_open(__u32 pid, __s32 dfd, const char *u, 
 				fill_hdr(&r->h, RW_SENS);
 				r->n = 0;
 				__builtin_memcpy(r->path, pk->path, RW_STR);
-				submit_path(r, r->path);
+				submit_now(r);
 			}
 		}
 	}
-	if (name_head && dirfd_name(pk->path)) {
+	if ((heads & 2) && dirfd_name(pk->path)) {
 		dirfd_open(dfd, pk->path, s);
 	}
+	return 0;
 }
+
+/* on_openat_sensitive, set by the loader's skeleton from the initial value below. */
+/* Sizes, not BTF types, for key and value: the kernel refuses BTF value types on a program array, which libbpf reports on
+ * stderr before it retries without them. */
+struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); __uint(max_entries, 1); __uint(key_size, sizeof(__u32)); __array(values, int (void *)); } open_tail SEC(".maps") = {
+	.values = { [0] = (void *)&on_openat_sensitive },
+};
 
 SEC("tp/syscalls/sys_enter_openat")
 int on_openat(struct trace_event_raw_sys_enter *ctx)
@@ -663,7 +682,14 @@ int on_openat(struct trace_event_raw_sys_enter *ctx)
 	__u32 flags = ctx->args[2];
 	bool have = false;
 	if (flags & WRITE_FLAGS) write_open(pid, 'o', flags, (flags & O_CREAT_) ? (__u32)ctx->args[3] : 0, dfd, u, s, &have);
-	sensitive_open(pid, dfd, u, s, &have);
+	__u8 heads = sensitive_heads(dfd, u);
+	if (!heads) return 0;
+	s->have_path = have;
+	s->heads = heads;
+	bpf_tail_call(ctx, &open_tail, 0);
+	/* Not reached unless the tail call failed (the program array is filled at load): counted as a loss. */
+	s->have_path = 0;
+	count_lost();
 	return 0;
 }
 

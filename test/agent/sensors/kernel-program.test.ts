@@ -242,3 +242,29 @@ t.test('libbpf sensor: past its backlog bound the loader waits, and what the ker
   t.ok(renames < n, `the 1 MiB backlog did not hold them all (${renames} of ${n} arrived)`);
   t.ok(counted >= n - renames, `every missing one counted: ${counted} lost ≥ ${n - renames} missing`);
 });
+
+t.test('libbpf sensor: a sensitive read wakes the loader at once, not at its next poll', { skip }, async (t) => {
+  // The loader polls every second here: a read of another process's environ or memory must still arrive within a
+  // fraction of it (on_openat_sensitive submits it with a wakeup). Three reads, each timed from the reader's exit.
+  const s = createEbpfSensor({ kernelProgram: 'libbpf', loader: { pollMillis: 1000 } });
+  const evs = collect(s);
+  const arrived = new Map<string, number>();
+  s.onEvent((e) => { if (e.kind === 'read' && !arrived.has(e.read.path)) arrived.set(e.read.path, Date.now()); });
+  await s.start();
+  t.teardown(() => s.close());
+  const target = spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
+  t.teardown(() => { target.kill(); });
+  await new Promise((r) => setTimeout(r, 1200)); // past one poll: what follows is not read by a poll already due
+  const delays: number[] = [];
+  for (const f of ['environ', 'maps', 'mem']) {
+    const path = `/proc/${target.pid}/${f}`;
+    const r = await runShell(`exec 3<${path}; exec 3<&-`, {});
+    t.equal(r.code, 0, `opened ${path}`);
+    const done = Date.now();
+    while (!arrived.has(path) && Date.now() - done < 3000) await new Promise((res) => setTimeout(res, 5));
+    delays.push((arrived.get(path) ?? Infinity) - done);
+    await new Promise((res) => setTimeout(res, 300 + Math.random() * 400)); // a different phase of the poll each time
+  }
+  t.ok(delays.every((d) => d < 250), `each read arrived within 250 ms of its reader's exit (poll 1000 ms): ${delays.join(', ')} ms`);
+  t.ok(ofKind(evs, 'read').some((e) => e.read.pathClass === 'proc-mem'), 'the read of /proc/<pid>/mem is one');
+});
