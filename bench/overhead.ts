@@ -21,7 +21,7 @@ import { createRunWatch } from '../agent/job-watch.js';
 import { createProcTable } from '../agent/proc-table.js';
 import { chooseSensor } from '../agent/sensor-choice.js';
 import { createEbpfSensor } from '../agent/sensors/ebpf.js';
-import { median, prepareWorkloads, reapedChildrenCpu, reexecWithDeployedFlags, rssKiB } from './workloads.js';
+import { median, prepareWorkloads, procCpu, reapedChildrenCpu, reexecWithDeployedFlags, rssKiB } from './workloads.js';
 
 // The agent measured here is this process, as `runwarden run` would be: it runs under the shim's V8 options
 // (--no-shim-flags: node's defaults).
@@ -135,7 +135,15 @@ function timed(script: string, onSpawn?: (pid: number) => void, env: Record<stri
 }
 
 let jobSeq = 0;
-interface AgentRun { ms: number; cpu: number; stopMs: number; execs: number; fileEvents: number; fileOpens: number; drops: number; events: number }
+interface AgentRun { ms: number; cpu: number; stopMs: number; execs: number; fileEvents: number; fileOpens: number; drops: number; events: number; split: string }
+/** CPU seconds so far of the kernel program, this process (the agent) and the embedded collector. */
+function sideCpu(): { sensor: number; agent: number; collector: number } {
+  bpftracePids();
+  const u = process.cpuUsage();
+  return { sensor: bpftraceCpu(), agent: (u.user + u.system) / 1e6, collector: colPids.reduce((n, p) => n + procCpu(p), 0) };
+}
+const splitText = (a: ReturnType<typeof sideCpu>, b: ReturnType<typeof sideCpu>): string =>
+  `sensor ${(b.sensor - a.sensor).toFixed(2)} + agent ${(b.agent - a.agent).toFixed(2)} + collector ${(b.collector - a.collector).toFixed(2)} s`;
 async function runAgent(script: string): Promise<AgentRun> {
   const dir = mkdtempSync(join(root, 'agent-'));
   const logger = createLogger({ level: 'warn', destination: join(dir, 'runwarden.log') });
@@ -150,7 +158,9 @@ async function runAgent(script: string): Promise<AgentRun> {
   const sampler = setInterval(() => { maxRss.agent = Math.max(maxRss.agent, agentRssKiB()); }, 250);
   const c0 = cpuNow();
   const startCpu = bpftraceCpu();
+  const s0 = sideCpu();
   const ms = await timed(script, (pid) => watch.attach(pid));
+  const s1 = sideCpu();
   smapsSample(bpftracePids());
   const t1 = Date.now();
   const res = await watch.stop({ exitCode: 0 });
@@ -167,6 +177,7 @@ async function runAgent(script: string): Promise<AgentRun> {
     fileEvents: q("select count(*) from events where kind = 'file'"),
     fileOpens: q("select coalesce(sum(json_extract(body, '$.count')), 0) from events where kind = 'file' and json_extract(body, '$.op') in ('OPEN_WRITE', 'CREATE', 'TRUNCATE')"),
     events: q('select count(*) from events'),
+    split: `${splitText(s0, s1)} until done; the collector's start-up ${s0.collector.toFixed(2)} s`,
   };
   rmSync(dir, { recursive: true, force: true });
   return out;
@@ -208,7 +219,7 @@ for (let round = 0; round < rounds; round++) {
     const r = row(`agent ${w.name}`);
     r.off.push(off); r.on.push(a.ms); r.ratios.push(a.ms / off); r.cpu.push(a.cpu / Math.max(offCpu, 0.01)); r.stop.push(a.stopMs); r.runs.push(a);
     process.stderr.write(`round ${round + 1} ${w.name}: off ${off.toFixed(0)} ms (cpu ${offCpu.toFixed(2)} s), agent ${a.ms.toFixed(0)} ms (${(a.ms / off).toFixed(3)}, cpu ${a.cpu.toFixed(2)} s), `
-      + `stop ${a.stopMs} ms, execs ${a.execs}, file events ${a.fileEvents} (write-opens ${a.fileOpens}), events ${a.events}, drops ${a.drops}`);
+      + `${a.split}, stop ${a.stopMs} ms, execs ${a.execs}, file events ${a.fileEvents} (write-opens ${a.fileOpens}), events ${a.events}, drops ${a.drops}`);
     if (sensorOnly) {
       w.prep?.();
       const s = await runSensorOnly(w.script());

@@ -100,3 +100,54 @@ void t.test('the ack cursor reaches disk at most every cursorPersistMillis: a cr
   t.same(ids(s4.read(s4.acked(), 100, 1 << 20).records), [9], 'after a clean close only the unacked record is left');
   s4.close();
 });
+
+void t.test('a fully acked open segment is written on, not replaced: no file per delivered batch', async (t) => {
+  const dir = t.testdir();
+  const s = openSpool({ dir, maxBytes: 1 << 20, segmentMaxBytes: 1000 });
+  const segs = (): string[] => readdirSync(dir).filter((n) => n.endsWith('.seg')).sort();
+  let from = s.acked();
+  const seen = new Set<string>();
+  for (let batch = 0; batch < 20; batch++) {
+    t.equal(s.append([rec(batch), rec(batch + 100)]), 2);
+    for (const n of segs()) seen.add(n);
+    const r = s.read(from, 100, 1 << 20);
+    t.same(ids(r.records), [batch, batch + 100], `batch ${batch} read back alone`);
+    s.ack(r.next);
+    from = r.next;
+    t.equal(s.countAfter(s.acked()), 0);
+    t.equal(s.bytes(), 0, 'acked bytes are not spooled bytes');
+  }
+  t.equal(seen.size, 1, 'twenty delivered batches, one segment file');
+  s.close();
+  t.same(segs(), [], 'a clean close deletes the fully acked segment');
+  const s2 = openSpool({ dir, maxBytes: 1 << 20, segmentMaxBytes: 1000 });
+  t.equal(s2.countAfter(s2.acked()), 0, 'nothing replayed');
+  s2.close();
+});
+
+void t.test('the room of a fully acked open segment is reclaimed when maxBytes needs it', async (t) => {
+  const s = openSpool({ dir: t.testdir(), maxBytes: 100, segmentMaxBytes: 64 * 1024 });
+  t.equal(s.append([rec(1, 40), rec(2, 40)]), 2);
+  s.ack(s.read(s.acked(), 10, 1 << 20).next);
+  t.ok(s.fits(40), 'fits counts the acked segment as free');
+  t.equal(s.append([rec(3, 40), rec(4, 40)]), 2, 'both fit once the acked segment is deleted');
+  t.equal(s.append([rec(5, 40)]), 0, 'unacked records still bound the spool');
+  t.same(ids(s.read(s.acked(), 10, 1 << 20).records), [3, 4]);
+  s.close();
+});
+
+void t.test('a process killed with a fully acked open segment replays nothing, and the segment goes at the next ack', async (t) => {
+  const dir = t.testdir();
+  const s1 = openSpool({ dir, maxBytes: 1 << 20, cursorPersistMillis: 0 });
+  s1.append([rec(1), rec(2)]);
+  s1.ack(s1.read(s1.acked(), 10, 1 << 20).next);
+  // no close(): the process died here
+  const s2 = openSpool({ dir, maxBytes: 1 << 20 });
+  t.equal(s2.countAfter(s2.acked()), 0, 'nothing replayed');
+  s2.append([rec(3)]);
+  const r = s2.read(s2.acked(), 10, 1 << 20);
+  t.same(ids(r.records), [3]);
+  s2.ack(r.next);
+  t.equal(readdirSync(dir).filter((n) => n.endsWith('.seg')).length, 1, 'the old segment is deleted, the new one stays open');
+  s2.close();
+});
