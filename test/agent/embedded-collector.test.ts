@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { EMBEDDED_NODE_FLAGS } from '../../agent/embedded-collector.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'cli/runwarden.js');
@@ -29,12 +30,15 @@ const FIND = 'for p in $(pgrep -P $PPID); do [ $p != $$ ] && grep -q embedded-ma
 t.test('the collector is a separate process; the run process does not load SQLite', async (t) => {
   const dir = t.testdir();
   const script = `C=$(${FIND}); echo "collector=$C"; ` +
-    'if grep -q better_sqlite3 /proc/$PPID/maps; then echo run-has-sqlite; fi; if grep -q better_sqlite3 /proc/$C/maps; then echo collector-has-sqlite; fi';
+    'if grep -q better_sqlite3 /proc/$PPID/maps; then echo run-has-sqlite; fi; if grep -q better_sqlite3 /proc/$C/maps; then echo collector-has-sqlite; fi; ' +
+    'tr "\\0" " " < /proc/$C/cmdline; echo';
   const r = await runCli(['run', '--db', join(dir, 'audit.db'), '--', 'sh', '-c', script], dir);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /collector=\d+\n/);
   t.notMatch(r.stdout, /run-has-sqlite/);
   t.match(r.stdout, /collector-has-sqlite/);
+  // Cold for one job: baseline code and feedback at the first call (EMBEDDED_NODE_FLAGS).
+  for (const f of EMBEDDED_NODE_FLAGS) t.ok(r.stdout.includes(` ${f} `), `the collector runs with ${f}`);
   const v = spawnSync(process.execPath, [CLI, 'audit', 'verify', '--db', join(dir, 'audit.db')], { encoding: 'utf8' });
   t.equal(v.status, 0, v.stdout + v.stderr);
 });
