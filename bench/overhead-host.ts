@@ -229,10 +229,14 @@ async function hostRun(w: Workload): Promise<{ ms: number; split: string }> {
   const h = up();
   w.prep?.();
   await quiet(h);
+  const id0 = q<{ n: number | null }>('SELECT max(id) AS n FROM events').n ?? 0;
   const a0 = sideCpu(h);
   const r = await timed(w.script(), false);
   await new Promise((res) => setTimeout(res, 500)); // the agent's tail of the workload's events
-  return { ms: r.ms, split: splitOf(a0, sideCpu(h)).text };
+  const split = splitOf(a0, sideCpu(h)).text;
+  // What the host's events of the run cost the store: stored so far, outside every job (the agent keeps sending after the wait).
+  const c = q<{ events: number; files: number }>('SELECT count(*) AS events, coalesce(sum(kind = \'file\'), 0) AS files FROM events WHERE id > ? AND job_id IS NULL', id0);
+  return { ms: r.ms, split: `${split}; host events stored by then ${c.events}, file events ${c.files}` };
 }
 /** The workload with no Runwarden process on the host. */
 async function offRun(w: Workload): Promise<{ ms: number; cpu: number }> {

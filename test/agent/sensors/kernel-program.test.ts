@@ -249,7 +249,7 @@ t.test('libbpf sensor: a sensitive read wakes the loader at once, not at its nex
   const s = createEbpfSensor({ kernelProgram: 'libbpf', loader: { pollMillis: 1000 } });
   const evs = collect(s);
   const arrived = new Map<string, number>();
-  s.onEvent((e) => { if (e.kind === 'read' && !arrived.has(e.read.path)) arrived.set(e.read.path, Date.now()); });
+  s.onEvent((e) => { if (e.kind === 'read' && e.read.path && !arrived.has(e.read.path)) arrived.set(e.read.path, Date.now()); });
   await s.start();
   t.teardown(() => s.close());
   const target = spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
