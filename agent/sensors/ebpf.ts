@@ -17,7 +17,7 @@ import type { ScriptOptions } from './bpftrace-script.js';
 import { bpftraceSpawn, libbpfSensorPath, libbpfSpawn, programLine } from './kernel-program.js';
 import type { KernelProgramKind } from './kernel-program.js';
 import type { LoaderLimits } from './libbpf-args.js';
-import { sensitivePrefixes } from '../path-class.js';
+import { sensitivePrefixes, writeClass } from '../path-class.js';
 import type { PathContext } from '../path-class.js';
 import type { Sensor, SensorEvent, SensorStatus } from './types.js';
 
@@ -155,7 +155,7 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
   let program: KernelProgramKind = o.kernelProgram === 'bpftrace' || (o.kernelProgram === 'auto' && !sensorPath) ? 'bpftrace' : 'libbpf';
   let programNote = program === 'libbpf' ? sensorPath ?? 'not built' : o.kernelProgram === 'bpftrace' ? 'chosen by option' : 'libbpf sensor not built';
   const ignore = new Set<number>([process.pid, ...o.ignorePids]);
-  const resolveRelative = createRelativeResolver();
+  const resolveRelative = createRelativeResolver((p) => writeClass(p, pathContext));
   // sync(): callers wait for the next printed window; the queue carries a marker so they resume after its events.
   const syncWaiters: (() => void)[] = [];
   const syncAt: (() => void)[][] = [];

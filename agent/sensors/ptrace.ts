@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { RwError } from '../../proto/errors.js';
 import { createRelativeResolver } from './relative-paths.js';
 import { createStraceParser } from './strace-parse.js';
+import { writeClass } from '../path-class.js';
 import type { PathContext } from '../path-class.js';
 import type { Sensor, SensorEvent, SensorStatus } from './types.js';
 
@@ -55,7 +56,7 @@ export function createPtraceSensor(partial: Partial<PtraceSensorOptions> = {}): 
   let queued = 0;
   let closed: Promise<void> | undefined;
 
-  const resolveRelative = createRelativeResolver();
+  const resolveRelative = createRelativeResolver((p) => writeClass(p, o.pathContext));
   function emit(evs: SensorEvent[]): void {
     const memo = new Map<string, string | null>();
     for (const ev of evs) {

@@ -12,7 +12,13 @@ export const LAST_LINKS_MAX = 8_192;
 /** Resolves an event's paths in place; `memo` (one per batch) spares the readlink for the events of one pid. */
 export type RelativeResolver = (ev: SensorEvent, memo: Map<string, string | null>) => void;
 
-export function createRelativeResolver(): RelativeResolver {
+/**
+ * `classify`: the class of a written path, as the sensor's decoder gives it (writeClass with its path context). A file
+ * event whose path is made absolute here is classified again: its class was taken from the relative path ("other"),
+ * and enrichment classifies again only the events of a job. A host process's untar into /tmp went out as 20 000
+ * events of class "other" instead of a few aggregates per directory of class "tmp".
+ */
+export function createRelativeResolver(classify?: (path: string) => string): RelativeResolver {
   const lastLinks = new Map<string, string>();
   return (ev, memo) => {
     if (ev.kind !== 'file' && ev.kind !== 'read') return;
@@ -42,7 +48,17 @@ export function createRelativeResolver(): RelativeResolver {
       const cwd = link('cwd');
       return cwd ? join(cwd, p) : p;
     };
+    const before = body.path;
     body.path = fix(body.path);
-    if (ev.kind === 'file' && ev.file.newPath) ev.file.newPath = fix(ev.file.newPath);
+    if (ev.kind !== 'file') return;
+    const f = ev.file;
+    if (f.newPath) {
+      // A rename is classed by where it goes.
+      const was = f.newPath;
+      f.newPath = fix(f.newPath);
+      if (classify && f.newPath && f.newPath !== was) f.pathClass = classify(f.newPath);
+    } else if (classify && f.path && f.path !== before) {
+      f.pathClass = classify(f.path);
+    }
   };
 }

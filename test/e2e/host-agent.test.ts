@@ -223,6 +223,15 @@ sh ${HOOKS}/github-job-completed.sh`;
   mkdirSync(unpack);
   const up = await sh(`echo "unpacker $$"; for i in $(seq 1 300); do : > ${unpack}/f$i; done`, { PATH: process.env.PATH ?? '/usr/bin:/bin' });
   const unpacker = Number(/unpacker (\d+)/.exec(up.out)?.[1]);
+  // The same through a directory fd, as tar -C writes (openat(dirfd, "name")): the kernel's path is fd:N/name, made
+  // absolute by the sensor, and must be classified as the absolute path to be aggregated (it went out file by file).
+  const unpackFd = join(dir, 'host-unpack-fd');
+  mkdirSync(unpackFd);
+  const upFd = await sh(`python3 -c 'import os,sys
+print("unpacker", os.getpid(), flush=True)
+d = os.open(sys.argv[1], os.O_RDONLY)
+for i in range(300): os.close(os.open("g%d" % i, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=d))' ${unpackFd}`, { PATH: process.env.PATH ?? '/usr/bin:/bin' });
+  const unpackerFd = Number(/unpacker (\d+)/.exec(upFd.out)?.[1]);
 
   // Graceful stop: exit 0, socket gone, then nothing left spooled.
   agent.child.kill('SIGTERM');
@@ -235,6 +244,10 @@ sh ${HOOKS}/github-job-completed.sh`;
   t.match(aggs[0]?.file.contentHint, /^aggregated: \d+ files, \d+ write-opens; e\.g\. f\d+/);
   t.equal(hostFiles.reduce((n, e) => n + (e.file.count ?? 0), 0), 300, 'the counts add up to the 300 files: none lost at the stop');
   t.ok(hostFiles.length <= 64 + CORE_LIMITS.plainFilesPerDir + 3, `${hostFiles.length} events for 300 files (the kernel prints the first 64, the agent sends ${CORE_LIMITS.plainFilesPerDir} one by one)`);
+  const fdFiles = events({}).filter((e): e is Extract<RwEvent, { kind: 'file' }> => e.kind === 'file' && (e.file.path ?? '').startsWith(`${unpackFd}/`));
+  t.ok(fdFiles.every((e) => !e.jobId && e.pid === unpackerFd && e.file.pathClass === 'tmp'), 'dirfd-relative writes: absolute, of class tmp, of the unpacker');
+  t.equal(fdFiles.reduce((n, e) => n + (e.file.count ?? 0), 0), 300, 'dirfd-relative writes: the counts add up to 300');
+  t.ok(fdFiles.length <= 64 + CORE_LIMITS.plainFilesPerDir + 3, `dirfd-relative writes: ${fdFiles.length} events for 300 files, aggregated`);
   t.notOk(existsSync(sock), 'socket removed');
   t.match(agent.err(), /agent stopped/);
   t.notMatch(agent.err(), /"level":(50|60)/, 'no error logs');

@@ -34,3 +34,26 @@ t.test('a cwd-relative path: the live cwd; an old and a new path both; absolute 
   resolve(gone, new Map());
   t.equal(gone.file.path, 'c.txt', 'a pid never seen and not alive: left relative (for enrichment)');
 });
+
+t.test('a file path made absolute is classified again (the host\'s events are not classified by enrichment)', async (t) => {
+  const resolve = createRelativeResolver((p) => (p.startsWith('/dev/shm/') ? 'tmp' : 'other'));
+  const dir = t.testdir({ d: {} });
+  const shm = '/dev/shm';
+  const fd = openSync(shm, 'r');
+  t.teardown(() => closeSync(fd));
+  const w = file(process.pid, `fd:${fd}/rw-unpacked.txt`);
+  w.file.op = 'OPEN_WRITE';
+  w.file.pathClass = 'other'; // what the decoder said of the relative path
+  resolve(w, new Map());
+  t.equal(w.file.path, '/dev/shm/rw-unpacked.txt');
+  t.equal(w.file.pathClass, 'tmp', 'classified as the absolute path it now is');
+  const mv = file(process.pid, join(dir, 'x'), `fd:${fd}/y`);
+  mv.file.op = 'RENAME';
+  mv.file.pathClass = 'other';
+  resolve(mv, new Map());
+  t.equal(mv.file.pathClass, 'tmp', 'a rename is classed by where it goes');
+  const abs = file(process.pid, '/etc/x');
+  abs.file.pathClass = 'system';
+  resolve(abs, new Map());
+  t.equal(abs.file.pathClass, 'system', 'an absolute path keeps the decoder\'s class');
+});
