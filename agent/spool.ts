@@ -126,6 +126,9 @@ export function openSpool(opts: SpoolOptions): Spool {
     persistedAt = Date.now();
   };
 
+  /** Bytes on disk not yet acked: the fully acked open segment's are reusable room. */
+  const unacked = (): number => total - (ackedOpen ? (writeSeg as Segment).size : 0);
+
   /** Deletes the fully acked write segment (ackedOpen): its bytes leave the bound. */
   const dropAckedOpen = (): void => {
     const seg = writeSeg as Segment;
@@ -175,22 +178,17 @@ export function openSpool(opts: SpoolOptions): Spool {
   const spool: Spool = {
     append(records) {
       if (closed) throw new RwError('AGENT_ERR_SPOOL', 'spool is closed');
-      const fit = (): { n: number; bytes: number } => {
-        let n = 0;
-        let bytes = 0;
-        for (const r of records) {
-          if (total + bytes + HEADER + r.length > opts.maxBytes) break;
-          bytes += HEADER + r.length;
-          n++;
-        }
-        return { n, bytes };
-      };
-      let { n, bytes } = fit();
-      if (n < records.length && ackedOpen) {
-        dropAckedOpen();
-        ({ n, bytes } = fit());
+      // The room of a fully acked open segment counts as free; it is deleted below if the batch needs it.
+      const room = opts.maxBytes - unacked();
+      let n = 0;
+      let bytes = 0;
+      for (const r of records) {
+        if (bytes + HEADER + r.length > room) break;
+        bytes += HEADER + r.length;
+        n++;
       }
       if (n === 0) return 0;
+      if (ackedOpen && total + bytes > opts.maxBytes) dropAckedOpen();
       if (!writeSeg || writeSeg.size >= segMax) openWriteSegment();
       ackedOpen = false;
       const buf = Buffer.allocUnsafe(bytes);
@@ -281,8 +279,8 @@ export function openSpool(opts: SpoolOptions): Spool {
       }
       return n;
     },
-    bytes: () => total - (ackedOpen ? (writeSeg as Segment).size : 0),
-    fits: (recordBytes) => total - (ackedOpen ? (writeSeg as Segment).size : 0) + HEADER + recordBytes <= opts.maxBytes,
+    bytes: unacked,
+    fits: (recordBytes) => unacked() + HEADER + recordBytes <= opts.maxBytes,
     close() {
       if (closed) return;
       if (persistTimer) { clearTimeout(persistTimer); persistTimer = undefined; }

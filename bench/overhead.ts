@@ -136,9 +136,9 @@ function timed(script: string, onSpawn?: (pid: number) => void, env: Record<stri
 
 let jobSeq = 0;
 interface AgentRun { ms: number; cpu: number; stopMs: number; execs: number; fileEvents: number; fileOpens: number; drops: number; events: number; split: string }
-/** CPU seconds so far of the kernel program, this process (the agent) and the embedded collector. */
+/** CPU seconds so far of the kernel program, this process (the agent) and the embedded collector (bpftraceCpu lists
+ * the children first: the collector's pid with them). */
 function sideCpu(): { sensor: number; agent: number; collector: number } {
-  bpftracePids();
   const u = process.cpuUsage();
   return { sensor: bpftraceCpu(), agent: (u.user + u.system) / 1e6, collector: colPids.reduce((n, p) => n + procCpu(p), 0) };
 }

@@ -159,38 +159,20 @@ for i in range(${n / 2}):
   t.equal(s.status().drops, lost.reduce((m, [k]) => m + k, 0), 'drops in the status');
 });
 
-t.test('libbpf sensor: write-opens the count tables cannot hold are reported as lost, with their number', { skip }, async (t) => {
-  // Every write-open counted (budget 0); the loader's table holds twice the 64 keys of the kernel's map. A process
-  // writing 300 new paths, each opened a second time (the repeat is counted in the kernel's map when it runs on the
-  // CPU of its first open), overflows both: what is not held is reported lost, with its number.
-  const s = createEbpfSensor({ kernelProgram: 'libbpf', loader: { mapKeys: 64 }, script: { writeBudget: 0 } });
+/**
+ * Every write-open counted (write budget 0): a shell writes `paths` new files in a fresh directory, each opened `opens`
+ * times. The count per path the sensor reported, and its losses.
+ */
+async function countedWrites(t: Test, paths: number, opens: number, loader: Partial<LoaderLimits> = {}): Promise<{ per: Map<string, number>; lost: [number, string][] }> {
+  const s = createEbpfSensor({ kernelProgram: 'libbpf', loader, script: { writeBudget: 0 } });
   const evs = collect(s);
   const lost: [number, string][] = [];
   s.onLoss((n, r) => lost.push([n, r]));
   await s.start();
   t.teardown(() => s.close());
   const dir = t.testdir({});
-  const r = await runShell(`i=0; while [ $i -lt 300 ]; do echo x > ${dir}/f$i; echo y >> ${dir}/f$i; i=$((i+1)); done`, {});
-  t.equal(r.code, 0);
-  await s.sync!();
-  await s.close();
-  const counted = ofKind(evs, 'file').filter((e) => e.pid === r.pid && e.file.path?.startsWith(`${dir}/f`)).reduce((n, e) => n + (e.file.count ?? 0), 0);
-  const mapLost = lost.filter(([, why]) => /count map/.test(why)).reduce((n, [k]) => n + k, 0);
-  t.ok(counted > 0 && counted <= 2 * 2 * 64, `${counted} counted (at most the table's 128 paths, each twice)`);
-  t.ok(mapLost >= 600 - counted, `the rest reported lost: ${mapLost} ≥ ${600 - counted}`);
-});
-
-t.test('libbpf sensor: a flood of new paths and its repeats add up to every write-open', { skip }, async (t) => {
-  // Budget 0: every write-open is counted, new paths by the loader and repeats in the kernel's map (or by the loader
-  // again once its CPU's recent set has moved on): each path's count is every open of it, nothing lost.
-  const s = createEbpfSensor({ kernelProgram: 'libbpf', script: { writeBudget: 0 } });
-  const evs = collect(s);
-  const lost: [number, string][] = [];
-  s.onLoss((n, r) => lost.push([n, r]));
-  await s.start();
-  t.teardown(() => s.close());
-  const dir = t.testdir({});
-  const r = await runShell(`i=0; while [ $i -lt 400 ]; do echo x > ${dir}/f$i; echo y >> ${dir}/f$i; echo z >> ${dir}/f$i; i=$((i+1)); done`, {});
+  const again = Array.from({ length: opens - 1 }, () => `echo y >> ${dir}/f$i; `).join('');
+  const r = await runShell(`i=0; while [ $i -lt ${paths} ]; do echo x > ${dir}/f$i; ${again}i=$((i+1)); done`, {});
   t.equal(r.code, 0);
   await s.sync!();
   await s.close();
@@ -199,6 +181,24 @@ t.test('libbpf sensor: a flood of new paths and its repeats add up to every writ
     if (e.pid !== r.pid || !e.file.path?.startsWith(`${dir}/f`)) continue;
     per.set(e.file.path, (per.get(e.file.path) ?? 0) + (e.file.count ?? 1));
   }
+  return { per, lost };
+}
+
+t.test('libbpf sensor: write-opens the count tables cannot hold are reported as lost, with their number', { skip }, async (t) => {
+  // The loader's table holds twice the 64 keys of the kernel's map. 300 new paths, each opened a second time (the
+  // repeat is counted in the kernel's map when it runs on the CPU of its first open), overflow both: what is not held
+  // is reported lost, with its number.
+  const { per, lost } = await countedWrites(t, 300, 2, { mapKeys: 64 });
+  const counted = [...per.values()].reduce((n, c) => n + c, 0);
+  const mapLost = lost.filter(([, why]) => /count map/.test(why)).reduce((n, [k]) => n + k, 0);
+  t.ok(counted > 0 && counted <= 2 * 2 * 64, `${counted} counted (at most the table's 128 paths, each twice)`);
+  t.ok(mapLost >= 600 - counted, `the rest reported lost: ${mapLost} ≥ ${600 - counted}`);
+});
+
+t.test('libbpf sensor: a flood of new paths and its repeats add up to every write-open', { skip }, async (t) => {
+  // New paths are counted by the loader and repeats in the kernel's map (or by the loader again once its CPU's recent
+  // set has moved on): each path's count is every open of it, nothing lost.
+  const { per, lost } = await countedWrites(t, 400, 3);
   t.equal(per.size, 400, 'every path');
   t.same([...new Set(per.values())], [3], 'each counted three times');
   t.same(lost, [], 'nothing lost');
