@@ -16,7 +16,8 @@ export type RelativeResolver = (ev: SensorEvent, memo: Map<string, string | null
  * `classify`: the class of a written path, as the sensor's decoder gives it (writeClass with its path context). A file
  * event whose path is made absolute here is classified again: its class was taken from the relative path ("other"),
  * and enrichment classifies again only the events of a job. A host process's untar into /tmp went out as 20 000
- * events of class "other" instead of a few aggregates per directory of class "tmp".
+ * events of class "other" instead of a few aggregates per directory of class "tmp". An event the decoder left
+ * unclassified (pathClass '': a counted write-open's relative path) is classified here, resolved or not.
  */
 export function createRelativeResolver(classify?: (path: string) => string): RelativeResolver {
   const lastLinks = new Map<string, string>();
@@ -57,7 +58,7 @@ export function createRelativeResolver(classify?: (path: string) => string): Rel
       const was = f.newPath;
       f.newPath = fix(f.newPath);
       if (classify && f.newPath && f.newPath !== was) f.pathClass = classify(f.newPath);
-    } else if (classify && f.path && f.path !== before) {
+    } else if (classify && f.path && (f.path !== before || f.pathClass === '')) {
       f.pathClass = classify(f.path);
     }
   };

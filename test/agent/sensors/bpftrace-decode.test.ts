@@ -187,6 +187,47 @@ t.test('file records: write-open once, repeat counts from the map, noise dropped
   t.match(d.push(line('M\t1\t9\t0\tchmod\t493\t/tmp/b'), now).events, [{ file: { op: 'CHMOD', mode: 493 } }]);
 });
 
+// The loader's (and bpftrace's) spacing: a counted map is read by scanCounted, not JSON.parse.
+const loaderMap = (name: string, entries: [string, number][]): string =>
+  `{"type": "map", "data": {"${name}": {${entries.map(([k, n]) => `${JSON.stringify(k)}: ${n}`).join(', ')}}}}`;
+
+t.test('a counted map as the loader prints it decodes as the same map through JSON.parse', async (t) => {
+  const entries: [string, number][] = [
+    ['9,4294967196,/tmp/a', 4], ['9,-100,/tmp/b', 1], ['9,4294967196,/a,b', 1], ['9,5,d0/f,1', 2], ['9,4294967196,rel', 1],
+    ['9,-100,/tmp/q"uote', 3], ['9,-100,/tmp/back\\slash', 1], ['9,-100,/tmp/ctl\u0001x', 1], ['9,-100,/tmp/é ü', 7],
+    ['9,-100,/tmp/tab\there', 2], ['12,3,./d9/f286.txt', 1], ['999,-100,/tmp/ignored', 1], ['9,-100,/dev/null', 5],
+    ['9,-100,/tmp/after-escapes', 123456789],
+  ];
+  const parsed = t.capture(JSON, 'parse', JSON.parse);
+  const fast = mk().push(loaderMap('@wc0', entries), now);
+  t.equal(parsed().filter((c) => String(c.args[0]).includes('/tmp/a')).length, 0, 'the map line is not handed to JSON.parse');
+  const slow = mk().push(JSON.stringify({ type: 'map', data: { '@wc0': Object.fromEntries(entries) } }), now);
+  t.equal(fast.malformed, false);
+  t.same(fast.events, slow.events, 'the same events, in the same order');
+  t.equal(fast.events.length, 12, 'all but the ignored pid and /dev/null');
+  t.match(fast.events, [{ pid: 9, file: { path: '/tmp/a', count: 4, pathClass: 'tmp' } }, { file: { path: '/tmp/b' } }, { file: { path: '/a,b' } },
+    { file: { path: 'fd:5/d0/f,1', count: 2, pathClass: '' } }, { file: { path: 'rel', pathClass: '' } }, { file: { path: '/tmp/q"uote', count: 3 } },
+    { file: { path: '/tmp/back\\slash' } }, { file: { path: '/tmp/ctl\u0001x' } }, { file: { path: '/tmp/é ü', count: 7 } }, { file: { path: '/tmp/tab\there' } },
+    { pid: 12, file: { path: 'fd:3/./d9/f286.txt' } }, { file: { path: '/tmp/after-escapes', count: 123456789 } }]);
+  // The per-pid totals that follow check against what the scanned map counted.
+  const d = mk();
+  d.push(loaderMap('@wc1', [['9,-100,/tmp/x', 5], ['9,-100,/tmp/y', 2]]), now);
+  t.equal(d.push(JSON.stringify({ type: 'map', data: { '@wn1': { 9: 10 } } }), now).mapLost, 3, 'a loss is what the scanned map did not hold');
+  t.same(mk().push(loaderMap('@wc0', []), now), { events: [], lost: 0, mapLost: 0, treeLost: 0, attached: false, flushed: false, malformed: false }, 'an empty map');
+});
+
+t.test('a counted map line cut or bent out of shape is not half decoded', async (t) => {
+  const good = loaderMap('@wc0', [['9,-100,/tmp/a', 1], ['9,-100,/tmp/b', 2]]);
+  for (const bad of [good.slice(0, -1), good.slice(0, 60), good.replace(': 2', ': x'), good.replace(', "9', ',"9'), good + 'x', good.replace('"@wc0": {', '"@wc0": ')]) {
+    const r = mk().push(bad, now);
+    t.ok(r.malformed || r.events.length === 0 || r.events.length === 2, `no partial decode: ${bad.slice(-30)}`);
+  }
+  t.equal(mk().push(good.slice(0, -1), now).malformed, true, 'a cut line is malformed');
+  t.equal(mk().push(good.replace(', "9', ',"9'), now).events.length, 2, 'other spacing: read by JSON.parse, all of it');
+  t.same(mk().push(loaderMap('@wc2', [['9,-100,/tmp/a', 1]]), now).events, [], 'an unknown map name decodes nothing');
+  t.same(mk().push(loaderMap('@wc0', [['x9,-100,/tmp/a', 1], ['9,-100', 1], ['9,,/tmp/a', 1], ['0,-100,/tmp/a', 1]]), now).events, [], 'bad keys are skipped');
+});
+
 t.test('sensitive reads and process access', async (t) => {
   const d = mk();
   t.match(d.push(line('S\t1\t9\t0\tpy\t/proc/77/mem'), now).events, [

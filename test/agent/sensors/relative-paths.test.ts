@@ -57,3 +57,19 @@ t.test('a file path made absolute is classified again (the host\'s events are no
   resolve(abs, new Map());
   t.equal(abs.file.pathClass, 'system', 'an absolute path keeps the decoder\'s class');
 });
+
+t.test('a path the decoder left unclassified (a counted write-open\'s relative path) is classified here, resolved or not', async (t) => {
+  const resolve = createRelativeResolver((p) => (p.startsWith('/dev/shm/') ? 'tmp' : p.includes('.github/workflows/') ? 'ci-config' : 'other'));
+  const fd = openSync('/dev/shm', 'r');
+  t.teardown(() => closeSync(fd));
+  const held = file(process.pid, `fd:${fd}/rw-counted.txt`);
+  held.file.op = 'OPEN_WRITE';
+  held.file.pathClass = '';
+  resolve(held, new Map());
+  t.same([held.file.path, held.file.pathClass], ['/dev/shm/rw-counted.txt', 'tmp'], 'resolved: the absolute path\'s class');
+  const gone = file(process.pid, 'fd:987654/.github/workflows/x.yml');
+  gone.file.op = 'OPEN_WRITE';
+  gone.file.pathClass = '';
+  resolve(gone, new Map());
+  t.same([gone.file.path, gone.file.pathClass], ['fd:987654/.github/workflows/x.yml', 'ci-config'], 'left relative: still classified, as the decoder would have');
+});
