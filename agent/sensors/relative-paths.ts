@@ -9,6 +9,17 @@ import type { SensorEvent } from './types.js';
 /** pid/cwd and pid/fd/N links remembered for processes that exited since. */
 export const LAST_LINKS_MAX = 8_192;
 
+/**
+ * join(dir, rel) for a directory as the kernel names it (absolute, normal): the plain concatenation when `rel` (a
+ * leading "./" aside, as tar writes its members) has no ".", ".." or empty segment to fold, else posix join. An
+ * untar resolves 20 000 such names per job; join normalized each one character by character.
+ */
+export function joinUnder(dir: string, rel: string): string {
+  const r = rel.startsWith('./') ? rel.slice(2) : rel;
+  if (r === '' || dir === '/' || r.charCodeAt(0) === 46 /* . */ || r.charCodeAt(0) === 47 || r.endsWith('/') || r.includes('//') || r.includes('/.')) return join(dir, rel);
+  return `${dir}/${r}`;
+}
+
 /** Resolves an event's paths in place; `memo` (one per batch) spares the readlink for the events of one pid. */
 export type RelativeResolver = (ev: SensorEvent, memo: Map<string, string | null>) => void;
 
@@ -44,7 +55,7 @@ export function createRelativeResolver(classify?: (path: string) => string): Rel
     const fix = (p: string | undefined): string | undefined => {
       if (!p || isAbsolute(p)) return p;
       const dirfd = /^fd:(\d+)\/(.*)$/s.exec(p);
-      if (dirfd) { const d = link(`fd/${dirfd[1]}`); return d ? join(d, dirfd[2]!) : p; }
+      if (dirfd) { const d = link(`fd/${dirfd[1]}`); return d ? joinUnder(d, dirfd[2]!) : p; }
       if (p.startsWith('fd:')) return p;
       const cwd = link('cwd');
       return cwd ? join(cwd, p) : p;

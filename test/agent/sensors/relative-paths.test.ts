@@ -3,7 +3,7 @@
 import t from 'tap';
 import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRelativeResolver } from '../../../agent/sensors/relative-paths.js';
+import { createRelativeResolver, joinUnder } from '../../../agent/sensors/relative-paths.js';
 import type { SensorEvent } from '../../../agent/sensors/types.js';
 
 const file = (pid: number, path: string, newPath?: string): Extract<SensorEvent, { kind: 'file' }> =>
@@ -72,4 +72,11 @@ t.test('a path the decoder left unclassified (a counted write-open\'s relative p
   gone.file.pathClass = '';
   resolve(gone, new Map());
   t.same([gone.file.path, gone.file.pathClass], ['fd:987654/.github/workflows/x.yml', 'ci-config'], 'left relative: still classified, as the decoder would have');
+});
+
+t.test('joinUnder is posix join for a directory as the kernel names it', async (t) => {
+  const dirs = ['/', '/tmp', '/tmp/u.x', '/a b/c', '/tmp/x (deleted)'];
+  const rels = ['f', './f', 'd9/f286.txt', './d9/f286.txt', '.', './', '..', '../x', './.hidden', 'a/./b', 'a/../b', 'a//b', 'a/', '.git/config',
+    'a/.b', 'x..y', 'a/b..', '', './/a', 'é/ü'];
+  for (const d of dirs) for (const r of rels) t.equal(joinUnder(d, r), join(d, r), `${d} + ${r}`);
 });
