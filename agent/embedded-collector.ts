@@ -52,7 +52,11 @@ interface Child {
   kill(): void;
 }
 
-type StartOptions = { config: Readonly<Config>; logFile: string; base: Record<string, unknown>; logger: Logger };
+type StartOptions = {
+  config: Readonly<Config>; logFile: string; base: Record<string, unknown>; logger: Logger;
+  /** Called with the first process's pid as soon as it is forked, before it listens (the sensor ignores it). */
+  onSpawn?: (pid: number) => void;
+};
 
 /**
  * V8 options of the embedded collector on top of the parent's: it lives for one job and does its work cold, so its
@@ -66,6 +70,7 @@ function spawnChild(o: StartOptions, config: Readonly<Config>): Promise<Child> {
   const child = fork(childMain(), [], {
     execArgv: [...process.execArgv, ...EMBEDDED_NODE_FLAGS], stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced',
   });
+  if (child.pid !== undefined) o.onSpawn?.(child.pid);
   const stderr: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (l) => {
     stderr.push(l);
@@ -134,6 +139,7 @@ function spawnChild(o: StartOptions, config: Readonly<Config>): Promise<Child> {
  */
 export async function startEmbeddedCollector(o: StartOptions): Promise<EmbeddedCollector> {
   let cur = await spawnChild(o, o.config);
+  delete o.onSpawn; // the first process only
   const port = cur.port;
   const fixed = { ...o.config, collector: { ...o.config.collector, port } } as Config;
   let closing = false;

@@ -101,6 +101,10 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
     const identity = loadIdentity(stateDir);
     let url = o.collectorUrl;
     let token = o.token ?? o.config.agent.token;
+    // The embedded collector starts (its own node, the store, the rules) while the sensor attaches: one after the
+    // other they were most of the run's start-up.
+    let starting: Promise<EmbeddedCollector> | undefined;
+    let collectorPid: number | undefined;
     if (!url) {
       // Embedded collector: loopback only, a token made for this run alone.
       token = randomBytes(24).toString('base64url');
@@ -114,36 +118,44 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
       } as Config;
       // In a process of its own: SQLite, the chain and the rules worker are not in the process that reads the
       // sensor (its memory and event loop stay the agent's, as with a remote collector).
-      collector = await startEmbeddedCollector({ config: cfg, logFile: join(stateDir, 'runwarden.log'), base: { jobId: o.jobId }, logger: o.logger });
-      url = collector.url;
+      starting = startEmbeddedCollector({
+        config: cfg, logFile: join(stateDir, 'runwarden.log'), base: { jobId: o.jobId }, logger: o.logger, onSpawn: (pid) => { collectorPid = pid; },
+      });
+      starting.catch(() => undefined); // awaited below; a failure is prepare's error
     }
+    // A sensor that cannot start must not fail the build: the job still runs, the secret scanning of its
+    // output still works, and the report says loudly what was not seen.
+    let made: { sensor: Sensor; attribution: Attribution } | undefined;
+    let sensorError: string | undefined;
+    let installKey: Awaited<ReturnType<typeof loadOrCreateInstallKey>>;
+    try {
+      installKey = await loadOrCreateInstallKey(stateDir);
+      try {
+        made = await o.createSensor({
+          backend: o.config.agent.sensor,
+          kernelProgram: o.config.agent.kernelProgram,
+          sensitivePrefixes: o.config.agent.sensitivePaths.slice(),
+          logger: o.logger.child({ component: 'sensor' }),
+          ignorePids: collectorPid !== undefined ? [process.pid, collectorPid] : [process.pid],
+          descendantsOnly: true,
+        });
+        await made.sensor.start();
+      } catch (err) {
+        sensorError = (err as Error).message;
+        log.error({ err }, 'sensor failed to start; the job runs unwatched by the kernel sensors');
+        await made?.sensor.close().catch(() => undefined);
+        made = undefined;
+      }
+      sensor = made?.sensor;
+    } finally {
+      if (starting) collector = await starting;
+    }
+    url ??= collector?.url ?? '';
     uplink = createUplink({
       url, token, spoolDir: join(stateDir, 'spool'), agentId: identity.agentId, bootId: identity.bootId,
       host: hostname(), logger: o.logger, version: '0.1.0', limits: { batchMaxAgeMillis: RUN_WATCH_LIMITS.uplinkBatchAgeMillis },
     });
     uplink.start();
-    const installKey = await loadOrCreateInstallKey(stateDir);
-    // A sensor that cannot start must not fail the build: the job still runs, the secret scanning of its
-    // output still works, and the report says loudly what was not seen.
-    let made: { sensor: Sensor; attribution: Attribution } | undefined;
-    let sensorError: string | undefined;
-    try {
-      made = await o.createSensor({
-        backend: o.config.agent.sensor,
-        kernelProgram: o.config.agent.kernelProgram,
-        sensitivePrefixes: o.config.agent.sensitivePaths.slice(),
-        logger: o.logger.child({ component: 'sensor' }),
-        ignorePids: collector ? [process.pid, collector.pid] : [process.pid],
-        descendantsOnly: true,
-      });
-      await made.sensor.start();
-    } catch (err) {
-      sensorError = (err as Error).message;
-      log.error({ err }, 'sensor failed to start; the job runs unwatched by the kernel sensors');
-      await made?.sensor.close().catch(() => undefined);
-      made = undefined;
-    }
-    sensor = made?.sensor;
     const up = uplink;
     core = createAgentCore({
       host: hostname(), policy: netPolicy(o.config.network.trusted, o.config.network.allow), resolvers: resolvers(),
@@ -222,11 +234,13 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
       // Write-opens counted in the kernel arrive with the next printed window: wait for it (≤ 1 s) so they
       // reach the job before it ends, instead of arriving after it and being dropped as host events.
       if (sensor?.sync) await sensor.sync();
-      await new Promise((r) => setTimeout(r, RUN_WATCH_LIMITS.drainMillis));
-      // End the job while the sensor still runs (survivors are read from the live tree), then stop it.
-      await core?.endJob(o.jobId, exitCode);
+      // The sensor stops while the last events drain: its kernel program prints what it still counts and detaches
+      // (~1 s here: the kernel unregisters its tracepoints one at a time), and every event it had is delivered
+      // before the job ends, so the job holds them (after the end they were host events, which run drops).
+      // Survivors are read from /proc and the job's process list, which do not need the sensor running.
+      await Promise.all([sensor?.close(), new Promise((r) => setTimeout(r, RUN_WATCH_LIMITS.drainMillis))]);
       status = sensor?.status() ?? status;
-      await sensor?.close();
+      await core?.endJob(o.jobId, exitCode);
       const flushed = (await uplink?.flush(RUN_WATCH_LIMITS.flushDeadlineMillis)) ?? false;
       if (!flushed) log.warn({ pending: uplink?.stats().pending }, 'not every event reached the collector before the deadline; they stay spooled');
       await uplink?.close();

@@ -2,7 +2,8 @@
 // ptrace when strace exists, else procfs.
 // decideSensor is pure; probeHost gathers the facts; createSensor builds the chosen one.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { createEbpfSensor } from './ebpf.js';
 import type { EbpfSensorOptions } from './ebpf.js';
 import { libbpfSensorPath } from './kernel-program.js';
@@ -29,14 +30,29 @@ function runs(cmd: string): boolean {
   return r.status === 0;
 }
 
+/** An executable file named `cmd` (a path, or a name looked up in PATH), without running it. */
+export function onPath(cmd: string): boolean {
+  const dirs = cmd.includes('/') ? [''] : (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':').filter(Boolean);
+  for (const d of dirs) {
+    try {
+      accessSync(d ? join(d, cmd) : cmd, constants.X_OK);
+      if (statSync(d ? join(d, cmd) : cmd).isFile()) return true;
+    } catch { /* not here */ }
+  }
+  return false;
+}
+
+/**
+ * The facts decideSensor needs. Where root, BTF and the built libbpf sensor settle it for eBPF, bpftrace and strace
+ * are only looked up in PATH: running `bpftrace --version` (it loads LLVM) and `strace --version` cost every
+ * `runwarden run` 130-180 ms of start-up for a fallback note. Otherwise they are run, as the choice depends on them.
+ */
 export function probeHost(paths: { bpftrace?: string; strace?: string } = {}): HostFacts {
-  return {
-    root: process.getuid?.() === 0,
-    bpftrace: runs(paths.bpftrace ?? 'bpftrace'),
-    btf: existsSync('/sys/kernel/btf/vmlinux'),
-    strace: runs(paths.strace ?? 'strace'),
-    libbpf: libbpfSensorPath() !== undefined,
-  };
+  const root = process.getuid?.() === 0;
+  const btf = existsSync('/sys/kernel/btf/vmlinux');
+  const libbpf = libbpfSensorPath() !== undefined;
+  const check = root && btf && libbpf ? onPath : runs;
+  return { root, bpftrace: check(paths.bpftrace ?? 'bpftrace'), btf, strace: check(paths.strace ?? 'strace'), libbpf };
 }
 
 export function createSensor(choice: SensorChoice, opts: { ebpf?: Partial<EbpfSensorOptions>; ptrace?: Partial<PtraceSensorOptions> } = {}): Sensor {

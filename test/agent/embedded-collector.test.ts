@@ -6,7 +6,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { EMBEDDED_NODE_FLAGS } from '../../agent/embedded-collector.js';
+import { EMBEDDED_NODE_FLAGS, startEmbeddedCollector } from '../../agent/embedded-collector.js';
+import { parseConfig } from '../../cli/config.js';
+import type { Config } from '../../cli/config.js';
+import { createLogger } from '../../cli/logger.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'cli/runwarden.js');
@@ -75,4 +78,22 @@ t.test('collector killed mid-job: restarted on its port, every event stored once
   t.ok(rep.findings.some((f) => f.ruleId === 'watcher-killed'), 'the kill of the collector is a finding');
   const log = readFileSync(join(dir, 'runwarden.log'), 'utf8');
   t.match(log, /embedded collector exited \(SIGKILL\).*restarting it on port \d+/);
+});
+
+t.test('the collector\'s pid is known as soon as it is forked, before it listens (run starts the sensor meanwhile)', async (t) => {
+  const dir = t.testdir();
+  const parsed = parseConfig({}, {});
+  if (!parsed.ok) throw new Error('default config');
+  const config = { ...parsed.config, collector: { ...parsed.config.collector, host: '127.0.0.1', port: 0, db: join(dir, 'audit.db'), stateDir: join(dir, 'state') } } as Config;
+  const seen: number[] = [];
+  let listening = false;
+  const starting = startEmbeddedCollector({
+    config, logFile: join(dir, 'runwarden.log'), base: {}, logger: createLogger({ level: 'warn', destination: join(dir, 'agent.log') }),
+    onSpawn: (pid) => { seen.push(pid); t.equal(listening, false, 'before it listens'); },
+  });
+  t.equal(seen.length, 1, 'synchronously, when the start is asked');
+  const c = await starting;
+  listening = true;
+  t.teardown(() => c.close());
+  t.same(seen, [c.pid], 'the pid of the collector that then listens');
 });

@@ -1,7 +1,7 @@
 // agent/sensors/probe.ts: which backend for which host, table-driven; the real host's facts are consistent.
 import t from 'tap';
 import { existsSync } from 'node:fs';
-import { decideSensor, probeHost } from '../../../agent/sensors/probe.js';
+import { decideSensor, onPath, probeHost } from '../../../agent/sensors/probe.js';
 
 t.test('decideSensor', async (t) => {
   const all = { root: true, bpftrace: true, btf: true, strace: true };
@@ -31,4 +31,15 @@ t.test('probeHost on this machine', async (t) => {
   t.equal(typeof f.strace, 'boolean');
   t.equal(f.libbpf, existsSync(new URL('../../../dist/sensor/runwarden-sensor', import.meta.url)), 'the built libbpf sensor is found');
   t.equal(probeHost({ strace: '/nonexistent/strace' }).strace, false);
+});
+
+t.test('onPath finds an executable by name or path without running it', async (t) => {
+  t.equal(onPath('sh'), true, 'a name in PATH');
+  t.equal(onPath('/bin/sh'), true, 'a path');
+  t.equal(onPath('rw-no-such-command'), false);
+  const dir = t.testdir({ plain: 'x' });
+  t.equal(onPath(`${dir}/plain`), false, 'a file that is not executable');
+  t.equal(onPath('/usr/bin'), false, 'a directory');
+  const f = probeHost();
+  if (f.root && f.btf && f.libbpf) t.equal(f.strace, onPath('strace'), 'with eBPF settled, strace is looked up, not run');
 });
