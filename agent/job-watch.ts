@@ -45,6 +45,11 @@ export interface RunWatchOptions {
   token?: string | undefined;
   createSensor: (req: SensorRequest) => Promise<{ sensor: Sensor; attribution: Attribution }>;
   nowNs?: () => number;
+  /**
+   * Awaited in prepare() just before the job starts (its JobStart event, its paths): what the caller computes while
+   * the collector and the sensor come up (run: the hashes of the workspace's tracked files and CI configs).
+   */
+  beforeJobStart?: () => Promise<void>;
 }
 
 export const RUN_WATCH_LIMITS = Object.freeze({
@@ -183,6 +188,7 @@ export function createRunWatch(o: RunWatchOptions): JobWatch {
       kind: 'status', tsNs: nowNs(), host: hostname(), jobId: o.jobId, pid: process.pid,
       status: { sensor: sensor ? status.sensor : 'none', capabilities: status.capabilities, blindSpots: status.blindSpots, drops: status.drops, version: '0.1.0', ...(status.message ? { message: status.message } : {}) },
     });
+    if (o.beforeJobStart) await o.beforeJobStart();
     core.startJob(o.jobId, o.start, 0, o.env, o.paths);
     // The rules compile in the detection worker while the sensor attaches; the job starts once both are done.
     if (collector && !(await collector.ready(RUN_WATCH_LIMITS.detectionReadyMaxMillis))) {

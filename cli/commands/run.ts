@@ -60,12 +60,12 @@ function redactingTransform(secrets: Map<string, string>): OutputTransform {
 }
 
 /** Sensors + embedded collector + rules, logging to a file beside the audit DB. */
-function defaultWatch(ctx: { job: JobContext; config: Readonly<Config>; dbPath: string; collectorUrl: string | undefined }, io: CliIo, paths: JobPaths): JobWatch {
+function defaultWatch(ctx: { job: JobContext; config: Readonly<Config>; dbPath: string; collectorUrl: string | undefined }, io: CliIo, paths: JobPaths, beforeJobStart: () => Promise<void>): JobWatch {
   mkdirSync(dirname(ctx.dbPath), { recursive: true, mode: 0o700 });
   const logger = createLogger({ level: ctx.config.log.level, destination: join(dirname(ctx.dbPath), 'runwarden.log'), base: { jobId: ctx.job.jobId } });
   return createRunWatch({
     config: ctx.config, logger, jobId: ctx.job.jobId, start: ctx.job.start, env: io.env, paths, dbPath: ctx.dbPath,
-    collectorUrl: ctx.collectorUrl, token: ctx.config.agent.token || undefined,
+    collectorUrl: ctx.collectorUrl, token: ctx.config.agent.token || undefined, beforeJobStart,
     createSensor: (req) => chooseSensor({ ...req, ...(paths.home ? { homes: [paths.home] } : {}), ...(paths.workspace ? { workspace: paths.workspace } : {}) }),
   });
 }
@@ -128,17 +128,27 @@ async function runWatched(
   const workspace = job.start.workspace !== undefined && isDir(job.start.workspace) ? job.start.workspace : io.cwd;
   const secrets = secretEnv(io.env, config);
   job.start.secretNames = [...secrets.keys()].sort();
-  const [hashes, snapshot] = await Promise.all([hashConfigFiles(workspace), snapshotTracked(workspace)]);
-  job.start.configHashes = hashes.hashes;
+  // The tracked files and CI configs are hashed while the collector and the sensor come up; the job starts (its
+  // JobStart carries the hashes, its paths the tracked set) and the command runs only once they are done.
+  const hashing = Promise.all([hashConfigFiles(workspace), snapshotTracked(workspace)]);
+  hashing.catch(() => undefined); // awaited below
+  let snapshot: Awaited<ReturnType<typeof snapshotTracked>>;
+  const paths = jobPathsFromEnv(io.env, workspace);
+  let hashed: Promise<void> | undefined;
+  const beforeJobStart = (): Promise<void> => (hashed ??= hashing.then(([hashes, snap]) => {
+    job.start.configHashes = hashes.hashes;
+    snapshot = snap;
+    if (snap) paths.tracked = new Set(snap.files.keys());
+  }));
 
   const watchCtx = { job, config, dbPath, collectorUrl: collectorUrl ?? (config.agent.collectorUrl || undefined) };
-  const paths = jobPathsFromEnv(io.env, workspace, snapshot ? new Set(snapshot.files.keys()) : undefined);
-  const watch = deps.createWatch ? deps.createWatch(watchCtx) : defaultWatch(watchCtx, io, paths);
+  const watch = deps.createWatch ? deps.createWatch(watchCtx) : defaultWatch(watchCtx, io, paths, beforeJobStart);
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(io.env)) if (v !== undefined) env[k] = v;
   const out = writeStream('stdout');
   const err = writeStream('stderr');
   await watch.prepare();
+  await beforeJobStart();
   // The chokidar log of changed paths is for sensors blind to file writes: with the eBPF sensor it would only
   // lstat every new file of the job a second time (the tracked-file hashes before/after stay either way).
   let watcher: WorkspaceWatcher | undefined;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pty from 'node-pty';
 import { Ajv } from 'ajv';
+import Database from 'better-sqlite3';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'cli/runwarden.js');
@@ -216,6 +217,13 @@ void t.test('GitHub job: report validates against the schema, step summary gets 
   t.ok((rep.summary.filesWritten as number) >= 2, 'src.txt and new.txt seen written');
   // A fork pull request rewriting a tracked file during the job is source tampering (THREATS.md class 15).
   t.ok((rep.findings as { ruleId: string; severity: string }[]).some((f) => f.ruleId === 'tracked-source-modified' && f.severity === 'high'), 'tracked file rewrite found');
+  // The tracked set, hashed while the collector and the sensor came up, reached the job before it started: the
+  // agent classed the write of src.txt as a tracked file's.
+  const db = new Database(join(ws, '.runwarden', 'audit.db'), { readonly: true });
+  const classes = (db.prepare("select json_extract(body, '$.pathClass') as c from events where kind = 'file' and json_extract(body, '$.path') = ?")
+    .all(join(ws, 'src.txt')) as { c: string }[]).map((x) => x.c);
+  db.close();
+  t.ok(classes.length > 0 && classes.every((c) => c === 'workspace-tracked'), `src.txt written as a tracked file: ${classes.join(', ')}`);
   const md = readFileSync(join(dir, 'summary.md'), 'utf8');
   t.ok(md.startsWith('# earlier step\n'), 'appended, not overwritten');
   t.match(md, /### 🚨 Runwarden: \d+ finding\(s\)/);
