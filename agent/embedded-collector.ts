@@ -66,11 +66,11 @@ type StartOptions = {
  */
 export const EMBEDDED_NODE_FLAGS: readonly string[] = Object.freeze(['--always-sparkplug', '--no-lazy-feedback-allocation']);
 
-function spawnChild(o: StartOptions, config: Readonly<Config>): Promise<Child> {
+function spawnChild(o: StartOptions, config: Readonly<Config>, onSpawn?: (pid: number) => void): Promise<Child> {
   const child = fork(childMain(), [], {
     execArgv: [...process.execArgv, ...EMBEDDED_NODE_FLAGS], stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced',
   });
-  if (child.pid !== undefined) o.onSpawn?.(child.pid);
+  if (child.pid !== undefined) onSpawn?.(child.pid);
   const stderr: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (l) => {
     stderr.push(l);
@@ -138,8 +138,7 @@ function spawnChild(o: StartOptions, config: Readonly<Config>): Promise<Child> {
  * (sequences in progress) does not survive a restart.
  */
 export async function startEmbeddedCollector(o: StartOptions): Promise<EmbeddedCollector> {
-  let cur = await spawnChild(o, o.config);
-  delete o.onSpawn; // the first process only
+  let cur = await spawnChild(o, o.config, o.onSpawn); // the first process only: restarts keep its port, not its pid
   const port = cur.port;
   const fixed = { ...o.config, collector: { ...o.config.collector, port } } as Config;
   let closing = false;

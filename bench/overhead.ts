@@ -157,8 +157,8 @@ async function runAgent(script: string): Promise<AgentRun> {
   await watch.prepare();
   const sampler = setInterval(() => { maxRss.agent = Math.max(maxRss.agent, agentRssKiB()); }, 250);
   const c0 = cpuNow();
-  const startCpu = bpftraceCpu();
   const s0 = sideCpu();
+  const startCpu = s0.sensor;
   const ms = await timed(script, (pid) => watch.attach(pid));
   const s1 = sideCpu();
   smapsSample(bpftracePids());

@@ -34,9 +34,10 @@ function runs(cmd: string): boolean {
 export function onPath(cmd: string): boolean {
   const dirs = cmd.includes('/') ? [''] : (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':').filter(Boolean);
   for (const d of dirs) {
+    const p = d ? join(d, cmd) : cmd;
     try {
-      accessSync(d ? join(d, cmd) : cmd, constants.X_OK);
-      if (statSync(d ? join(d, cmd) : cmd).isFile()) return true;
+      accessSync(p, constants.X_OK);
+      if (statSync(p).isFile()) return true;
     } catch { /* not here */ }
   }
   return false;
