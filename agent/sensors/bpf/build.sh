@@ -46,7 +46,8 @@ done
 bpftool gen skeleton "$obj/runwarden.bpf.o" name runwarden_bpf > "$obj/runwarden.skel.h"
 libbpf="-lbpf"
 if "$cc" -print-file-name=libbpf.a | grep -q /; then libbpf="-Wl,-Bstatic -lbpf -Wl,-Bdynamic"; fi
+# -pthread: the loader detaches its probes from threads at stop (glibc before 2.34 keeps pthread apart).
 # shellcheck disable=SC2086 # $libbpf is several words on purpose
-"$cc" -O2 -Wall -I"$obj" -I"$here" -o "$bin.tmp" "$here/runwarden-sensor.c" $libbpf -lelf -lz
+"$cc" -O2 -Wall -pthread -I"$obj" -I"$here" -o "$bin.tmp" "$here/runwarden-sensor.c" $libbpf -lelf -lz
 mv "$bin.tmp" "$bin"
 echo "runwarden: built $bin"
