@@ -43,12 +43,29 @@ export function createAttribution(table: ProcTable, partial: Partial<Attribution
   const jobRoots = new Map<string, number>();
   // null = known not to belong to any job (negative memo is dropped whenever a job registers).
   const member = new Map<number, string | null>();
+  // job → its members not seen to exit. members() walks these, not the whole memo (every host process the agent has
+  // seen, up to maxMemberships), and it runs at each exec whose stdin is a pipe: every job of a `make -j`.
+  const live = new Map<string, Set<number>>();
   const names = new Map<string, Map<string, NameEntry>>(); // job → ip → name
 
+  function forget(pid: number, job: string | null | undefined): void {
+    if (job) live.get(job)?.delete(pid);
+  }
+
   function remember(pid: number, job: string | null): void {
+    forget(pid, member.get(pid));
     member.delete(pid);
     member.set(pid, job);
-    if (member.size > o.maxMemberships) member.delete(member.keys().next().value as number);
+    if (job !== null) {
+      let s = live.get(job);
+      if (!s) { s = new Set(); live.set(job, s); }
+      s.add(pid);
+    }
+    if (member.size > o.maxMemberships) {
+      const [oldest, was] = member.entries().next().value as [number, string | null];
+      member.delete(oldest);
+      forget(oldest, was);
+    }
   }
 
   function parentOf(pid: number): number | undefined {
@@ -102,6 +119,7 @@ export function createAttribution(table: ProcTable, partial: Partial<Attribution
       if (root !== undefined && roots.get(root) === jobId) roots.delete(root);
       jobRoots.delete(jobId);
       names.delete(jobId);
+      live.delete(jobId);
       for (const [pid, j] of member) if (j === jobId) member.delete(pid);
     },
     jobs: () => [...jobRoots].map(([jobId, rootPid]) => ({ jobId, rootPid })),
@@ -128,6 +146,11 @@ export function createAttribution(table: ProcTable, partial: Partial<Attribution
         remember(ev.fork.childPid, job ?? null);
         return;
       }
+      // Still a member (late events of the pid attribute by the memo), no longer a live one.
+      if (ev.kind === 'exit') {
+        forget(ev.pid, member.get(ev.pid));
+        return;
+      }
       if (ev.kind === 'dns' && ev.dns.name && ev.dns.answers?.length) {
         const job = jobOf(ev.pid);
         if (job === undefined) return;
@@ -150,7 +173,7 @@ export function createAttribution(table: ProcTable, partial: Partial<Attribution
     members(jobId) {
       const out: number[] = [];
       // peek: a scan of every member must not reorder the table's LRU (nor pay for it, once per exec with a pipe).
-      for (const [pid, j] of member) if (j === jobId && table.peek(pid)?.exitNs === undefined) out.push(pid);
+      for (const pid of live.get(jobId) ?? []) if (table.peek(pid)?.exitNs === undefined) out.push(pid);
       return out;
     },
   };

@@ -117,6 +117,7 @@ interface JobState extends AggState {
   byEnv: Map<string, string[]>;   // environ content → secret names (cleared when the job's secrets change)
   pipeWriters: Map<string, string | null>; // pipe:[inode] → comm of its writer (null: none in the job), for inherited stdin
   pipeOut: Map<string, string>;   // pipe:[inode] → comm of a process of the job whose stdout it was at its exec (kernel view)
+  pipeLooked: Map<string, Set<number>>; // pipe:[inode] with no writer found → the pids whose stdout was looked at for it
   stdinAt: Map<number, string>;   // pid → the pipe on its fd 0 at its exec (whether a child's stdin was inherited, once it is gone)
   byVar: Map<string, DiscoveredSecret[]>; // "name=value" → what discoverSecrets finds in that variable alone
   byValue: Map<string, string>;   // secret value → its name (rebuilt when the job's secrets change)
@@ -385,13 +386,29 @@ export function createAgentCore(o: CoreOptions): AgentCore {
         return out;
       }
       // The writer is usually the reader's sibling, started just before it: look at the job's live
-      // members, nearest pids first, and stop at the first whose stdout is the same pipe.
-      const members = o.attribution.members(view.jobId).filter((p) => p !== pid).sort((a, b) => Math.abs(a - pid) - Math.abs(b - pid));
+      // members, nearest pids first, and stop at the first whose stdout is the same pipe. For a pipe already looked
+      // for in vain, only at the members not looked at then: `make -j` gives each job but one a pipe with no writer
+      // as its stdin (the jobs share it, so it is not inherited from make), and each compiler of a build searched
+      // the whole job again. What this leaves out: a process looked at that takes the pipe as its stdout later
+      // without an exec (one that execs is in pipeOut).
+      const looked = job?.pipeLooked.get(pipe);
+      const members = o.attribution.members(view.jobId).filter((p) => p !== pid && !looked?.has(p)).sort((a, b) => Math.abs(a - pid) - Math.abs(b - pid));
       let writer: string | undefined;
-      for (const m of members.slice(0, 64)) {
+      const scan = members.slice(0, 64);
+      for (const m of scan) {
         if (readFdTarget(m, 1) === pipe) { writer = readComm(m); break; }
       }
-      if (job) cacheSet(job.pipeWriters, pipe, writer ?? null, CORE_LIMITS.maxPipeCache);
+      // Found none: the writer found for this pipe before, if any, is still its writer of record (it may be gone).
+      if (writer === undefined && known) writer = known;
+      if (job) {
+        cacheSet(job.pipeWriters, pipe, writer ?? null, CORE_LIMITS.maxPipeCache);
+        if (writer !== undefined) job.pipeLooked.delete(pipe);
+        else {
+          const set = looked ?? new Set<number>();
+          for (const m of scan) if (set.size < CORE_LIMITS.maxPipeCache) set.add(m);
+          if (!looked) cacheSet(job.pipeLooked, pipe, set, CORE_LIMITS.maxPipeCache);
+        }
+      }
       return writer;
     },
     target: targetInfo,
@@ -562,7 +579,7 @@ export function createAgentCore(o: CoreOptions): AgentCore {
         view: { jobId, paths, secretNames: new Set() },
         start, startNs: o.nowNs(), secrets, scanner: undefined, dnsScanner: undefined, reporter: undefined, redactor: undefined,
         written: new Map(), held: new Map(), byEnv: new Map(), byVar: new Map(), byValue: new Map(),
-        startEnv: new Map(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)), pipeWriters: new Map(), pipeOut: new Map(), stdinAt: new Map(), ...newAggState(false),
+        startEnv: new Map(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)), pipeWriters: new Map(), pipeOut: new Map(), pipeLooked: new Map(), stdinAt: new Map(), ...newAggState(false),
         envFilesAtStart: new Map([paths.envFile, paths.pathFile].filter((p): p is string => !!p).map((p) => [p, readText(p)])),
       };
       rebuildScanners(job);

@@ -23,6 +23,29 @@ t.test('descendants of the root belong to the job, others do not', async (t) => 
   t.same(a.members('j1').sort(), [100, 101, 102]);
 });
 
+t.test('members: the job\'s live pids, after exits, table sweeps, pid reuse and the end of the job', async (t) => {
+  const table = createProcTable({ exitGraceNs: 0 });
+  const a = createAttribution(table, {});
+  const feed = (ev: Parameters<typeof table.apply>[0]) => { table.apply(ev); a.observe(ev); };
+  a.registerJob('j1', 100);
+  feed({ kind: 'fork', tsNs: 1, pid: 100, fork: { childPid: 101 } });
+  feed({ kind: 'fork', tsNs: 2, pid: 100, fork: { childPid: 102 } });
+  feed({ kind: 'fork', tsNs: 3, pid: 50, fork: { childPid: 51 } });
+  feed({ kind: 'exit', tsNs: 4, pid: 101, exit: { code: 0 } });
+  t.same(a.members('j1').sort(), [100, 102]);
+  table.sweep(1e18); // the exited entry leaves the table: it must not come back as live
+  t.same(a.members('j1').sort(), [100, 102]);
+  t.equal(a.jobOf(101), 'j1', 'an exited member still attributes its late events');
+  feed({ kind: 'fork', tsNs: 5, pid: 50, fork: { childPid: 102 } }); // 102 exited unseen, its pid reused by a host process
+  t.same(a.members('j1'), [100]);
+  feed({ kind: 'fork', tsNs: 6, pid: 100, fork: { childPid: 101 } }); // 101 reused inside the job
+  t.same(a.members('j1').sort(), [100, 101]);
+  a.unregisterJob('j1');
+  t.same(a.members('j1'), []);
+  a.registerJob('j1', 200);
+  t.same(a.members('j1'), [200], 'a job id used again starts with its new root only');
+});
+
 t.test('membership is fixed at fork: re-parenting to init keeps the job', async (t) => {
   const { a, table, feed } = setup();
   a.registerJob('j1', 100);

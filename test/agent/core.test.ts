@@ -2,7 +2,8 @@
 // per (program, op, directory) whose counts add up, the classes that are never aggregated, and an aggregated file the
 // job then runs sent on its own.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import pino from 'pino';
@@ -192,6 +193,72 @@ t.test('a piped stdin: its writer found among the job\'s processes, remembered f
   for (let i = 0; i < 50 && existsSync(`/proc/${reader}/fd/0`); i++) await new Promise((r) => setTimeout(r, 20));
   t.notOk(existsSync(`/proc/${reader}/fd/0`), 'the reader shell is gone');
   t.match(execOf(inner, reader), { stdin: 'pipe', stdinPeerComm: 'sleep' }, 'inherited from a parent that is gone: the writer is remembered');
+  await core.endJob('j1', 0);
+});
+
+t.test('a pipe with no writer shared by many readers (make -j\'s stdin): searched once per process, a later writer still found', async (t) => {
+  // a: the reader of a pipe P whose writer (`true`) has exited, as each job of a `make -j` but one reads a pipe make
+  // keeps no writer on. (Node's own 'pipe' stdio is a socket pair, so the shell makes the pipe.)
+  const outer = spawn('sh', ['-c', 'true | sleep 30'], { stdio: 'ignore' });
+  const kids: ChildProcess[] = [outer];
+  t.teardown(() => { spawn('pkill', ['-KILL', '-P', String(outer.pid)]); for (const k of kids) k.kill('SIGKILL'); });
+  let a = 0;
+  for (let i = 0; i < 100 && !a; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    const k = readFileSync(`/proc/${outer.pid}/task/${outer.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    a = k.find((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'sleep') ?? 0;
+  }
+  const pipe = readlinkSync(`/proc/${a}/fd/0`);
+  t.match(pipe, /^pipe:/);
+  // c: a member whose stdout is not P when the first reader is enriched; on a line from the test it redirects its
+  // stdout to P without an exec, as a forked subshell could.
+  const c = spawn('sh', ['-c', `read _; exec 1>/proc/${a}/fd/0; exec sleep 30`], { stdio: ['pipe', 'ignore', 'ignore'] });
+  kids.push(c);
+  let members: number[] = [a, c.pid!];
+  const sent: EventDraft[] = [];
+  const attribution: Attribution = {
+    registerJob: () => undefined, unregisterJob: () => undefined, observe: () => undefined,
+    jobOf: () => 'j1', ancestry: () => [], domainFor: () => undefined, members: () => members,
+  };
+  const core = createAgentCore({
+    host: 'h', policy: { trusted: [], allow: [] } as never, resolvers: new Set(), attribution, enqueue: (d) => sent.push(d),
+    installKey: new Uint8Array(32), secretsConfig: { names: [], patterns: [] }, logger: pino({ level: 'silent' }), nowNs: () => 1e18, hostEvents: false,
+  });
+  core.startJob('j1', {}, process.pid, {}, { workspace: '/ws' });
+  const execOf = (pid: number) => {
+    // The parent is this process, whose stdin is not P: the pipe is not inherited, so its writer is searched for.
+    core.onSensorEvent({ kind: 'exec', tsNs: 1, pid, ppid: process.pid, exe: '/bin/sleep', exec: { argv: ['sleep'] } });
+    const d = sent.filter((x) => x.kind === 'exec').at(-1);
+    return d?.kind === 'exec' ? d.exec : undefined;
+  };
+  const reader = (): ChildProcess => {
+    const fd = openSync(`/proc/${a}/fd/0`, 'r');
+    const k = spawn('sleep', ['30'], { stdio: [fd, 'ignore', 'ignore'] });
+    closeSync(fd);
+    kids.push(k);
+    members.push(k.pid!);
+    return k;
+  };
+  const r1 = execOf(a);
+  t.equal(r1?.stdin, 'pipe');
+  t.notOk(r1?.stdinPeerComm, 'no writer: c\'s stdout is not the pipe yet');
+  c.stdin!.write('go\n');
+  for (let i = 0; i < 100 && (() => { try { return readlinkSync(`/proc/${c.pid}/fd/1`) !== pipe; } catch { return true; } })(); i++) await new Promise((r) => setTimeout(r, 20));
+  t.equal(readlinkSync(`/proc/${c.pid}/fd/1`), pipe, 'c now writes to the pipe');
+  // A second reader of the same pipe: c was looked at for it already and is not looked at again (the cost of one
+  // search per compiler of a build, over the same processes). The limit this leaves: a looked-at process that takes
+  // the pipe as its stdout later without an exec (an exec is seen: pipeOut).
+  t.notOk(execOf(reader().pid!)?.stdinPeerComm, 'a member already looked at for this pipe is not read again');
+  // A new member that writes to the pipe is found by the next reader's search.
+  const wfd = openSync(`/proc/${a}/fd/0`, 'w');
+  const w = spawn('sleep', ['30'], { stdio: ['ignore', wfd, 'ignore'] });
+  closeSync(wfd);
+  kids.push(w);
+  members.push(w.pid!);
+  for (let i = 0; i < 100 && (() => { try { return readlinkSync(`/proc/${w.pid}/fd/1`) !== pipe; } catch { return true; } })(); i++) await new Promise((r) => setTimeout(r, 20));
+  t.match(execOf(reader().pid!), { stdin: 'pipe', stdinPeerComm: 'sleep' }, 'a writer that came later is found');
+  members = [];
+  t.match(execOf(reader().pid!), { stdin: 'pipe', stdinPeerComm: 'sleep' }, 'and remembered for the pipe');
   await core.endJob('j1', 0);
 });
 
