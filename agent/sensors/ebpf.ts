@@ -123,6 +123,9 @@ export function ensureTracefs(): void {
   }
 }
 
+/** The libbpf kernel program's backlog report on stderr (runwarden-sensor.c, bl_report). */
+const BACKLOG_LINE = /^runwarden-sensor: backlog (\d+) bytes, peak (\d+) bytes, (\d+) waits$/;
+
 export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sensor {
   const o: EbpfSensorOptions = { ...EBPF_DEFAULTS, ...partial };
   const pathContext: PathContext = { ...o.pathContext, homes: o.pathContext.homes ?? defaultHomes() };
@@ -147,6 +150,9 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
   let closing = false;
   let closed: Promise<void> | undefined;
   let restarts = 0;
+  // What the libbpf kernel program holds that this process has not read yet (its stderr says so once a second while
+  // there is any): a sensor running behind, not losing.
+  const backlog = { bytes: 0, peakBytes: 0, waits: 0 };
   let message: string | undefined;
   let flushTimer: NodeJS.Timeout | undefined;
   let dir: string | undefined;
@@ -228,6 +234,13 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
       }, o.attachTimeoutMillis);
       createInterface({ input: proc.stderr! }).on('line', (line) => {
         if (/RLIMIT_MEMLOCK/.test(line) || line.trim() === '') return;
+        const bl = BACKLOG_LINE.exec(line);
+        if (bl) {
+          backlog.bytes = Number(bl[1]);
+          backlog.peakBytes = Math.max(backlog.peakBytes, Number(bl[2]));
+          backlog.waits = Number(bl[3]);
+          return;
+        }
         if (stderr.length < 50) stderr.push(line);
         o.onDiagnostic?.(line);
       });
@@ -352,6 +365,9 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
         blindSpots: [programLine(program, programNote), ...blindSpots(scriptOptions, o.trackPids !== undefined, program)], drops, running,
       };
       if (message) s.message = message;
+      if (program === 'libbpf') {
+        s.lag = { kernelProgramBacklogBytes: backlog.bytes, kernelProgramBacklogPeakBytes: backlog.peakBytes, kernelProgramWaits: backlog.waits, queuedEvents: queue.length - qHead };
+      }
       return s;
     },
     close() {

@@ -39,6 +39,12 @@ export interface SensorStatus {
   drops: number;
   running: boolean;
   message?: string;
+  /**
+   * How far behind the agent reads its sensor (eBPF with the libbpf kernel program): what the kernel program holds
+   * unread (now and the largest since start), how often it had to wait for the agent with its backlog full (the
+   * kernel then drops, counted in drops), and events read but not yet handed on.
+   */
+  lag?: { kernelProgramBacklogBytes: number; kernelProgramBacklogPeakBytes: number; kernelProgramWaits: number; queuedEvents: number };
 }
 
 export interface Sensor {

@@ -14,7 +14,11 @@ function fmtNs(ns: number): string {
 }
 
 function table(s: Record<string, unknown>): string {
-  const sensor = (s.sensor ?? {}) as { sensor?: string; running?: boolean; capabilities?: string[]; blindSpots?: string[]; drops?: number; message?: string };
+  const sensor = (s.sensor ?? {}) as {
+    sensor?: string; running?: boolean; capabilities?: string[]; blindSpots?: string[]; drops?: number; message?: string;
+    lag?: { kernelProgramBacklogBytes: number; kernelProgramBacklogPeakBytes: number; kernelProgramWaits: number; queuedEvents: number };
+  };
+  const lag = sensor.lag;
   const up = (s.uplink ?? {}) as { connected?: boolean; pending?: number; acked?: number; dropped?: number; spoolBytes?: number };
   const jobs = (s.jobs ?? []) as { jobId: string; rootPid: number; provider?: string; repo?: string; startedNs: number }[];
   const lines = [
@@ -24,6 +28,7 @@ function table(s: Record<string, unknown>): string {
     `  capabilities  ${(sensor.capabilities ?? []).join(', ') || '-'}`,
     `  blind spots   ${(sensor.blindSpots ?? []).join('; ') || '-'}`,
     `  drops         ${sensor.drops ?? 0}`,
+    ...(lag ? [`  behind        ${lag.kernelProgramBacklogBytes} B held by the kernel program (peak ${lag.kernelProgramBacklogPeakBytes} B, ${lag.kernelProgramWaits} waits with it full), ${lag.queuedEvents} events queued in the agent`] : []),
     `collector  ${String(s.collectorUrl)} ${up.connected ? 'connected' : 'NOT CONNECTED'}, pending ${up.pending ?? 0}, acked ${up.acked ?? 0}, dropped ${up.dropped ?? 0}, spool ${up.spoolBytes ?? 0} B`,
     `jobs       ${jobs.length}`,
     ...jobs.map((j) => `  ${j.jobId}  root ${j.rootPid}  ${j.provider ?? ''}${j.repo ? ' ' + j.repo : ''}  since ${fmtNs(j.startedNs)}`),

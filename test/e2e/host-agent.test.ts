@@ -89,11 +89,15 @@ t.test('host agent: two concurrent jobs kept apart, survivors, status, strays', 
   t.equal(await stJson.exit, 0);
   const status = JSON.parse(stJson.out()) as { sensor: { sensor: string; running: boolean; capabilities: string[] }; jobs: unknown[]; agentId: string; uplink: { connected: boolean } };
   t.match(status, { sensor: { sensor: 'ebpf', running: true }, jobs: [] });
+  if (status.sensor.capabilities.includes('kernel-program-libbpf')) {
+    t.match(status, { sensor: { lag: { kernelProgramBacklogBytes: Number, kernelProgramBacklogPeakBytes: Number, kernelProgramWaits: 0, queuedEvents: Number } } }, 'how far behind the agent reads its sensor');
+  }
   t.ok(status.sensor.capabilities.includes('exec'));
   const stTable = start([CLI, 'agent', 'status', '--socket', sock, '--format', 'table']);
   t.equal(await stTable.exit, 0);
   t.match(stTable.out(), /^agent +\S+ \(pid \d+/m);
   t.match(stTable.out(), /^sensor +ebpf running/m);
+  if (status.sensor.capabilities.includes('kernel-program-libbpf')) t.match(stTable.out(), /^ {2}behind +\d+ B held by the kernel program \(peak \d+ B, 0 waits with it full\), \d+ events queued/m);
   const stNone = start([CLI, 'agent', 'status', '--socket', join(dir, 'nope.sock')]);
   t.equal(await stNone.exit, 1, 'status exits 1 when no agent runs');
   t.match(stNone.err(), /agent is not running/);

@@ -191,6 +191,22 @@ static void oflush(void)
 	olen = 0;
 }
 
+/* How far behind the agent is, on stderr (the agent reads it into its status; stdout is the backlog itself, so a
+ * line there would arrive as late as the backlog). Once a second while there is a backlog, and once when it is gone.
+ * Never blocks: an agent that reads no stderr either only misses these lines. */
+static void bl_report(long long t)
+{
+	static long long next;
+	static bool reported;
+	size_t now = bl_len - bl_head;
+	if (now ? t < next : !reported) return;
+	struct pollfd p = { .fd = 2, .events = POLLOUT };
+	if (poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT)) return;
+	char b[160];
+	int n = snprintf(b, sizeof b, "runwarden-sensor: backlog %zu bytes, peak %zu bytes, %llu waits\n", now, bl_peak, bl_waits);
+	if (n > 0 && write(2, b, (size_t)n) == n) { reported = now > 0; next = t + 1000; }
+}
+
 /* At stop: everything out, waiting for the agent as long as it reads. */
 static void oflush_all(void)
 {
@@ -791,6 +807,7 @@ int main(int argc, char **argv)
 			next = t + o.flush_ms;
 		}
 		if (olen) oflush();
+		if (bl_len > bl_head || bl_peak) bl_report(now_ms());
 		if (getppid() != parent) stopping = 1;
 	}
 	ring_buffer__free(rb);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createEbpfSensor, ebpfAvailable } from '../../../agent/sensors/ebpf.js';
 import { libbpfSensorPath } from '../../../agent/sensors/kernel-program.js';
 import type { LoaderLimits } from '../../../agent/sensors/libbpf-args.js';
-import type { Sensor, SensorEvent } from '../../../agent/sensors/types.js';
+import type { Sensor, SensorEvent, SensorStatus } from '../../../agent/sensors/types.js';
 import { descendants, encodeName, ofKind, startDns } from './helpers.js';
 
 const bothThere = ebpfAvailable().ok && libbpfSensorPath() !== undefined && spawnSync('bpftrace', ['--version']).status === 0;
@@ -208,7 +208,7 @@ t.test('libbpf sensor: a flood of new paths and its repeats add up to every writ
  * A python renaming a file n times while this thread (the agent's event loop) is blocked for 4 s: the agent busy
  * elsewhere, not reading its sensor. The renames that arrived and what the sensor reported lost, by reason.
  */
-async function stalledRenameStorm(t: Test, loader: Partial<LoaderLimits>, n: number): Promise<{ renames: number; lost: [number, string][] }> {
+async function stalledRenameStorm(t: Test, loader: Partial<LoaderLimits>, n: number): Promise<{ renames: number; lost: [number, string][]; lag: SensorStatus['lag'] }> {
   const s = createEbpfSensor({ kernelProgram: 'libbpf', loader });
   const evs = collect(s);
   const lost: [number, string][] = [];
@@ -223,24 +223,33 @@ for i in range(${n / 2}):
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4000);
   t.equal(await done, 0);
   await s.sync!();
+  // The status once the loader said its backlog is gone (its next report, within a second; up to 5 s).
+  for (let i = 0; i < 50 && (s.status().lag?.kernelProgramBacklogBytes ?? 0) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  const lag = s.status().lag;
   await s.close();
-  return { renames: ofKind(evs, 'file').filter((e) => e.pid === c.pid && e.file.op === 'RENAME').length, lost };
+  return { renames: ofKind(evs, 'file').filter((e) => e.pid === c.pid && e.file.op === 'RENAME').length, lost, lag };
 }
 
 t.test('libbpf sensor: an agent that stops reading for seconds loses nothing (the loader holds the backlog)', { skip }, async (t) => {
   // 20 000 renames print ~4 MB of records: far more than a 1 MiB ring, the pipe and the loader's output buffer hold.
   const n = 20_000;
-  const { renames, lost } = await stalledRenameStorm(t, { ringbufBytes: 1 << 20 }, n);
+  const { renames, lost, lag } = await stalledRenameStorm(t, { ringbufBytes: 1 << 20 }, n);
   t.equal(renames, n, 'every rename arrived after the stall');
   t.same(lost, [], 'nothing lost');
+  // The status says how far behind the agent was: the loader's backlog at its peak (MBs of records), and none left.
+  t.ok((lag?.kernelProgramBacklogPeakBytes ?? 0) > 1 << 20, `a backlog peak of ${lag?.kernelProgramBacklogPeakBytes} bytes reported`);
+  t.equal(lag?.kernelProgramBacklogBytes, 0, 'and none left once the agent caught up');
+  t.equal(lag?.kernelProgramWaits, 0, 'the 256 MiB bound was never reached');
 });
 
 t.test('libbpf sensor: past its backlog bound the loader waits, and what the kernel then drops is counted', { skip }, async (t) => {
   const n = 40_000;
-  const { renames, lost } = await stalledRenameStorm(t, { ringbufBytes: 64 << 10, backlogBytes: 1 << 20 }, n);
+  const { renames, lost, lag } = await stalledRenameStorm(t, { ringbufBytes: 64 << 10, backlogBytes: 1 << 20 }, n);
   const counted = lost.filter(([, why]) => why === 'kernel ring buffer full').reduce((m, [k]) => m + k, 0);
   t.ok(renames < n, `the 1 MiB backlog did not hold them all (${renames} of ${n} arrived)`);
   t.ok(counted >= n - renames, `every missing one counted: ${counted} lost ≥ ${n - renames} missing`);
+  t.ok((lag?.kernelProgramWaits ?? 0) > 0, `the loader's waits with its backlog full are in the status (${lag?.kernelProgramWaits})`);
+  t.ok((lag?.kernelProgramBacklogPeakBytes ?? 0) <= (1 << 20) + 4096, 'its peak within the 1 MiB bound (one record over at most)');
 });
 
 t.test('libbpf sensor: a sensitive read wakes the loader at once, not at its next poll', { skip }, async (t) => {
