@@ -152,7 +152,8 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
   let restarts = 0;
   // What the libbpf kernel program holds that this process has not read yet (its stderr says so once a second while
   // there is any): a sensor running behind, not losing.
-  const backlog = { bytes: 0, peakBytes: 0, waits: 0 };
+  // waits: the running loader's; waitsBefore: those of loaders before a restart.
+  const backlog = { bytes: 0, peakBytes: 0, waits: 0, waitsBefore: 0 };
   let message: string | undefined;
   let flushTimer: NodeJS.Timeout | undefined;
   let dir: string | undefined;
@@ -224,6 +225,10 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
     });
     decoder = dec;
     const proc = spawn(spec.command, spec.args, { env: { ...process.env, ...spec.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // A new loader holds nothing yet (what a dead one held is lost, and reported so by the restart).
+    backlog.bytes = 0;
+    backlog.waitsBefore += backlog.waits;
+    backlog.waits = 0;
     child = proc;
     if (proc.pid !== undefined) ignore.add(proc.pid);
     const stderr: string[] = [];
@@ -236,6 +241,7 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
         if (/RLIMIT_MEMLOCK/.test(line) || line.trim() === '') return;
         const bl = BACKLOG_LINE.exec(line);
         if (bl) {
+          if (child !== proc) return; // a late line of a loader replaced since
           backlog.bytes = Number(bl[1]);
           backlog.peakBytes = Math.max(backlog.peakBytes, Number(bl[2]));
           backlog.waits = Number(bl[3]);
@@ -366,7 +372,7 @@ export function createEbpfSensor(partial: Partial<EbpfSensorOptions> = {}): Sens
       };
       if (message) s.message = message;
       if (program === 'libbpf') {
-        s.lag = { kernelProgramBacklogBytes: backlog.bytes, kernelProgramBacklogPeakBytes: backlog.peakBytes, kernelProgramWaits: backlog.waits, queuedEvents: queue.length - qHead };
+        s.lag = { kernelProgramBacklogBytes: backlog.bytes, kernelProgramBacklogPeakBytes: backlog.peakBytes, kernelProgramWaits: backlog.waitsBefore + backlog.waits, queuedEvents: queue.length - qHead };
       }
       return s;
     },
