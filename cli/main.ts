@@ -98,6 +98,11 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       io.err(`runwarden ${name}: ${e.message}\n`);
       return 2;
     }
+    // The rule pack is configuration (rules.paths) too: `run` with a broken one exits 2, as `collector` does.
+    if (e instanceof RwError && e.code === 'RULES_ERR_INVALID') {
+      io.err(`runwarden ${name}: rules are invalid:\n${e.message}\n`);
+      return 2;
+    }
     if (e instanceof RwError) {
       io.err(`runwarden ${name}: ${e.code}: ${e.message}\n`);
       return 1;

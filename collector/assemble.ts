@@ -1,4 +1,4 @@
-// Puts a collector together: the rule pack (validated before anything listens), the engine, alert sinks,
+// Puts a collector together: the rule pack (loaded by the detection worker before the collector reports it started), alert sinks,
 // the read API and ingest, so that the daemon and the embedded collector of `runwarden run` are the same thing.
 import type { Logger } from 'pino';
 import type { Config } from '../cli/config.js';
@@ -9,7 +9,7 @@ import type { Collector } from './daemon.js';
 import { createDetection } from './detection.js';
 import type { Detection } from './detection.js';
 import { createApiHandler } from './http-api.js';
-import { loadRulePackOrThrow } from './rules/pack.js';
+import { RwError } from '../proto/errors.js';
 import type { StoredEvent } from './store-types.js';
 
 export interface AssembledCollector extends Collector {
@@ -20,11 +20,10 @@ export interface AssembledCollector extends Collector {
 export const ALERT_FLUSH_MILLIS = 5_000;
 /** On shutdown, how long detection may take to evaluate what is already committed. */
 export const DETECTION_SETTLE_MILLIS = 10_000;
+/** At start, how long the detection worker may take to load the rules before the collector goes on without them. */
+export const RULES_LOAD_MAX_MILLIS = 60_000;
 
 export async function assembleCollector(o: { config: Readonly<Config>; logger: Logger; version?: string; synchronous?: 'NORMAL' | 'FULL' }): Promise<AssembledCollector> {
-  // Throws RULES_ERR_INVALID naming file, rule and position: a collector with a broken pack must not start.
-  // The worker loads the same pack again in its own thread.
-  loadRulePackOrThrow(o.config.rules.paths);
   const alerts = createAlertsFromConfig(o.config.collector.alerts, o.logger.child({ component: 'alerts' }));
   // Detection needs the store that startCollector opens; events cannot arrive before it is set.
   const hook: { detection?: Detection } = {};
@@ -43,6 +42,18 @@ export async function assembleCollector(o: { config: Readonly<Config>; logger: L
     sinks: [{ offer: (f) => alerts.submit([f]) }],
   });
   hook.detection = detection;
+  // The rule pack is compiled once, in the detection worker (it was compiled on this thread too, to check it, which
+  // put ~0.2 s more before every `runwarden run`). A collector whose pack does not load stops here, before it says it
+  // started: RULES_ERR_INVALID naming file, rule and position, as the worker found them.
+  if (!(await detection.ready(RULES_LOAD_MAX_MILLIS))) {
+    const failed = detection.failure();
+    if (failed) {
+      await collector.close();
+      alerts.close();
+      throw new RwError(failed.code, failed.message);
+    }
+    o.logger.warn({ waitedMillis: RULES_LOAD_MAX_MILLIS }, 'the detection worker had not loaded the rules yet; events are stored and evaluated once it has');
+  }
   collector.metrics.alertSource(() => alerts.stats());
   const close = collector.close.bind(collector);
   let closing: Promise<void> | undefined;

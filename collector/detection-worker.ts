@@ -50,7 +50,7 @@ export type ToWorker = { type: 'head'; id: number } | { type: 'stop' };
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'step'; through: number; evaluated: number; findings: Finding[]; errors: number; lastError?: string }
-  | { type: 'fatal'; message: string }
+  | { type: 'fatal'; message: string; code?: string }
   | { type: 'log'; level: 'warn' | 'error'; msg: string; fields: Record<string, unknown> };
 
 /** Baselines over their own read-write connection; its failures become log lines, never a stopped worker. */
@@ -99,7 +99,8 @@ function run(port: MessagePort, init: DetectionWorkerInit): void {
   } catch (e) {
     store?.close();
     learned.store?.close();
-    port.postMessage({ type: 'fatal', message: (e as Error).message } satisfies FromWorker);
+    const code = (e as { code?: unknown }).code;
+    port.postMessage({ type: 'fatal', message: (e as Error).message, ...(typeof code === 'string' ? { code } : {}) } satisfies FromWorker);
     return;
   }
   const baselineStore = learned.store;

@@ -3,6 +3,8 @@
 // Ingest never waits for the rules: a batch is acked once committed, and the worker catches up from the store.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import { ERROR_CODES } from '../proto/errors.js';
+import type { ErrorCode } from '../proto/errors.js';
 import type { Finding } from './finding.js';
 import type { DetectionSnapshot, Metrics } from './metrics.js';
 import type { Store, StoredEvent } from './store-types.js';
@@ -21,6 +23,8 @@ export interface Detection {
    * waits for it so that compiling the pack does not compete with the first seconds of the job.
    */
   ready(deadlineMillis: number): Promise<boolean>;
+  /** Why the last worker could not start (its rule pack did not load), until one starts. */
+  failure(): { code: ErrorCode; message: string } | undefined;
   /** Evaluates what is committed (bounded by `settleMillis`), saves the cursor and stops the worker. */
   close(settleMillis: number): Promise<void>;
 }
@@ -64,6 +68,7 @@ export function createDetection(o: DetectionOptions): Detection {
   let restartDelay: number = DETECTION_LIMITS.restartMinMillis;
   let restartTimer: NodeJS.Timeout | undefined;
   let isReady = false;
+  let failure: { code: ErrorCode; message: string } | undefined;
   const readyWaiters: ((ok: boolean) => void)[] = [];
   const waiters: { target: number; resolve: (ok: boolean) => void; timer: NodeJS.Timeout }[] = [];
 
@@ -137,10 +142,13 @@ export function createDetection(o: DetectionOptions): Detection {
       else if (m.type === 'ready') {
         restartDelay = DETECTION_LIMITS.restartMinMillis;
         isReady = true;
+        failure = undefined;
         for (const r of readyWaiters.splice(0)) r(true);
         if (head > through) w.postMessage({ type: 'head', id: head } satisfies ToWorker);
       } else if (m.type === 'log') log[m.level](m.fields, m.msg);
       else {
+        // A rule pack that does not load says RULES_ERR_INVALID; the worker's other work at start is opening the store.
+        failure = { code: m.code !== undefined && m.code in ERROR_CODES ? (m.code as ErrorCode) : 'COLLECTOR_ERR_STORE', message: m.message };
         log.error({ reason: m.message }, 'detection worker could not start');
         for (const r of readyWaiters.splice(0)) r(false);
       }
@@ -177,6 +185,7 @@ export function createDetection(o: DetectionOptions): Detection {
       });
     },
     stats: () => ({ ...st, lagEvents: Math.max(0, head - through) }),
+    failure: () => failure,
     ready(deadlineMillis) {
       if (isReady) return Promise.resolve(true);
       return new Promise((resolve) => {

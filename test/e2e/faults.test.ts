@@ -1,7 +1,7 @@
 // Acceptance over real processes: protocol faults against `runwarden collector` are closed with their
 // code and counted in /metrics while a load agent on the same collector is unaffected; bad config → exit 2.
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import t from 'tap';
 import WebSocket from 'ws';
 import { sampleValue } from '../../collector/metrics.js';
@@ -65,4 +65,24 @@ t.test('invalid config exits 2 naming the key and the value', async (t) => {
     t.equal(r.status, 2, `${name}: exit 2`);
     t.match(r.stderr, want, `${name}: names key and value`);
   }
+});
+
+t.test('a broken rule pack: collector and run exit 2 naming file, rule and position, and run does not start the command', async (t) => {
+  // The pack is compiled once, in the detection worker; a collector (daemon or run's embedded one) must still refuse
+  // to start on a pack that does not load.
+  const dir = t.testdir();
+  writeFileSync(`${dir}/bad.yaml`, 'rules:\n  - id: broken-one\n    title: t\n    severity: high\n    tags: [class:test]\n    condition: ev.kind == "exec" &&\n    output: x\n');
+  const cfg = writeCollectorConfig(dir);
+  const withRules = `${dir}/with-rules.json`;
+  writeFileSync(withRules, JSON.stringify({ ...JSON.parse(readFileSync(cfg, 'utf8')) as object, rules: { paths: [`${dir}/bad.yaml`] } }));
+  const where = /bad\.yaml:6:\d+: rule broken-one: condition: CEL/;
+  const col = spawnSync(process.execPath, [CLI, 'collector', '--config', withRules], { encoding: 'utf8', timeout: 60_000 });
+  t.equal(col.status, 2, 'collector: exit 2');
+  t.match(col.stderr, /rules are invalid/);
+  t.match(col.stderr, where, 'collector: file, line, rule');
+  const marker = `${dir}/ran`;
+  const run = spawnSync(process.execPath, [CLI, 'run', '--config', withRules, '--db', `${dir}/run.db`, '--', 'touch', marker], { encoding: 'utf8', timeout: 60_000, cwd: dir });
+  t.equal(run.status, 2, 'run: exit 2');
+  t.match(run.stderr, where, 'run: file, line, rule');
+  t.notOk(existsSync(marker), 'run: the command did not run');
 });
