@@ -41,10 +41,19 @@ export async function main(args: string[], io: CliIo): Promise<number> {
   const config = cfg.config;
 
   const logger = createLogger({ level: config.log.level, base: { component: 'collector' } });
+  // SIGTERM/SIGINT are taken from here on: the collector listens before its detection worker has loaded the rules,
+  // and a signal in between (a service manager's stop, a ^C) stops it cleanly once it is up, not half-started.
+  let pending: NodeJS.Signals | undefined;
+  let stop: (signal: NodeJS.Signals) => void = (signal) => { pending ??= signal; };
+  const onSignal = (signal: NodeJS.Signals): void => stop(signal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  const release = (): void => { process.off('SIGTERM', onSignal); process.off('SIGINT', onSignal); };
   let collector;
   try {
     collector = await assembleCollector({ config, logger, version: io.version });
   } catch (e) {
+    release();
     if (isRwError(e, 'RULES_ERR_INVALID')) {
       io.err(`runwarden collector: rules are invalid:\n${e.message}\n`);
       return 2;
@@ -61,14 +70,12 @@ export async function main(args: string[], io: CliIo): Promise<number> {
   }
   const c = collector;
   await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
+    stop = (signal) => {
       logger.info({ signal }, 'shutting down');
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
+      release();
       c.close().then(resolve, (e: unknown) => { logger.error({ err: e }, 'shutdown failed'); resolve(); });
     };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+    if (pending) stop(pending);
   });
   return 0;
 }
