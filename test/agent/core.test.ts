@@ -26,6 +26,20 @@ function setup(now = { ns: 1e18 }, hostEvents = false) {
   return { core, sent, now };
 }
 
+/** A core for which every pid is of job j1, whose live members are what `members()` says (the piped-stdin tests). */
+function withMembers(members: () => number[]) {
+  const sent: EventDraft[] = [];
+  const attribution: Attribution = {
+    registerJob: () => undefined, unregisterJob: () => undefined, observe: () => undefined,
+    jobOf: () => 'j1', ancestry: () => [], domainFor: () => undefined, members,
+  };
+  const core = createAgentCore({
+    host: 'h', policy: { trusted: [], allow: [] } as never, resolvers: new Set(), attribution, enqueue: (d) => sent.push(d),
+    installKey: new Uint8Array(32), secretsConfig: { names: [], patterns: [] }, logger: pino({ level: 'silent' }), nowNs: () => 1e18, hostEvents: false,
+  });
+  return { core, sent };
+}
+
 const file = (pid: number, path: string, extra: Record<string, unknown> = {}): SensorEvent =>
   ({ kind: 'file', tsNs: 1, pid, file: { op: 'CREATE', path, count: 1, ...extra } }) as SensorEvent;
 
@@ -168,15 +182,7 @@ t.test('a piped stdin: its writer found among the job\'s processes, remembered f
   }
   t.ok(writer && reader && inner, 'the pipeline is up');
   let members = [outer.pid!, writer, reader, inner];
-  const sent: EventDraft[] = [];
-  const attribution: Attribution = {
-    registerJob: () => undefined, unregisterJob: () => undefined, observe: () => undefined,
-    jobOf: () => 'j1', ancestry: () => [], domainFor: () => undefined, members: () => members,
-  };
-  const core = createAgentCore({
-    host: 'h', policy: { trusted: [], allow: [] } as never, resolvers: new Set(), attribution, enqueue: (d) => sent.push(d),
-    installKey: new Uint8Array(32), secretsConfig: { names: [], patterns: [] }, logger: pino({ level: 'silent' }), nowNs: () => 1e18, hostEvents: false,
-  });
+  const { core, sent } = withMembers(() => members);
   core.startJob('j1', {}, outer.pid!, {}, { workspace: '/ws' });
   const execOf = (pid: number, ppid: number) => {
     core.onSensorEvent({ kind: 'exec', tsNs: 1, pid, ppid, exe: '/bin/sh', exec: { argv: ['sh'] } });
@@ -215,15 +221,7 @@ t.test('a pipe with no writer shared by many readers (make -j\'s stdin): searche
   const c = spawn('sh', ['-c', `read _; exec 1>/proc/${a}/fd/0; exec sleep 30`], { stdio: ['pipe', 'ignore', 'ignore'] });
   kids.push(c);
   let members: number[] = [a, c.pid!];
-  const sent: EventDraft[] = [];
-  const attribution: Attribution = {
-    registerJob: () => undefined, unregisterJob: () => undefined, observe: () => undefined,
-    jobOf: () => 'j1', ancestry: () => [], domainFor: () => undefined, members: () => members,
-  };
-  const core = createAgentCore({
-    host: 'h', policy: { trusted: [], allow: [] } as never, resolvers: new Set(), attribution, enqueue: (d) => sent.push(d),
-    installKey: new Uint8Array(32), secretsConfig: { names: [], patterns: [] }, logger: pino({ level: 'silent' }), nowNs: () => 1e18, hostEvents: false,
-  });
+  const { core, sent } = withMembers(() => members);
   core.startJob('j1', {}, process.pid, {}, { workspace: '/ws' });
   const execOf = (pid: number) => {
     // The parent is this process, whose stdin is not P: the pipe is not inherited, so its writer is searched for.
