@@ -2,6 +2,7 @@
 // daemon until SIGTERM/SIGINT; `runwarden agent status [--socket PATH] [--format json|table]`.
 import { resolve } from 'node:path';
 import { callJobSocket } from '../../agent/job-socket.js';
+import type { SensorStatus } from '../../agent/sensors/types.js';
 import { RwError } from '../../proto/errors.js';
 import { parseArgs, str } from '../args.js';
 import type { CliIo } from '../io.js';
@@ -16,7 +17,7 @@ function fmtNs(ns: number): string {
 function table(s: Record<string, unknown>): string {
   const sensor = (s.sensor ?? {}) as {
     sensor?: string; running?: boolean; capabilities?: string[]; blindSpots?: string[]; drops?: number; message?: string;
-    lag?: { kernelProgramBacklogBytes: number; kernelProgramBacklogPeakBytes: number; kernelProgramWaits: number; queuedEvents: number };
+    lag?: SensorStatus['lag'];
   };
   const lag = sensor.lag;
   const up = (s.uplink ?? {}) as { connected?: boolean; pending?: number; acked?: number; dropped?: number; spoolBytes?: number };

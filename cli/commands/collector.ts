@@ -43,9 +43,8 @@ export async function main(args: string[], io: CliIo): Promise<number> {
   const logger = createLogger({ level: config.log.level, base: { component: 'collector' } });
   // SIGTERM/SIGINT are taken from here on: the collector listens before its detection worker has loaded the rules,
   // and a signal in between (a service manager's stop, a ^C) stops it cleanly once it is up, not half-started.
-  let pending: NodeJS.Signals | undefined;
-  let stop: (signal: NodeJS.Signals) => void = (signal) => { pending ??= signal; };
-  const onSignal = (signal: NodeJS.Signals): void => stop(signal);
+  let onSignal!: (signal: NodeJS.Signals) => void;
+  const signalled = new Promise<NodeJS.Signals>((resolve) => { onSignal = resolve; });
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   const release = (): void => { process.off('SIGTERM', onSignal); process.off('SIGINT', onSignal); };
@@ -68,14 +67,9 @@ export async function main(args: string[], io: CliIo): Promise<number> {
     }
     throw e;
   }
-  const c = collector;
-  await new Promise<void>((resolve) => {
-    stop = (signal) => {
-      logger.info({ signal }, 'shutting down');
-      release();
-      c.close().then(resolve, (e: unknown) => { logger.error({ err: e }, 'shutdown failed'); resolve(); });
-    };
-    if (pending) stop(pending);
-  });
+  const signal = await signalled;
+  logger.info({ signal }, 'shutting down');
+  release();
+  await collector.close().catch((e: unknown) => { logger.error({ err: e }, 'shutdown failed'); });
   return 0;
 }
